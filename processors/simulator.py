@@ -1,0 +1,379 @@
+"""A deterministic model of a B2B support organisation's contact traffic, for the demo and the tests.
+
+Pure: a seed and the simulated instants asked for decide everything, so the same seed always yields the
+same bytes. New tickets arrive as a Poisson process whose rate follows business hours in the support
+team's time zone; each ticket then lives its life (assignment, replies, waits on the customer,
+escalation, resolution, CSAT). Incidents bring many customers with one error code within minutes.
+A small share of records is deliberately broken or delivered twice, as real producers do.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import orjson
+
+MOSCOW: Final = ZoneInfo("Europe/Moscow")
+
+# (topic, kind, category, russian text, english text)
+_CONTACT_TEMPLATES: Final[Sequence[tuple[str, str, str, str, str]]] = (
+    (
+        "delivery",
+        "question",
+        "operational_cost",
+        "Где мой заказ? Трек-номер не обновляется третий день.",
+        "Where is my order? The tracking number has not moved for three days.",
+    ),
+    (
+        "delivery",
+        "complaint",
+        "revenue_loss",
+        "Курьер не приехал, клиенты ждут товар, мы теряем продажи.",
+        "The courier never came, our customers are waiting and we are losing sales.",
+    ),
+    (
+        "billing",
+        "question",
+        "operational_cost",
+        "Пришёл счёт на двойную сумму за ноябрь, проверьте пожалуйста.",
+        "We were invoiced twice for November, please check.",
+    ),
+    (
+        "billing",
+        "complaint",
+        "revenue_loss",
+        "Списали деньги за отключённый тариф, верните средства.",
+        "You charged us for a plan we cancelled, please refund.",
+    ),
+    (
+        "api_integration",
+        "incident",
+        "blocks_process",
+        "Не работает API, все запросы падают, склад стоит.",
+        "The API is down, every request fails and our warehouse is blocked.",
+    ),
+    (
+        "api_integration",
+        "question",
+        "development",
+        "Как передать несколько адресов в одном запросе к API?",
+        "How do we pass several addresses in one API request?",
+    ),
+    (
+        "account",
+        "question",
+        "operational_cost",
+        "Не могу добавить нового сотрудника в личный кабинет.",
+        "I cannot add a new employee to our account.",
+    ),
+    (
+        "reports",
+        "question",
+        "operational_cost",
+        "Отчёт по отгрузкам показывает пустую таблицу за вчера.",
+        "The shipments report shows an empty table for yesterday.",
+    ),
+    (
+        "orders",
+        "order",
+        "revenue_loss",
+        "Хотим подключить ещё 20 лицензий, пришлите счёт.",
+        "We want 20 more licences, please send an invoice.",
+    ),
+)
+
+# Feature requests come in paraphrase families: same need, different words and languages.
+_FEATURE_REQUESTS: Final[Sequence[Sequence[str]]] = (
+    (
+        "Добавьте, пожалуйста, экспорт отчётов в Excel.",
+        "Нужна выгрузка отчетов в Excel",
+        "Please add export of reports to Excel.",
+        "Can you export the reports to Excel?",
+        "Хотим экспортировать отчёты в Эксель.",
+    ),
+    (
+        "Сделайте тёмную тему в личном кабинете.",
+        "Нужна темная тема интерфейса",
+        "Please add a dark theme to the dashboard.",
+        "Dark mode for the dashboard would be great.",
+    ),
+    (
+        "Добавьте двухфакторную аутентификацию для входа.",
+        "Нужна двухфакторная авторизация",
+        "Please add two-factor authentication for login.",
+        "We need 2FA on sign-in.",
+    ),
+)
+
+_INCIDENT_CODES: Final = ("ERR-504", "ERR 502", "err-5031", "PAY-017")
+_INCIDENT_TEXTS: Final = (
+    "Ошибка {code} при оформлении заказа, ничего не работает!",
+    "Getting {code} on every checkout since this morning.",
+    "Срочно: {code}, клиенты не могут оплатить.",
+    "Urgent, {code} when we call the orders API.",
+)
+
+_CHANNELS: Final = (
+    ("email", 0.30),
+    ("chat", 0.20),
+    ("phone", 0.15),
+    ("telegram", 0.12),
+    ("whatsapp", 0.08),
+    ("web_form", 0.10),
+    ("social", 0.05),
+)
+_SOURCES: Final = {
+    "email": "imap",
+    "chat": "webchat",
+    "phone": "pbx",
+    "telegram": "telegram",
+    "whatsapp": "whatsapp",
+    "web_form": "zendesk",
+    "social": "amocrm",
+}
+_TEAMS: Final = {
+    "delivery": "logistics",
+    "billing": "finance",
+    "api_integration": "platform",
+    "account": "tier1",
+    "reports": "tier1",
+    "orders": "sales",
+    "product": "tier1",
+}
+_HOURLY_PROFILE: Final = (
+    0.05,
+    0.04,
+    0.03,
+    0.03,
+    0.03,
+    0.05,
+    0.10,
+    0.30,
+    0.70,
+    1.00,
+    1.10,
+    1.10,
+    1.00,
+    1.00,
+    1.05,
+    1.00,
+    0.90,
+    0.70,
+    0.40,
+    0.25,
+    0.18,
+    0.12,
+    0.08,
+    0.06,
+)
+_WEEKEND_FACTOR: Final = 0.2
+
+
+def _rfc3339(instant: datetime) -> str:
+    return instant.astimezone(MOSCOW).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class SimulatedRecord:
+    """One Kafka record: key (ticket id), value (serialized event or a broken one), event time."""
+
+    key: bytes
+    value: bytes
+    occurred_at: datetime
+    valid: bool
+
+
+@dataclass(order=True)
+class _Scheduled:
+    at: datetime
+    seq: int
+    event: dict[str, Any] = field(compare=False)
+
+
+@dataclass
+class TrafficSimulator:
+    seed: int
+    start: datetime
+    new_tickets_per_peak_hour: float = 120.0
+    incident_chance_per_business_hour: float = 0.15
+    broken_share: float = 0.01
+    duplicate_share: float = 0.01
+    customers: int = 300
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        self._rng = random.Random(self.seed)
+        self._cursor = self.start.replace(second=0, microsecond=0)
+        self._queue: list[_Scheduled] = []
+        self._seq = 0
+        self._tickets = 0
+        self._events = 0
+        self._recent: list[bytes] = []
+        self._key_customers = {f"cust-{n:04d}" for n in range(1, self.customers + 1) if n % 10 == 0}
+
+    # -- public ---------------------------------------------------------------------------------------
+    def advance(self, until: datetime) -> list[SimulatedRecord]:
+        """Every record whose event time is at or before `until`, in event-time order."""
+        while self._cursor + timedelta(minutes=1) <= until:
+            self._plan_minute(self._cursor)
+            self._cursor += timedelta(minutes=1)
+        records: list[SimulatedRecord] = []
+        while self._queue and self._queue[0].at <= until:
+            item = heapq.heappop(self._queue)
+            records.extend(self._emit(item.at, item.event))
+        return records
+
+    # -- arrivals -------------------------------------------------------------------------------------
+    def _rate_per_minute(self, minute: datetime) -> float:
+        local = minute.astimezone(MOSCOW)
+        factor = _HOURLY_PROFILE[local.hour] * (_WEEKEND_FACTOR if local.weekday() >= 5 else 1.0)
+        return self.new_tickets_per_peak_hour * factor / 60.0
+
+    def _poisson(self, lam: float) -> int:
+        # Knuth's method: lam here is a few per minute at most.
+        threshold, k, p = math.exp(-lam), 0, 1.0
+        while True:
+            p *= self._rng.random()
+            if p <= threshold:
+                return k
+            k += 1
+
+    def _plan_minute(self, minute: datetime) -> None:
+        for _ in range(self._poisson(self._rate_per_minute(minute))):
+            self._open_ticket(minute + timedelta(seconds=self._rng.uniform(0, 59.999)))
+        local = minute.astimezone(MOSCOW)
+        business = local.weekday() < 5 and 9 <= local.hour < 18
+        if business and self._rng.random() < self.incident_chance_per_business_hour / 60.0:
+            self._start_incident(minute)
+
+    def _start_incident(self, minute: datetime) -> None:
+        code = self._rng.choice(_INCIDENT_CODES)
+        affected = self._rng.sample(range(1, self.customers + 1), k=self._rng.randint(6, 12))
+        for n in affected:
+            text = self._rng.choice(_INCIDENT_TEXTS).format(code=code)
+            at = minute + timedelta(seconds=self._rng.uniform(0, 20 * 60))
+            self._open_ticket(at, customer=f"cust-{n:04d}", incident=(code, text))
+
+    # -- a ticket's life ------------------------------------------------------------------------------
+    def _schedule(self, at: datetime, event: dict[str, Any]) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, _Scheduled(at, self._seq, event))
+
+    def _pick_channel(self) -> str:
+        roll, acc = self._rng.random(), 0.0
+        for channel, weight in _CHANNELS:
+            acc += weight
+            if roll < acc:
+                return channel
+        return _CHANNELS[-1][0]
+
+    def _open_ticket(
+        self, at: datetime, customer: str | None = None, incident: tuple[str, str] | None = None
+    ) -> None:
+        rng = self._rng
+        self._tickets += 1
+        ticket = f"T-{self.seed}-{self._tickets:06d}"
+        customer = customer or f"cust-{rng.randint(1, self.customers):04d}"
+        channel = self._pick_channel()
+        russian = rng.random() < 0.7
+        event: dict[str, Any] = {
+            "type": "contact_received",
+            "ticket_id": ticket,
+            "channel": channel,
+            "source": _SOURCES[channel],
+            "customer_id": customer,
+            "customer_tier": "key" if customer in self._key_customers else "standard",
+            "product_version": rng.choice(("5.2.1", "5.3.0", "5.3.1")),
+        }
+        if incident is not None:
+            code, text = incident
+            event.update(
+                kind="incident",
+                category="blocks_process",
+                topic="api_integration",
+                error_code=code,
+                subject=text[:60],
+                text=text,
+            )
+        elif rng.random() < 0.08:
+            family = rng.randrange(len(_FEATURE_REQUESTS))
+            text = rng.choice(_FEATURE_REQUESTS[family])
+            event.update(
+                kind="feature_request", category="development", topic="product", subject=text[:60], text=text
+            )
+        else:
+            topic, kind, category, ru, en = rng.choice(_CONTACT_TEMPLATES)
+            text = ru if russian else en
+            event.update(kind=kind, category=category, topic=topic, subject=text[:60], text=text)
+        if rng.random() < 0.3:
+            event["priority"] = rng.choice(("p1", "p2", "p3", "p3", "p4"))
+        self._schedule(at, event)
+        self._plan_lifecycle(at, ticket, channel, str(event["topic"]))
+
+    def _plan_lifecycle(self, opened: datetime, ticket: str, channel: str, topic: str) -> None:
+        rng = self._rng
+        team = _TEAMS.get(topic, "tier1")
+        agent = f"agent-{rng.randint(1, 25):02d}"
+        base = {"ticket_id": ticket, "channel": channel, "source": _SOURCES[channel], "topic": topic}
+        assigned = opened + timedelta(minutes=rng.uniform(1, 10))
+        self._schedule(assigned, {**base, "type": "assigned", "team": team, "agent": agent})
+        fast = channel in ("chat", "phone", "telegram", "whatsapp")
+        replied = assigned + timedelta(minutes=rng.expovariate(1 / (6 if fast else 45)))
+        self._schedule(replied, {**base, "type": "agent_replied", "agent": agent})
+        cursor = replied
+        if rng.random() < 0.2:
+            self._schedule(cursor, {**base, "type": "status_changed", "status": "waiting_customer"})
+            cursor += timedelta(hours=rng.uniform(0.5, 20))
+            self._schedule(cursor, {**base, "type": "contact_received", "text": "Ответ клиента / reply"})
+            self._schedule(cursor, {**base, "type": "status_changed", "status": "in_progress"})
+        if rng.random() < 0.08:
+            cursor += timedelta(minutes=rng.uniform(5, 90))
+            self._schedule(cursor, {**base, "type": "escalated", "team": "tier2", "agent": agent})
+        resolved = cursor + timedelta(hours=rng.lognormvariate(0.5, 1.0))
+        self._schedule(resolved, {**base, "type": "status_changed", "status": "resolved"})
+        if rng.random() < 0.4:
+            score = rng.choices((5, 4, 3, 2, 1), weights=(50, 25, 10, 8, 7))[0]
+            self._schedule(
+                resolved + timedelta(hours=rng.uniform(0.1, 6)),
+                {**base, "type": "csat_submitted", "score": score},
+            )
+
+    # -- serialization, breakage, redelivery ---------------------------------------------------------
+    def _emit(self, at: datetime, event: dict[str, Any]) -> list[SimulatedRecord]:
+        # Ids are numbered in emission order, so they are stable for a seed.
+        self._events += 1
+        event = {"event_id": f"sim-{self.seed}-{self._events:08d}", "occurred_at": _rfc3339(at), **event}
+        key = str(event["ticket_id"]).encode()
+        value = orjson.dumps(event)
+        records = [SimulatedRecord(key, value, at, valid=True)]
+        roll = self._rng.random()
+        if roll < self.broken_share:
+            records.append(SimulatedRecord(key, self._break(event), at, valid=False))
+        elif roll < self.broken_share + self.duplicate_share and self._recent:
+            # Redelivery: the exact bytes of a recent event, as an at-least-once producer sends them.
+            records.append(SimulatedRecord(key, self._rng.choice(self._recent), at, valid=True))
+        self._recent = [*self._recent[-49:], value]
+        return records
+
+    def _break(self, event: dict[str, Any]) -> bytes:
+        broken = dict(event, event_id=str(event["event_id"]) + "-broken")
+        flaw = self._rng.randrange(5)
+        if flaw == 0:
+            return orjson.dumps(broken)[:-7]  # truncated JSON
+        if flaw == 1:
+            broken.pop("ticket_id")
+        elif flaw == 2:
+            broken["channel"] = "pigeon"
+        elif flaw == 3:
+            broken["occurred_at"] = "24.11.2026 10:00"
+        else:
+            broken["type"] = "contact_recieved"
+        return orjson.dumps(broken)

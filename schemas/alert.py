@@ -1,0 +1,60 @@
+"""The alert: one JSON object per state change of a rule on a subject.
+
+Field names mirror Alertmanager's model (`startsAt`/`endsAt`, labels -> `subject`, annotations ->
+`summary`/`details`) so a bridge to Alertmanager is a rename, not a translation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Audience(StrEnum):
+    ONCALL = "oncall"
+    PRODUCT = "product"
+
+
+def alert_id_for(rule: str, subject: dict[str, str], episode: str = "") -> str:
+    """Deterministic id: the same rule on the same subject (and episode) is the same alert.
+
+    Replaying a stream or restarting a worker therefore never pages anyone twice for one alert.
+    `episode` separates two distinct occurrences on one subject, e.g. the second breach of a reopened
+    ticket, and is empty where a subject can only be in trouble once at a time.
+    """
+    canonical = orjson.dumps([rule, subject, episode], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:32]
+
+
+class Alert(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_id: str
+    rule: str
+    status: AlertStatus
+    severity: Severity
+    audience: Audience
+    subject: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime | None = None
+    summary: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))

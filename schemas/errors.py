@@ -1,0 +1,53 @@
+"""Typed reasons a record is refused. Pure code raises these; the edges turn them into dead letters."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+_MAX_SHOWN_VALUE: Final = 80
+
+
+class DeadLetterReason(StrEnum):
+    """The machine-readable reason on every dead letter (header `contactpulse.reason`, metric label)."""
+
+    OVERSIZED = "oversized"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    SCHEMA_VIOLATION = "schema_violation"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    DUPLICATE = "duplicate"
+    LATE = "late"
+    UNPARSABLE_PAYLOAD = "unparsable_payload"
+    PROCESSING_ERROR = "processing_error"
+
+
+class InvalidEvent(Exception):
+    """A record that cannot become a contact event, with the reason and a human sentence."""
+
+    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def _show(value: Any) -> str:
+    shown = repr(value)
+    if len(shown) > _MAX_SHOWN_VALUE:
+        shown = shown[: _MAX_SHOWN_VALUE - 3] + "..."
+    return shown
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per failed rule: the field, the bad value and the rule it broke."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "(event)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            parts.append(f"{field}: required field is missing")
+        else:
+            parts.append(f"{field}: {_show(error['input'])} rejected: {message} [{error['type']}]")
+    return "; ".join(parts)

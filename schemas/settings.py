@@ -1,0 +1,69 @@
+"""Runtime settings, read from `CONTACTPULSE_*` environment variables (and nothing at import time).
+
+Every field has a description: the README's settings table is generated from this model and a test
+keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CONTACTPULSE_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    clickhouse_dsn: SecretStr = Field(
+        SecretStr("chdb://./data/clickhouse"),
+        description=(
+            "Where aggregates and events land. `chdb://PATH` runs the embedded ClickHouse engine in the "
+            "worker process (one process may open a path at a time); `http(s)://user:pass@host:port/db` "
+            "talks to a ClickHouse server. Treated as a secret: never logged."
+        ),
+    )
+    app_id: str = Field(
+        "contactpulse", description="Faust application id: the consumer group and the prefix of its topics."
+    )
+    data_dir: Path = Field(Path("./data"), description="Local state of the worker (Faust table stores).")
+    topic_raw: str = Field("contacts.raw", description="Native payloads as the sources sent them.")
+    topic_events: str = Field("contacts.events", description="Normalized contact events (the contract).")
+    topic_dead_letter: str = Field(
+        "contacts.dead-letter",
+        description="Records that could not be processed: original bytes, reason in headers.",
+    )
+    topic_alerts_oncall: str = Field("alerts.oncall", description="Alert state changes for on-call leads.")
+    topic_alerts_product: str = Field(
+        "alerts.product", description="Alert state changes for product managers."
+    )
+    topic_partitions: int = Field(
+        4, ge=1, description="Partitions of the topics the worker declares (all co-partitioned)."
+    )
+    web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's HTTP server (/metrics).")
+    sink_max_batch_rows: int = Field(
+        5000, ge=1, description="ClickHouse sink: rows per INSERT at most (one INSERT per batch)."
+    )
+    sink_flush_interval_seconds: float = Field(
+        1.0, gt=0, description="ClickHouse sink: how long a partial batch may wait before it is written."
+    )
+    sink_retry_max_backoff_seconds: float = Field(
+        30.0, gt=0, description="ClickHouse sink: longest pause between retries of a failed INSERT."
+    )
+    locale: Literal["en", "ru"] = Field("en", description="Language of alert summaries.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+
+    def dsn(self) -> str:
+        return self.clickhouse_dsn.get_secret_value()
+
+
+def settings_from_env() -> Settings:
+    """Read settings now (never at import time, so tests and the CLI decide when)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Where results leave the stream: ClickHouse tables, alert topics, notifiers."""

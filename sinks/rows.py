@@ -1,0 +1,67 @@
+"""Map domain objects to ClickHouse rows: one function per table, nothing else (like snuba's processors)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any, Final
+
+import orjson
+
+from schemas.event import ContactEvent
+
+CONTACT_EVENT_COLUMNS: Final = (
+    "event_id",
+    "type",
+    "occurred_at",
+    "ticket_id",
+    "channel",
+    "source",
+    "customer_id",
+    "customer_tier",
+    "kind",
+    "category",
+    "topic",
+    "priority",
+    "subject",
+    "text",
+    "text_truncated",
+    "error_code",
+    "product_version",
+    "status",
+    "team",
+    "agent",
+    "score",
+    "extra",
+    "kafka_partition",
+    "kafka_offset",
+)
+
+
+def contact_event_row(event: ContactEvent, partition: int, offset: int) -> tuple[Any, ...]:
+    """A `contact_events` row; absent optional strings become '' (LowCardinality, Grafana-friendly)."""
+    return (
+        event.event_id,
+        event.type.value,
+        event.occurred_at.astimezone(UTC),
+        event.ticket_id,
+        event.channel.value if event.channel else "",
+        event.source or "",
+        event.customer_id or "",
+        event.customer_tier.value if event.customer_tier else "",
+        event.kind.value if event.kind else "",
+        event.category.value if event.category else "",
+        event.topic or "",
+        event.priority.value if event.priority else "",
+        event.subject or "",
+        event.text or "",
+        event.text_truncated,
+        event.error_code or "",
+        event.product_version or "",
+        event.status.value if event.status else "",
+        event.team or "",
+        event.agent or "",
+        event.score,
+        orjson.dumps(event.extra).decode() if event.extra else "",
+        partition,
+        offset,
+    )

@@ -1,0 +1,1 @@
+"""The Faust app, its topics, agents, timers, web endpoints and the CLI: wiring only."""

@@ -1,0 +1,153 @@
+"""The Faust application, built explicitly from settings: no broker URL or env read at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import faust
+from aiokafka.errors import MessageSizeTooLargeError
+from faust.types import StreamT
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from schemas.errors import DeadLetterReason, InvalidEvent
+from schemas.event import parse_contact_event
+from schemas.settings import Settings
+from stream.dead_letter import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_TRUNCATED_BYTES, DeadLetter
+from stream.metrics import WorkerMetrics
+from stream.sink import next_backoff
+
+log = logging.getLogger(__name__)
+
+
+def broker_urls(bootstrap_servers: str) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()]
+
+
+@dataclass(frozen=True)
+class Topics:
+    raw: faust.TopicT
+    events: faust.TopicT
+    dead_letter: faust.TopicT
+    alerts_oncall: faust.TopicT
+    alerts_product: faust.TopicT
+
+
+@dataclass(frozen=True)
+class ContactPulseApp:
+    app: faust.App
+    topics: Topics
+    metrics: WorkerMetrics
+    registry: CollectorRegistry
+
+
+def _bytes_topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
+    # Raw bytes in, raw bytes out: validation is ours (schemas/), so a bad record is never lost
+    # inside Faust's deserializer, where it would be logged and skipped.
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> ContactPulseApp:
+    metrics_registry = registry if registry is not None else CollectorRegistry()
+    metrics = WorkerMetrics.create(metrics_registry)
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=broker_urls(settings.kafka_bootstrap_servers),
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        autodiscover=False,
+        topic_partitions=settings.topic_partitions,
+        producer_acks=-1,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        consumer_auto_offset_reset="earliest",
+        # Oversized records (over the 1 MiB event limit) must still fit on the dead-letter topic.
+        producer_max_request_size=DEAD_LETTER_MAX_BYTES + 64 * 1024,
+        consumer_max_fetch_size=DEAD_LETTER_MAX_BYTES + 64 * 1024,
+    )
+    partitions = settings.topic_partitions
+    topics = Topics(
+        raw=_bytes_topic(app, settings.topic_raw, partitions),
+        events=_bytes_topic(app, settings.topic_events, partitions),
+        dead_letter=_bytes_topic(app, settings.topic_dead_letter, partitions),
+        alerts_oncall=_bytes_topic(app, settings.topic_alerts_oncall, partitions),
+        alerts_product=_bytes_topic(app, settings.topic_alerts_product, partitions),
+    )
+
+    async def send_dead_letter(key: bytes | None, value: bytes, letter: DeadLetter) -> None:
+        # Never raise out of here: an exception would ack the record and lose it. Retry until Kafka
+        # has the dead letter (acks=all), then the original record may be acked.
+        attempt = 0
+        while True:
+            try:
+                sent = await topics.dead_letter.send(key=key, value=value, headers=letter.headers())
+                await sent
+                break
+            except MessageSizeTooLargeError:
+                # Larger than even the dead-letter topic takes: keep the head and say so, rather
+                # than retrying forever or losing the record.
+                letter = letter.truncated(len(value))
+                value = value[:DEAD_LETTER_TRUNCATED_BYTES]
+            except Exception as exc:
+                delay = next_backoff(attempt, settings.sink_retry_max_backoff_seconds)
+                log.warning("dead letter not accepted by Kafka (%s); retry in %.1f s", exc, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+        metrics.dead_letters.labels(reason=letter.reason.value).inc()
+
+    @app.agent(topics.events, name="validate-contact-events")
+    async def validate_contact_events(stream: StreamT[bytes]) -> None:
+        async for record in stream.events():
+            message = record.message
+            metrics.records_consumed.labels(topic=message.topic).inc()
+            value: bytes = record.value if isinstance(record.value, bytes) else b""
+            try:
+                parse_contact_event(value)
+            except InvalidEvent as exc:
+                letter = DeadLetter(exc.reason, exc.detail, message.topic, message.partition, message.offset)
+                log.info(
+                    "dead letter %s at %s[%d]@%d: %s",
+                    exc.reason,
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    exc.detail,
+                )
+                await send_dead_letter(record.key, value, letter)
+                continue
+            except Exception as exc:
+                # A bug of ours must not kill the agent (Faust would stop consuming quietly).
+                log.exception(
+                    "unexpected error on %s[%d]@%d", message.topic, message.partition, message.offset
+                )
+                letter = DeadLetter(
+                    DeadLetterReason.PROCESSING_ERROR,
+                    f"{type(exc).__name__}: {exc}",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                )
+                await send_dead_letter(record.key, value, letter)
+                continue
+            metrics.events_accepted.inc()
+
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            body = generate_latest(metrics_registry)
+            return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    app.page("/metrics")(MetricsView)
+    return ContactPulseApp(app=app, topics=topics, metrics=metrics, registry=metrics_registry)

@@ -1,0 +1,123 @@
+"""`contactpulse` — the one console script. Each subcommand reads settings when it runs, not before."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from schemas.settings import Settings, settings_from_env
+
+DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "deploy" / "schemas"
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import faust
+    from prometheus_client import disable_created_metrics
+
+    from stream.app import create_app
+    from stream.topics import ensure_topics
+
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    from stream.sink import ClickHouseSink, contact_events_route
+
+    asyncio.run(ensure_topics(settings))
+    built = create_app(settings)
+    sink = ClickHouseSink(settings, built.metrics, [contact_events_route(settings)])
+    worker = faust.Worker(built.app, sink, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.demo import run_demo
+
+    return run_demo(
+        settings, duration=args.duration, speed=args.speed, history_hours=args.history_hours, seed=args.seed
+    )
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import timedelta
+
+    from stream.demo import simulate
+
+    asyncio.run(
+        simulate(
+            settings, args.duration, args.speed, timedelta(hours=args.history_hours), args.seed, sys.stdout
+        )
+    )
+    return 0
+
+
+def _schema(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.jsonschema import write_all
+
+    for path in write_all(args.out):
+        print(path)
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.clickhouse import apply_migrations, connect
+
+    client = connect(settings.dsn())
+    applied = apply_migrations(client)
+    print("applied: " + (", ".join(applied) if applied else "nothing, schema is current"))
+    client.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="contactpulse", description="Real-time alerting over the stream of customer contacts."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("worker", help="run the Faust worker (agents, ClickHouse sink, /metrics)")
+
+    demo = commands.add_parser(
+        "demo", help="start Kafka if needed, the worker and a traffic simulator; show what flows"
+    )
+    simulate = commands.add_parser("simulate", help="only produce simulated traffic to the events topic")
+    for command in (demo, simulate):
+        command.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+        command.add_argument(
+            "--history-hours", type=float, default=12.0, help="start the simulated traffic this far back"
+        )
+        command.add_argument(
+            "--speed", type=float, default=240.0, help="simulated seconds per wall second while catching up"
+        )
+        command.add_argument("--seed", type=int, default=7, help="seed of the traffic simulator")
+
+    schema = commands.add_parser("schema", help="write the JSON Schemas of the contracts")
+    schema.add_argument("--out", type=Path, default=DEFAULT_SCHEMA_DIR)
+
+    commands.add_parser("migrate", help="apply pending ClickHouse migrations and exit")
+    return parser
+
+
+_HANDLERS = {
+    "worker": _worker,
+    "demo": _demo,
+    "simulate": _simulate,
+    "schema": _schema,
+    "migrate": _migrate,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from_env()
+    if args.command != "worker":
+        logging.basicConfig(
+            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    return _HANDLERS[args.command](args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The dead-letter record format: the original bytes untouched as the value, the reason in headers.
+
+Keeping the value byte-for-byte means a fixed record can be re-produced to its topic as it is, and
+nothing about the failure (encoding, size, broken JSON) is hidden by re-serialization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Final
+
+from schemas.errors import DeadLetterReason
+
+HEADER_REASON: Final = "contactpulse.reason"
+HEADER_DETAIL: Final = "contactpulse.detail"
+HEADER_TOPIC: Final = "contactpulse.source.topic"
+HEADER_PARTITION: Final = "contactpulse.source.partition"
+HEADER_OFFSET: Final = "contactpulse.source.offset"
+HEADER_ORIGINAL_SIZE: Final = "contactpulse.original-size"
+_MAX_DETAIL_BYTES: Final = 4096
+
+DEAD_LETTER_MAX_BYTES: Final = 8 * 1024 * 1024
+"""Records up to this size are dead-lettered whole (the local broker's message.max.bytes)."""
+
+DEAD_LETTER_TRUNCATED_BYTES: Final = 64 * 1024
+"""A record the dead-letter topic refuses as too large is kept as its first 64 KiB."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    reason: DeadLetterReason
+    detail: str
+    topic: str
+    partition: int
+    offset: int
+    original_size: int | None = None
+
+    def truncated(self, original_size: int) -> DeadLetter:
+        """The same letter for a value cut to DEAD_LETTER_TRUNCATED_BYTES."""
+        return replace(self, original_size=original_size)
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        detail = self.detail.encode("utf-8")[:_MAX_DETAIL_BYTES]
+        headers = [
+            (HEADER_REASON, self.reason.value.encode()),
+            (HEADER_DETAIL, detail),
+            (HEADER_TOPIC, self.topic.encode()),
+            (HEADER_PARTITION, str(self.partition).encode()),
+            (HEADER_OFFSET, str(self.offset).encode()),
+        ]
+        if self.original_size is not None:
+            headers.append((HEADER_ORIGINAL_SIZE, str(self.original_size).encode()))
+        return headers
+
+
+def read_headers(headers: list[tuple[str, bytes]] | dict[str, bytes]) -> dict[str, str]:
+    """Decode the dead-letter headers of a consumed record (tests, the demo, operators' tools)."""
+    items = headers.items() if isinstance(headers, dict) else headers
+    return {key: value.decode("utf-8", errors="replace") for key, value in items}

@@ -1,0 +1,302 @@
+"""`contactpulse demo`: a real broker, the real worker, simulated traffic, and a live view of what flows.
+
+It starts the local Kafka broker (deploy/kafka/kafkactl) when none answers, declares the topics, starts
+`contactpulse worker` as a child process, replays the last hours of simulated traffic faster than real
+time and then keeps pace with the wall clock. Every two seconds it prints a line of counts read from
+the worker's /metrics; dead letters and alerts are printed as they arrive. Ctrl-C (or --duration) stops
+everything it started, in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Final
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from processors.simulator import MOSCOW, TrafficSimulator
+from schemas.settings import Settings
+from stream.dead_letter import HEADER_DETAIL, HEADER_REASON, read_headers
+from stream.topics import ensure_topics
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+KAFKACTL: Final = REPO_ROOT / "deploy" / "kafka" / "kafkactl"
+_TICK_SECONDS: Final = 0.25
+_REPORT_SECONDS: Final = 2.0
+
+
+def _first_server(settings: Settings) -> tuple[str, int]:
+    host, _, port = settings.kafka_bootstrap_servers.split(",")[0].strip().rpartition(":")
+    return host or "127.0.0.1", int(port or 9092)
+
+
+def broker_answers(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1.0):
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def local_kafka(settings: Settings, out: IO[str]) -> Iterator[bool]:
+    """Yield True when this demo started the broker (and will stop it)."""
+    host, port = _first_server(settings)
+    if broker_answers(host, port):
+        yield False
+        return
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"no Kafka broker answers at {host}:{port} and it is not local: start it first")
+    print(f"starting local Kafka on {host}:{port} (first run fetches the jars with Maven)...", file=out)
+    env = {**os.environ, "KAFKA_PORT": str(port)}
+    subprocess.run([str(KAFKACTL), "start"], check=True, env=env)
+    try:
+        yield True
+    finally:
+        print("stopping local Kafka...", file=out)
+        subprocess.run([str(KAFKACTL), "stop"], check=False, env=env)
+
+
+@contextlib.contextmanager
+def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "worker"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=Path.cwd(),
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+@dataclass
+class DemoCounts:
+    produced: int = 0
+    produced_broken: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    dead_letters: dict[str, float] = field(default_factory=dict)
+
+
+async def _scrape(session: aiohttp.ClientSession, url: str, counts: DemoCounts) -> bool:
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+    metrics: dict[str, float] = {}
+    dead_letters: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "contactpulse_dead_letters_total":
+                dead_letters[sample.labels["reason"]] = sample.value
+            elif sample.name.endswith("_total"):
+                metrics[sample.name] = metrics.get(sample.name, 0.0) + sample.value
+    counts.metrics, counts.dead_letters = metrics, dead_letters
+    return True
+
+
+def _report_line(sim_now: datetime, counts: DemoCounts) -> str:
+    m = counts.metrics
+    dead = {reason: int(n) for reason, n in counts.dead_letters.items() if n}
+    dead_text = ", ".join(f"{reason} {n}" for reason, n in sorted(dead.items()))
+    return (
+        f"{datetime.now().strftime('%H:%M:%S')}  simulated {sim_now.astimezone(MOSCOW):%a %d %b %H:%M} MSK  "
+        f"produced {counts.produced}  accepted {int(m.get('contactpulse_events_accepted_total', 0))}  "
+        f"dead letters {sum(dead.values())}{f' ({dead_text})' if dead_text else ''}  "
+        f"ClickHouse rows {int(m.get('contactpulse_clickhouse_rows_written_total', 0))}"
+    )
+
+
+async def _watch_topics(settings: Settings, out: IO[str]) -> None:
+    consumer = AIOKafkaConsumer(
+        settings.topic_dead_letter,
+        settings.topic_alerts_oncall,
+        settings.topic_alerts_product,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="latest",
+    )
+    await consumer.start()
+    try:
+        async for record in consumer:
+            if record.topic == settings.topic_dead_letter:
+                headers = read_headers(list(record.headers))
+                print(
+                    f"  dead letter [{headers.get(HEADER_REASON)}] {headers.get(HEADER_DETAIL, '')[:150]}",
+                    file=out,
+                    flush=True,
+                )
+            else:
+                print(f"  ALERT {record.topic}: {(record.value or b'').decode()[:300]}", file=out, flush=True)
+    finally:
+        await consumer.stop()
+
+
+class TrafficPump:
+    """Produce simulated traffic to the events topic: the past `history` at `speed`, then in real time."""
+
+    def __init__(self, settings: Settings, seed: int, history: timedelta, speed: float) -> None:
+        self._settings = settings
+        self._speed = speed
+        self._wall_start = time.monotonic()
+        self.sim_start = datetime.now(UTC) - history
+        self.sim_now = self.sim_start
+        self._simulator = TrafficSimulator(seed=seed, start=self.sim_start)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=20
+        )
+        self.produced = 0
+        self.produced_broken = 0
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self._wall_start = time.monotonic()
+
+    async def stop(self) -> None:
+        await self._producer.flush()
+        await self._producer.stop()
+
+    async def pump(self) -> None:
+        elapsed = time.monotonic() - self._wall_start
+        self.sim_now = min(datetime.now(UTC), self.sim_start + timedelta(seconds=elapsed * self._speed))
+        for record in self._simulator.advance(self.sim_now):
+            await self._producer.send(self._settings.topic_events, key=record.key, value=record.value)
+            self.produced += 1
+            self.produced_broken += not record.valid
+
+
+async def simulate(
+    settings: Settings, duration: float | None, speed: float, history: timedelta, seed: int, out: IO[str]
+) -> int:
+    """`contactpulse simulate`: only the traffic, for a worker that runs elsewhere (docker-compose)."""
+    await ensure_topics(settings)
+    pump = TrafficPump(settings, seed, history, speed)
+    await pump.start()
+    started = time.monotonic()
+    last_report = 0.0
+    try:
+        while duration is None or time.monotonic() - started < duration:
+            await pump.pump()
+            if time.monotonic() - last_report >= 10:
+                last_report = time.monotonic()
+                print(
+                    f"simulated {pump.sim_now.astimezone(MOSCOW):%a %d %b %H:%M} MSK: produced "
+                    f"{pump.produced} records to {settings.topic_events}",
+                    file=out,
+                    flush=True,
+                )
+            await asyncio.sleep(_TICK_SECONDS)
+    finally:
+        await pump.stop()
+    return pump.produced
+
+
+async def _run(
+    settings: Settings, duration: float | None, speed: float, history: timedelta, seed: int, out: IO[str]
+) -> DemoCounts:
+    await ensure_topics(settings)
+    counts = DemoCounts()
+    pump = TrafficPump(settings, seed, history, speed)
+    await pump.start()
+    watcher = asyncio.create_task(_watch_topics(settings, out))
+    metrics_url = f"http://{settings.web_host}:{settings.web_port}/metrics"
+    started = time.monotonic()
+    last_report = 0.0
+    try:
+        async with aiohttp.ClientSession() as session:
+            while duration is None or time.monotonic() - started < duration:
+                await pump.pump()
+                counts.produced, counts.produced_broken = pump.produced, pump.produced_broken
+                if time.monotonic() - last_report >= _REPORT_SECONDS:
+                    last_report = time.monotonic()
+                    if await _scrape(session, metrics_url, counts):
+                        print(_report_line(pump.sim_now, counts), file=out, flush=True)
+                    else:
+                        print(
+                            f"produced {counts.produced}; waiting for the worker at {metrics_url}...",
+                            file=out,
+                            flush=True,
+                        )
+                await asyncio.sleep(_TICK_SECONDS)
+            await pump.stop()
+            # Give the worker a moment to drain what was just produced, then take a last reading.
+            await asyncio.sleep(3 * settings.sink_flush_interval_seconds + 2)
+            await _scrape(session, metrics_url, counts)
+            print(_report_line(pump.sim_now, counts), file=out, flush=True)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    return counts
+
+
+def _clickhouse_summary(settings: Settings) -> str:
+    from sinks.clickhouse import connect
+
+    if not settings.dsn().startswith("chdb://"):
+        return ""
+    client = connect(settings.dsn())
+    try:
+        rows = client.query(
+            "SELECT count(), uniqExact(ticket_id), countIf(type = 'contact_received') "
+            "FROM contact_events FINAL"
+        ).result_rows[0]
+    finally:
+        client.close()
+    return f"ClickHouse contact_events: {rows[0]} events, {rows[1]} tickets, {rows[2]} new contacts"
+
+
+def run_demo(
+    settings: Settings,
+    duration: float | None,
+    speed: float,
+    history_hours: float,
+    seed: int,
+    out: IO[str] = sys.stdout,
+) -> int:
+    # The client libraries' INFO lines would drown the demo's own view.
+    for noisy in ("aiokafka", "kafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    with local_kafka(settings, out):
+        log_path = settings.data_dir / "demo-worker.log"
+        print(f"starting the worker (log: {log_path}); Ctrl-C stops everything", file=out, flush=True)
+        counts = DemoCounts()
+        try:
+            with worker_process(settings, log_path):
+                counts = asyncio.run(
+                    _run(settings, duration, speed, timedelta(hours=history_hours), seed, out)
+                )
+        except KeyboardInterrupt:
+            print("\nstopping...", file=out, flush=True)
+        summary = _clickhouse_summary(settings)
+        if summary:
+            print(summary, file=out, flush=True)
+        print(
+            f"produced {counts.produced} records ({counts.produced_broken} deliberately broken)",
+            file=out,
+            flush=True,
+        )
+    return 0

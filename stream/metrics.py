@@ -1,0 +1,80 @@
+"""Every Prometheus metric the worker exports, in one place (like arroyo's metric_defs).
+
+Labels are bounded enums (reason, topic, table); never a ticket, customer or agent id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from schemas.errors import DeadLetterReason
+
+
+@dataclass(frozen=True)
+class WorkerMetrics:
+    records_consumed: Counter
+    events_accepted: Counter
+    dead_letters: Counter
+    clickhouse_rows_written: Counter
+    clickhouse_insert_failures: Counter
+    clickhouse_insert_seconds: Histogram
+    sink_records_skipped: Counter
+    sink_buffered_records: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
+        metrics = cls(
+            records_consumed=Counter(
+                "contactpulse_records_consumed_total",
+                "Records read from a Kafka topic by the worker's agents.",
+                ["topic"],
+                registry=registry,
+            ),
+            events_accepted=Counter(
+                "contactpulse_events_accepted_total",
+                "Records that passed validation as normalized contact events.",
+                registry=registry,
+            ),
+            dead_letters=Counter(
+                "contactpulse_dead_letters_total",
+                "Records sent to the dead-letter topic, by reason.",
+                ["reason"],
+                registry=registry,
+            ),
+            clickhouse_rows_written=Counter(
+                "contactpulse_clickhouse_rows_written_total",
+                "Rows ClickHouse acknowledged, by table (a retried batch counts once).",
+                ["table"],
+                registry=registry,
+            ),
+            clickhouse_insert_failures=Counter(
+                "contactpulse_clickhouse_insert_failures_total",
+                "INSERTs that failed and were retried with the same deduplication token.",
+                ["table"],
+                registry=registry,
+            ),
+            clickhouse_insert_seconds=Histogram(
+                "contactpulse_clickhouse_insert_seconds",
+                "Duration of one successful batch INSERT.",
+                ["table"],
+                registry=registry,
+            ),
+            sink_records_skipped=Counter(
+                "contactpulse_sink_records_skipped_total",
+                "Records the ClickHouse sink did not write because they are invalid "
+                "(the validating agent dead-letters them).",
+                ["table"],
+                registry=registry,
+            ),
+            sink_buffered_records=Gauge(
+                "contactpulse_sink_buffered_records",
+                "Records the ClickHouse sink holds, not yet written (their offsets are not committed).",
+                registry=registry,
+            ),
+        )
+        # Pre-create the reason series so a dashboard shows 0, not "no data", before the first one.
+        for reason in DeadLetterReason:
+            metrics.dead_letters.labels(reason=reason.value)
+        return metrics

@@ -1,0 +1,227 @@
+"""The ClickHouse sink: its own Kafka consumer that commits offsets only after ClickHouse answered.
+
+Why not inside a Faust agent: Faust acks an event when the agent raises, and `stream.take()` acks its
+whole batch in a `finally`, so a failed INSERT there is silently lost. Here the order is fixed:
+buffer -> INSERT (retried with the same deduplication token until it succeeds, consumption paused)
+-> commit. A crash between INSERT and commit re-reads the batch; the token (same boundaries) or the
+ReplacingMergeTree key (other boundaries) makes the second copy vanish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.structs import ConsumerRecord
+from mode import Service
+
+from schemas.errors import InvalidEvent
+from schemas.event import parse_contact_event
+from schemas.settings import Settings
+from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect, redact_dsn
+from sinks.rows import CONTACT_EVENT_COLUMNS, contact_event_row
+from stream.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+RowMapper = Callable[[bytes, int, int], tuple[Any, ...]]
+"""(value, partition, offset) -> row; raises InvalidEvent for a record that is not to be written."""
+
+
+@dataclass(frozen=True)
+class SinkRoute:
+    topic: str
+    table: str
+    columns: Sequence[str]
+    to_row: RowMapper
+
+
+def contact_events_route(settings: Settings) -> SinkRoute:
+    def to_row(value: bytes, partition: int, offset: int) -> tuple[Any, ...]:
+        return contact_event_row(parse_contact_event(value), partition, offset)
+
+    return SinkRoute(settings.topic_events, "contact_events", CONTACT_EVENT_COLUMNS, to_row)
+
+
+def dedup_token(topic: str, partition: int, first_offset: int, last_offset: int) -> str:
+    return f"{topic}:{partition}:{first_offset}-{last_offset}"
+
+
+def next_backoff(attempt: int, ceiling: float) -> float:
+    """0.2 s, 0.4 s, 0.8 s ... capped at `ceiling`."""
+    return float(min(ceiling, 0.2 * (2 ** min(attempt, 20))))
+
+
+@dataclass
+class _PartitionBuffer:
+    records: list[ConsumerRecord[bytes, bytes]] = field(default_factory=list)
+
+
+class ClickHouseSink(Service):
+    """A mode service started beside the Faust app by the worker."""
+
+    def __init__(
+        self, settings: Settings, metrics: WorkerMetrics, routes: Sequence[SinkRoute], **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self._settings = settings
+        self._metrics = metrics
+        self._routes = {route.topic: route for route in routes}
+        self._buffers: dict[TopicPartition, _PartitionBuffer] = {}
+        self._oldest_buffered: float | None = None
+        # chDB and clickhouse-connect are synchronous; one dedicated thread owns the client.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self._writer: ClickHouseWriter | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._flush_lock = asyncio.Lock()
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def on_start(self) -> None:
+        dsn = self._settings.dsn()
+        log.info("ClickHouse sink connecting to %s", redact_dsn(dsn))
+        client = await self._in_thread(connect, dsn)
+        applied = await self._in_thread(apply_migrations, client)
+        if applied:
+            log.info("ClickHouse migrations applied: %s", ", ".join(applied))
+        self._writer = ClickHouseWriter(client)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            group_id=f"{self._settings.app_id}-clickhouse-sink",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._settings.sink_max_batch_rows,
+        )
+        self._consumer.subscribe(list(self._routes), listener=_FlushOnRevoke(self))
+        await self._consumer.start()
+
+    async def on_stop(self) -> None:
+        if self._consumer is not None:
+            await self._flush(list(self._buffers))
+            await self._consumer.stop()
+        if self._writer is not None:
+            await self._in_thread(self._writer.close)
+        self._executor.shutdown(wait=True)
+
+    @Service.task
+    async def _consume(self) -> None:
+        assert self._consumer is not None
+        interval = self._settings.sink_flush_interval_seconds
+        while not self.should_stop:
+            timeout = interval
+            if self._oldest_buffered is not None:
+                timeout = max(0.0, self._oldest_buffered + interval - time.monotonic())
+            fetched = await self._consumer.getmany(timeout_ms=int(timeout * 1000))
+            for tp, records in fetched.items():
+                if records:
+                    self._buffers.setdefault(tp, _PartitionBuffer()).records.extend(records)
+                    if self._oldest_buffered is None:
+                        self._oldest_buffered = time.monotonic()
+            buffered = sum(len(buffer.records) for buffer in self._buffers.values())
+            self._metrics.sink_buffered_records.set(buffered)
+            due = self._oldest_buffered is not None and time.monotonic() - self._oldest_buffered >= interval
+            if buffered >= self._settings.sink_max_batch_rows or (buffered and due):
+                await self._flush(list(self._buffers))
+
+    async def _flush(self, partitions: Sequence[TopicPartition]) -> None:
+        async with self._flush_lock:
+            for tp in partitions:
+                buffer = self._buffers.pop(tp, None)
+                if buffer is None or not buffer.records:
+                    continue
+                await self._write_until_acknowledged(tp, buffer.records)
+                await self._commit(tp, buffer.records[-1].offset + 1)
+            if not self._buffers:
+                self._oldest_buffered = None
+            self._metrics.sink_buffered_records.set(sum(len(b.records) for b in self._buffers.values()))
+
+    async def _commit(self, tp: TopicPartition, next_offset: int) -> None:
+        assert self._consumer is not None
+        try:
+            await self._consumer.commit({tp: next_offset})
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The partition moved to another worker mid-flush: it re-reads from the last commit and the
+            # rows it writes again collapse in ClickHouse (same token or same ReplacingMergeTree key).
+            log.warning("commit of %s at %d refused after a rebalance: %s", tp, next_offset, exc)
+
+    def _rows(
+        self, route: SinkRoute, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> list[tuple[Any, ...]]:
+        rows = []
+        for record in records:
+            try:
+                rows.append(route.to_row(record.value or b"", record.partition, record.offset))
+            except InvalidEvent:
+                self._metrics.sink_records_skipped.labels(table=route.table).inc()
+        return rows
+
+    async def _write_until_acknowledged(
+        self, tp: TopicPartition, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        assert self._writer is not None
+        route = self._routes[tp.topic]
+        rows = self._rows(route, records)
+        token = dedup_token(tp.topic, tp.partition, records[0].offset, records[-1].offset)
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                await self._in_thread(self._writer.insert, route.table, route.columns, rows, token)
+            except Exception as exc:  # any failure: keep the batch, keep the token, pause, retry
+                self._metrics.clickhouse_insert_failures.labels(table=route.table).inc()
+                delay = next_backoff(attempt, self._settings.sink_retry_max_backoff_seconds)
+                log.warning(
+                    "INSERT into %s failed (%s: %s); retry %d in %.1f s with token %s",
+                    route.table,
+                    type(exc).__name__,
+                    exc,
+                    attempt + 1,
+                    delay,
+                    token,
+                )
+                attempt += 1
+                await self._pause_for(delay)
+                continue
+            self._metrics.clickhouse_insert_seconds.labels(table=route.table).observe(
+                time.perf_counter() - started
+            )
+            self._metrics.clickhouse_rows_written.labels(table=route.table).inc(len(rows))
+            return
+
+    async def _pause_for(self, delay: float) -> None:
+        # Polling a paused consumer keeps it in the group (max.poll.interval) without fetching more.
+        assert self._consumer is not None
+        assignment = list(self._consumer.assignment())
+        self._consumer.pause(*assignment)
+        try:
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:
+                await self._consumer.getmany(timeout_ms=int(min(0.5, delay) * 1000))
+        finally:
+            self._consumer.resume(*[tp for tp in assignment if tp in self._consumer.assignment()])
+
+
+class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """Write and commit what is buffered for partitions this worker is about to lose."""
+
+    def __init__(self, sink: ClickHouseSink) -> None:
+        self._sink = sink
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        log.info("ClickHouse sink losing partitions %s: writing what is buffered for them", revoked)
+        if self._sink._flush_lock.locked():
+            # A flush is retrying right now (it polls while paused); waiting for it here would wait
+            # for ourselves. Its commit will be refused and the new owner re-reads: nothing is lost.
+            return
+        await self._sink._flush(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        return None

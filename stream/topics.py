@@ -1,0 +1,56 @@
+"""Declare the worker's topics with the configured partition count before anything produces to them.
+
+A broker that auto-creates topics would otherwise give a topic the first producer touched one partition,
+and Faust tables need their source topics co-partitioned. Each topic takes records up to 8 MiB, so an
+oversized event (over the 1 MiB contract limit) reaches the worker and is dead-lettered whole instead of
+being refused at some producer where nobody sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas.settings import Settings
+from stream.dead_letter import DEAD_LETTER_MAX_BYTES
+
+log = logging.getLogger(__name__)
+
+
+def topic_names(settings: Settings) -> list[str]:
+    return [
+        settings.topic_raw,
+        settings.topic_events,
+        settings.topic_dead_letter,
+        settings.topic_alerts_oncall,
+        settings.topic_alerts_product,
+    ]
+
+
+async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[str]:
+    """Create the missing topics; return the names created. Existing topics are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in topic_names(settings) if name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            name,
+                            settings.topic_partitions,
+                            replication_factor,
+                            topic_configs={"max.message.bytes": str(DEAD_LETTER_MAX_BYTES + 64 * 1024)},
+                        )
+                        for name in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                log.info("another process created some of %s first", missing)
+        return missing
+    finally:
+        await admin.close()

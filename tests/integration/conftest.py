@@ -1,0 +1,191 @@
+"""Real services for integration tests: the local Apache Kafka broker and the embedded ClickHouse engine.
+
+The broker is the one `deploy/kafka/kafkactl` runs (CI starts it first; on a developer machine this
+fixture starts it when none answers). Each test gets its own topic names, consumer group, web port and
+ClickHouse directory, so tests never see each other's records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+from prometheus_client.parser import text_string_to_metric_families
+
+from schemas.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KAFKACTL = REPO_ROOT / "deploy" / "kafka" / "kafkactl"
+BOOTSTRAP = os.environ.get("CONTACTPULSE_TEST_KAFKA", "127.0.0.1:9092")
+
+
+def _answers(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    if not _answers(BOOTSTRAP):
+        port = BOOTSTRAP.rpartition(":")[2]
+        subprocess.run([str(KAFKACTL), "start"], check=True, env={**os.environ, "KAFKA_PORT": port})
+    assert _answers(BOOTSTRAP), f"no Kafka broker at {BOOTSTRAP}"
+    return BOOTSTRAP
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def isolated_settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    suffix = uuid.uuid4().hex[:8]
+    return Settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        clickhouse_dsn=f"chdb://{tmp_path / 'clickhouse'}",  # type: ignore[arg-type]
+        app_id=f"cp-test-{suffix}",
+        data_dir=tmp_path / "data",
+        topic_raw=f"t-{suffix}.raw",
+        topic_events=f"t-{suffix}.events",
+        topic_dead_letter=f"t-{suffix}.dead-letter",
+        topic_alerts_oncall=f"t-{suffix}.alerts.oncall",
+        topic_alerts_product=f"t-{suffix}.alerts.product",
+        topic_partitions=2,
+        web_port=free_port(),
+        sink_flush_interval_seconds=0.5,
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CONTACTPULSE_")}
+    for name, value in settings.model_dump().items():
+        if name == "clickhouse_dsn":
+            value = settings.dsn()
+        env[f"CONTACTPULSE_{name.upper()}"] = str(value)
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    metrics_url: str
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process.poll() is None:
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
+            self.process.wait(timeout=60)
+
+
+@pytest.fixture
+def start_worker(isolated_settings: Settings, tmp_path: Path) -> Iterator[object]:
+    started: list[WorkerProcess] = []
+
+    def start(settings: Settings | None = None) -> WorkerProcess:
+        """Start `contactpulse worker` with the test's settings (or a variant of them)."""
+        settings = settings or isolated_settings
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "stream.cli", "worker"],
+                stdout=log_file, stderr=subprocess.STDOUT, env=settings_env(settings),
+                cwd=tmp_path,
+            )
+        worker = WorkerProcess(
+            process, log_path, f"http://127.0.0.1:{settings.web_port}/metrics"
+        )
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+async def scrape(url: str) -> dict[str, float]:
+    """Counter totals by sample name and labels, e.g. `contactpulse_dead_letters_total{reason=oversized}`."""
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        text = await response.text()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return values
+
+
+async def wait_for_metrics(
+    worker: WorkerProcess, done: object, timeout: float = 90.0
+) -> dict[str, float]:
+    """Poll /metrics until `done(values)` is true; fail with the worker's log when it never is."""
+    deadline = time.monotonic() + timeout
+    values: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        if worker.process.poll() is not None:
+            pytest.fail(f"worker exited with {worker.process.returncode}:\n{worker.log()[-4000:]}")
+        try:
+            values = await scrape(worker.metrics_url)
+        except aiohttp.ClientError:
+            values = {}
+        if values and done(values):  # type: ignore[operator]
+            return values
+        await asyncio.sleep(0.5)
+    pytest.fail(f"metrics never satisfied the condition: {values}\n{worker.log()[-4000:]}")
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send(topic, key=key, value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def consume_all(
+    bootstrap: str, topic: str, expected: int, timeout: float = 30.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+        max_partition_fetch_bytes=16 * 1024 * 1024, fetch_max_bytes=32 * 1024 * 1024,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(records) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+        # One more short poll: more records than expected is a failure the caller must see.
+        for partition_records in (await consumer.getmany(timeout_ms=500)).values():
+            records.extend(partition_records)
+    finally:
+        await consumer.stop()
+    return records

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from schemas import Alert, AlertStatus, Audience, Severity, alert_id_for
+
+
+def test_alert_id_is_deterministic_and_independent_of_key_order() -> None:
+    first = alert_id_for("volume_spike", {"dimension": "topic", "value": "billing"})
+    second = alert_id_for("volume_spike", {"value": "billing", "dimension": "topic"})
+    assert first == second
+    assert len(first) == 32
+    assert int(first, 16) >= 0
+
+
+@pytest.mark.parametrize(
+    ("rule", "subject", "episode"),
+    [
+        ("volume_spike", {"dimension": "topic", "value": "delivery"}, ""),
+        ("escalation_rate_high", {"dimension": "topic", "value": "billing"}, ""),
+        ("volume_spike", {"dimension": "topic", "value": "billing"}, "2"),
+    ],
+)
+def test_alert_id_differs_by_rule_subject_and_episode(
+    rule: str, subject: dict[str, str], episode: str
+) -> None:
+    base = alert_id_for("volume_spike", {"dimension": "topic", "value": "billing"})
+    assert alert_id_for(rule, subject, episode) != base
+
+
+def test_alert_serializes_with_alertmanager_like_fields() -> None:
+    alert = Alert(
+        alert_id=alert_id_for("sla_first_response_breached", {"ticket_id": "T-1"}),
+        rule="sla_first_response_breached",
+        status=AlertStatus.FIRING,
+        severity=Severity.CRITICAL,
+        audience=Audience.ONCALL,
+        subject={"ticket_id": "T-1"},
+        starts_at=datetime(2026, 11, 24, 7, 15, tzinfo=UTC),
+        summary="Ticket T-1 breached its first-response target.",
+        details={"target_seconds": 900},
+    )
+    decoded = orjson.loads(alert.to_json())
+    assert decoded["status"] == "firing"
+    assert decoded["ends_at"] is None
+    assert decoded["starts_at"] == "2026-11-24T07:15:00Z"
+    assert Alert.model_validate(decoded) == alert
