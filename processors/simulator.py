@@ -211,6 +211,9 @@ class TrafficSimulator:
         if self.start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
         self._rng = random.Random(self.seed)
+        # Breakage and redelivery draw from their own stream, so that how `advance` is called (which
+        # interleaves planning and emission) cannot change what is planned.
+        self._delivery_rng = random.Random(self.seed + 1_000_003)
         self._cursor = self.start.replace(second=0, microsecond=0)
         self._queue: list[_Scheduled] = []
         self._seq = 0
@@ -221,12 +224,16 @@ class TrafficSimulator:
 
     # -- public ---------------------------------------------------------------------------------------
     def advance(self, until: datetime) -> list[SimulatedRecord]:
-        """Every record whose event time is at or before `until`, in event-time order."""
+        """Every record up to `until`, in event-time order.
+
+        Arrivals are planned a whole minute at a time, so records of the minute `until` falls in wait for
+        the next call. The stream is the same however the calls cut it.
+        """
         while self._cursor + timedelta(minutes=1) <= until:
             self._plan_minute(self._cursor)
             self._cursor += timedelta(minutes=1)
         records: list[SimulatedRecord] = []
-        while self._queue and self._queue[0].at <= until:
+        while self._queue and self._queue[0].at <= until and self._queue[0].at < self._cursor:
             item = heapq.heappop(self._queue)
             records.extend(self._emit(item.at, item.event))
         return records
@@ -354,18 +361,18 @@ class TrafficSimulator:
         key = str(event["ticket_id"]).encode()
         value = orjson.dumps(event)
         records = [SimulatedRecord(key, value, at, valid=True)]
-        roll = self._rng.random()
+        roll = self._delivery_rng.random()
         if roll < self.broken_share:
             records.append(SimulatedRecord(key, self._break(event), at, valid=False))
         elif roll < self.broken_share + self.duplicate_share and self._recent:
             # Redelivery: the exact bytes of a recent event, as an at-least-once producer sends them.
-            records.append(SimulatedRecord(key, self._rng.choice(self._recent), at, valid=True))
+            records.append(SimulatedRecord(key, self._delivery_rng.choice(self._recent), at, valid=True))
         self._recent = [*self._recent[-49:], value]
         return records
 
     def _break(self, event: dict[str, Any]) -> bytes:
         broken = dict(event, event_id=str(event["event_id"]) + "-broken")
-        flaw = self._rng.randrange(5)
+        flaw = self._delivery_rng.randrange(5)
         if flaw == 0:
             return orjson.dumps(broken)[:-7]  # truncated JSON
         if flaw == 1:

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     app_id: str = Field(
         "contactpulse", description="Faust application id: the consumer group and the prefix of its topics."
     )
-    data_dir: Path = Field(Path("./data"), description="Local state of the worker (Faust table stores).")
+    data_dir: Path = Field(Path("data"), description="Local state of the worker (Faust table stores).")
     topic_raw: str = Field("contacts.raw", description="Native payloads as the sources sent them.")
     topic_events: str = Field("contacts.events", description="Normalized contact events (the contract).")
     topic_dead_letter: str = Field(

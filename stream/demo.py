@@ -37,6 +37,7 @@ REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 KAFKACTL: Final = REPO_ROOT / "deploy" / "kafka" / "kafkactl"
 _TICK_SECONDS: Final = 0.25
 _REPORT_SECONDS: Final = 2.0
+_DRAIN_SECONDS: Final = 30.0
 
 
 def _first_server(settings: Settings) -> tuple[str, int]:
@@ -98,6 +99,13 @@ class DemoCounts:
     produced_broken: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
     dead_letters: dict[str, float] = field(default_factory=dict)
+
+    def drained(self) -> bool:
+        """Every produced record judged, every accepted one written to ClickHouse."""
+        accepted = self.metrics.get("contactpulse_events_accepted_total", 0.0)
+        judged = accepted + sum(self.dead_letters.values())
+        written = self.metrics.get("contactpulse_clickhouse_rows_written_total", 0.0)
+        return judged >= self.produced and written >= accepted
 
 
 async def _scrape(session: aiohttp.ClientSession, url: str, counts: DemoCounts) -> bool:
@@ -242,9 +250,12 @@ async def _run(
                         )
                 await asyncio.sleep(_TICK_SECONDS)
             await pump.stop()
-            # Give the worker a moment to drain what was just produced, then take a last reading.
-            await asyncio.sleep(3 * settings.sink_flush_interval_seconds + 2)
-            await _scrape(session, metrics_url, counts)
+            # Let the worker judge and store what was just produced, then take a last reading.
+            deadline = time.monotonic() + _DRAIN_SECONDS
+            while time.monotonic() < deadline:
+                if await _scrape(session, metrics_url, counts) and counts.drained():
+                    break
+                await asyncio.sleep(0.5)
             print(_report_line(pump.sim_now, counts), file=out, flush=True)
     finally:
         watcher.cancel()

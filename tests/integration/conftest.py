@@ -112,12 +112,12 @@ def start_worker(isolated_settings: Settings, tmp_path: Path) -> Iterator[object
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
                 [sys.executable, "-m", "stream.cli", "worker"],
-                stdout=log_file, stderr=subprocess.STDOUT, env=settings_env(settings),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=settings_env(settings),
                 cwd=tmp_path,
             )
-        worker = WorkerProcess(
-            process, log_path, f"http://127.0.0.1:{settings.web_port}/metrics"
-        )
+        worker = WorkerProcess(process, log_path, f"http://127.0.0.1:{settings.web_port}/metrics")
         started.append(worker)
         return worker
 
@@ -138,9 +138,7 @@ async def scrape(url: str) -> dict[str, float]:
     return values
 
 
-async def wait_for_metrics(
-    worker: WorkerProcess, done: object, timeout: float = 90.0
-) -> dict[str, float]:
+async def wait_for_metrics(worker: WorkerProcess, done: object, timeout: float = 90.0) -> dict[str, float]:
     """Poll /metrics until `done(values)` is true; fail with the worker's log when it never is."""
     deadline = time.monotonic() + timeout
     values: dict[str, float] = {}
@@ -172,8 +170,12 @@ async def consume_all(
     bootstrap: str, topic: str, expected: int, timeout: float = 30.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-        max_partition_fetch_bytes=16 * 1024 * 1024, fetch_max_bytes=32 * 1024 * 1024,
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=32 * 1024 * 1024,
     )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []

@@ -26,16 +26,24 @@ pytestmark = pytest.mark.integration
 
 
 def event_bytes(n: int) -> bytes:
-    return orjson.dumps({
-        "event_id": f"e-{n:05d}", "type": "contact_received", "ticket_id": f"T-{n}",
-        "occurred_at": f"2026-11-2{n % 3}T1{n % 10}:00:00+03:00", "channel": "chat",
-    })
+    return orjson.dumps(
+        {
+            "event_id": f"e-{n:05d}",
+            "type": "contact_received",
+            "ticket_id": f"T-{n}",
+            "occurred_at": f"2026-11-2{n % 3}T1{n % 10}:00:00+03:00",
+            "channel": "chat",
+        }
+    )
 
 
 async def sink_caught_up(settings: Settings, timeout: float = 90.0) -> None:
     """Wait until the sink's consumer group has committed every partition's end offset."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                group_id=f"{settings.app_id}-clickhouse-sink", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"{settings.app_id}-clickhouse-sink",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(settings.topic_events, p) for p in range(settings.topic_partitions)]
@@ -70,8 +78,11 @@ async def test_worker_killed_with_a_buffered_batch_loses_nothing(
     settings = isolated_settings.model_copy(update={"sink_flush_interval_seconds": 30.0})
     await ensure_topics(settings)
     total = 1500
-    await produce(settings.kafka_bootstrap_servers, settings.topic_events,
-                  [(str(n % 13).encode(), event_bytes(n)) for n in range(total)])
+    await produce(
+        settings.kafka_bootstrap_servers,
+        settings.topic_events,
+        [(str(n % 13).encode(), event_bytes(n)) for n in range(total)],
+    )
     first = start_worker()
     at_kill = await wait_for_metrics(first, lambda m: m.get("contactpulse_sink_buffered_records") == total)
     first.stop(kill=True)  # SIGKILL: no flush, no commit, no goodbye
@@ -90,8 +101,11 @@ async def test_batches_replayed_after_a_lost_commit_are_not_doubled(
     settings = isolated_settings.model_copy(update={"sink_max_batch_rows": 70})
     await ensure_topics(settings)
     total = 1000
-    await produce(settings.kafka_bootstrap_servers, settings.topic_events,
-                  [(str(n % 13).encode(), event_bytes(n)) for n in range(total)])
+    await produce(
+        settings.kafka_bootstrap_servers,
+        settings.topic_events,
+        [(str(n % 13).encode(), event_bytes(n)) for n in range(total)],
+    )
     first = start_worker()
     await sink_caught_up(settings)
     first.stop()
@@ -108,8 +122,11 @@ async def test_batches_replayed_after_a_lost_commit_are_not_doubled(
 
 
 async def rewind_sink_group(settings: Settings) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                group_id=f"{settings.app_id}-clickhouse-sink", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"{settings.app_id}-clickhouse-sink",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(settings.topic_events, p) for p in range(settings.topic_partitions)]
@@ -124,8 +141,9 @@ async def test_failed_insert_is_retried_with_the_same_token_until_it_lands(
 ) -> None:
     settings = isolated_settings
     await ensure_topics(settings)
-    await produce(settings.kafka_bootstrap_servers, settings.topic_events,
-                  [(b"k", event_bytes(n)) for n in range(30)])
+    await produce(
+        settings.kafka_bootstrap_servers, settings.topic_events, [(b"k", event_bytes(n)) for n in range(30)]
+    )
     client = connect(settings.dsn())
     apply_migrations(client)
 
@@ -135,7 +153,9 @@ async def test_failed_insert_is_retried_with_the_same_token_until_it_lands(
     # The table does not exist yet: every INSERT fails until the "late migration" below creates it.
     route = SinkRoute(settings.topic_events, "late_events", CONTACT_EVENT_COLUMNS, to_row)
     metrics = WorkerMetrics.create(CollectorRegistry())
-    sink = ClickHouseSink(settings.model_copy(update={"sink_retry_max_backoff_seconds": 0.3}), metrics, [route])
+    sink = ClickHouseSink(
+        settings.model_copy(update={"sink_retry_max_backoff_seconds": 0.3}), metrics, [route]
+    )
     await sink.start()
     try:
         failures = metrics.clickhouse_insert_failures.labels(table="late_events")

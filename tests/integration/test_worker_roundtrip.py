@@ -40,8 +40,12 @@ def valid_events(count: int) -> list[bytes]:
 
 
 def broken_records() -> list[tuple[str, bytes]]:
-    good = {"event_id": "bad", "type": "contact_received", "occurred_at": "2026-11-23T09:00:00Z",
-            "ticket_id": "T-x"}
+    good = {
+        "event_id": "bad",
+        "type": "contact_received",
+        "occurred_at": "2026-11-23T09:00:00Z",
+        "ticket_id": "T-x",
+    }
     return [
         ("invalid_json", b'{"event_id": "bad-1", "type": '),
         ("invalid_json", b'{"event_id": "\xff\xfe"}'),

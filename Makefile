@@ -1,0 +1,38 @@
+# The two commands a newcomer needs:
+#   make demo   -- the quickstart: local Kafka + worker + simulated traffic, live in the terminal
+#   make test   -- lint, types and the whole test suite against the real Kafka broker and ClickHouse engine
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint install kafka-start kafka-stop
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: $(BIN)/.installed
+	$(BIN)/contactpulse demo
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Starts the local broker when none answers and stops it afterwards (only the one it started).
+test: lint
+	@if deploy/kafka/kafkactl status; then \
+		$(BIN)/pytest; \
+	else \
+		deploy/kafka/kafkactl start && { $(BIN)/pytest; rc=$$?; deploy/kafka/kafkactl stop; exit $$rc; }; \
+	fi
+
+kafka-start:
+	deploy/kafka/kafkactl start
+
+kafka-stop:
+	deploy/kafka/kafkactl stop

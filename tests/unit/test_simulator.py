@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+
+import pytest
+
+from processors.simulator import MOSCOW, TrafficSimulator
+from schemas import InvalidEvent, parse_contact_event
+
+MONDAY = datetime(2026, 11, 23, 0, 0, tzinfo=MOSCOW)
+
+
+def day_of_traffic(seed: int = 11, **options: float) -> list:  # type: ignore[type-arg]
+    return TrafficSimulator(seed=seed, start=MONDAY, **options).advance(MONDAY + timedelta(days=1))
+
+
+def test_same_seed_same_bytes() -> None:
+    assert [r.value for r in day_of_traffic()] == [r.value for r in day_of_traffic()]
+    assert [r.value for r in day_of_traffic(seed=12)] != [r.value for r in day_of_traffic()]
+
+
+def test_advancing_in_steps_yields_the_same_stream() -> None:
+    simulator = TrafficSimulator(seed=11, start=MONDAY)
+    stepped = []
+    for minutes in range(0, 24 * 60 + 1, 37):
+        stepped += simulator.advance(MONDAY + timedelta(minutes=minutes))
+    stepped += simulator.advance(MONDAY + timedelta(days=1))
+    assert [r.value for r in stepped] == [r.value for r in day_of_traffic()]
+
+
+def test_records_come_in_event_time_order_and_never_past_the_clock() -> None:
+    records = day_of_traffic()
+    times = [r.occurred_at for r in records]
+    assert times == sorted(times)
+    assert times[-1] <= MONDAY + timedelta(days=1)
+
+
+def test_business_hours_are_busier_than_the_night() -> None:
+    opened = Counter()
+    for record in day_of_traffic():
+        if record.valid and b'"contact_received"' in record.value and b'"customer_id"' in record.value:
+            opened[record.occurred_at.astimezone(MOSCOW).hour] += 1
+    assert sum(opened[h] for h in (10, 11, 12)) > 10 * max(1, sum(opened[h] for h in (2, 3, 4)))
+
+
+def test_valid_records_parse_and_broken_ones_are_rejected() -> None:
+    records = day_of_traffic(broken_share=0.05)
+    broken = [r for r in records if not r.valid]
+    assert len(broken) > 20
+    for record in records:
+        if record.valid:
+            parse_contact_event(record.value)
+        else:
+            with pytest.raises(InvalidEvent):
+                parse_contact_event(record.value)
+
+
+def test_redeliveries_repeat_earlier_bytes_exactly() -> None:
+    records = day_of_traffic(duplicate_share=0.05)
+    counts = Counter(r.value for r in records if r.valid)
+    assert sum(1 for n in counts.values() if n > 1) > 20
+
+
+def test_an_incident_brings_five_or_more_customers_with_one_code_within_thirty_minutes() -> None:
+    by_code: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    for record in day_of_traffic(incident_chance_per_business_hour=1.0):
+        if not record.valid:
+            continue
+        event = parse_contact_event(record.value)
+        if event.error_code and event.customer_id:
+            by_code[event.error_code].append((event.occurred_at, event.customer_id))
+    assert by_code
+    for reports in by_code.values():
+        reports.sort()
+        window = [c for t, c in reports if t - reports[0][0] <= timedelta(minutes=30)]
+        assert len(set(window)) >= 5
+
+
+def test_every_ticket_opens_before_its_follow_ups() -> None:
+    first_type: dict[str, str] = {}
+    for record in day_of_traffic():
+        if record.valid:
+            event = parse_contact_event(record.value)
+            first_type.setdefault(event.ticket_id, event.type.value)
+    assert set(first_type.values()) == {"contact_received"}
+
+
+def test_start_must_be_timezone_aware() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        TrafficSimulator(seed=1, start=datetime(2026, 11, 23))
