@@ -17,9 +17,25 @@ pytestmark = pytest.mark.integration
 
 def test_demo_shows_traffic_flowing_into_clickhouse(isolated_settings: Settings, tmp_path: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "demo", "--duration", "14", "--history-hours", "10",
-         "--speed", "3600", "--seed", "5"],
-        env=settings_env(isolated_settings), cwd=tmp_path, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "demo",
+            "--duration",
+            "14",
+            "--history-hours",
+            "10",
+            "--speed",
+            "3600",
+            "--seed",
+            "5",
+        ],
+        env=settings_env(isolated_settings),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     out = completed.stdout
     assert completed.returncode == 0, out + completed.stderr
