@@ -74,9 +74,17 @@ async def test_valid_events_reach_clickhouse_and_invalid_ones_the_dead_letter_to
     worker = start_worker()
     consumed = f"contactpulse_records_consumed_total{{topic={settings.topic_events}}}"
     rows = "contactpulse_clickhouse_rows_written_total{table=contact_events}"
+
+    def dead_letters(m: dict[str, float]) -> float:
+        return sum(v for k, v in m.items() if k.startswith("contactpulse_dead_letters_total{"))
+
     metrics = await wait_for_metrics(
         worker,
-        lambda m: m.get(consumed) == len(records) and m.get(rows) == len(valid) + 1,
+        lambda m: (
+            m.get(consumed) == len(records)
+            and m.get(rows) == len(valid) + 1
+            and dead_letters(m) == len(broken)
+        ),
     )
     assert metrics["contactpulse_events_accepted_total"] == len(valid) + 1
     for reason in ("invalid_json", "not_an_object", "schema_violation", "oversized"):
