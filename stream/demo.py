@@ -178,12 +178,16 @@ class TrafficPump:
         )
         self.produced = 0
         self.produced_broken = 0
+        self._stopped = False
 
     async def start(self) -> None:
         await self._producer.start()
         self._wall_start = time.monotonic()
 
     async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         await self._producer.flush()
         await self._producer.stop()
 
@@ -223,10 +227,15 @@ async def simulate(
 
 
 async def _run(
-    settings: Settings, duration: float | None, speed: float, history: timedelta, seed: int, out: IO[str]
-) -> DemoCounts:
+    settings: Settings,
+    counts: DemoCounts,
+    duration: float | None,
+    speed: float,
+    history: timedelta,
+    seed: int,
+    out: IO[str],
+) -> None:
     await ensure_topics(settings)
-    counts = DemoCounts()
     pump = TrafficPump(settings, seed, history, speed)
     await pump.start()
     watcher = asyncio.create_task(_watch_topics(settings, out))
@@ -261,7 +270,7 @@ async def _run(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-    return counts
+        await pump.stop()
 
 
 def _clickhouse_summary(settings: Settings) -> str:
@@ -297,8 +306,8 @@ def run_demo(
         counts = DemoCounts()
         try:
             with worker_process(settings, log_path):
-                counts = asyncio.run(
-                    _run(settings, duration, speed, timedelta(hours=history_hours), seed, out)
+                asyncio.run(
+                    _run(settings, counts, duration, speed, timedelta(hours=history_hours), seed, out)
                 )
         except KeyboardInterrupt:
             print("\nstopping...", file=out, flush=True)

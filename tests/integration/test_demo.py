@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from schemas.settings import Settings
-from tests.integration.conftest import settings_env
+from stream.demo import broker_answers
+from tests.integration.conftest import free_port, settings_env
 
 pytestmark = pytest.mark.integration
 
@@ -49,3 +52,41 @@ def test_demo_shows_traffic_flowing_into_clickhouse(isolated_settings: Settings,
     assert stored, out
     assert 0 < int(stored.group(1)) <= accepted  # redeliveries fold into one row
     assert re.search(r"produced \d+ records \(\d+ deliberately broken\)", out)
+
+
+def test_demo_starts_its_own_broker_and_ctrl_c_stops_everything(
+    isolated_settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    settings = isolated_settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{port}"})
+    env = {**settings_env(settings), "KAFKA_DATA_DIR": str(tmp_path / "kafka")}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "demo", "--history-hours", "6", "--speed", "3600"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert demo.stdout is not None
+    seen = []
+    deadline = time.monotonic() + 120
+    try:
+        for line in demo.stdout:
+            seen.append(line)
+            if re.search(r"accepted [1-9]\d*", line) or time.monotonic() > deadline:
+                break
+        assert any("starting local Kafka" in line for line in seen), "".join(seen)
+        assert broker_answers("127.0.0.1", port)
+        assert broker_answers("127.0.0.1", settings.web_port)  # the worker's HTTP server
+        demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        rest, _ = demo.communicate(timeout=90)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    out = "".join(seen) + rest
+    assert demo.returncode == 0, out
+    assert "stopping local Kafka" in out
+    assert not broker_answers("127.0.0.1", port), "the broker the demo started is still running"
+    assert not broker_answers("127.0.0.1", settings.web_port), "the worker is still running"
+    assert re.search(r"ClickHouse contact_events: [1-9]\d* events", out), out
