@@ -205,7 +205,7 @@ class TrafficSimulator:
     incident_chance_per_business_hour: float = 0.15
     broken_share: float = 0.01
     duplicate_share: float = 0.01
-    customers: int = 300
+    customers: int = 2000
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:

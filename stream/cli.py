@@ -53,6 +53,38 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from schemas.config import load_config
+    from stream.replay import replay
+
+    until = None
+    if args.until is not None:
+        until = datetime.fromisoformat(args.until)
+        if until.tzinfo is None:
+            print("replay: --until needs an offset, e.g. 2026-11-24T18:00:00+03:00", file=sys.stderr)
+            return 2
+    config = load_config(args.config)
+    try:
+        source = sys.stdin.buffer if str(args.events) == "-" else args.events.open("rb")
+    except OSError as exc:
+        print(f"replay: cannot read {args.events}: {exc}", file=sys.stderr)
+        return 2
+    dead = args.dead_letter.open("wb") if args.dead_letter else None
+    try:
+        with source, args.alerts.open("wb") as alerts_out:
+            report = replay(source, config, alerts_out, until=until, dead_letters=dead)
+    except OSError as exc:
+        print(f"replay: cannot read {args.events}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if dead is not None:
+            dead.close()
+    print(report.summary(), file=sys.stderr)
+    return 0
+
+
 def _schema(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.jsonschema import write_all
 
@@ -93,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--seed", type=int, default=7, help="seed of the traffic simulator")
 
+    replay = commands.add_parser(
+        "replay", help="run the detectors over a JSON-lines file of events; write alert state changes"
+    )
+    replay.add_argument("events", type=Path, help="normalized events, one JSON object per line (- = stdin)")
+    replay.add_argument("--alerts", type=Path, required=True, help="where to write alert JSON lines")
+    replay.add_argument("--config", type=Path, default=None, help="detection config (TOML)")
+    replay.add_argument("--until", default=None, help="advance the clock to this instant at the end")
+    replay.add_argument("--dead-letter", type=Path, default=None, help="write rejected lines here")
+
     schema = commands.add_parser("schema", help="write the JSON Schemas of the contracts")
     schema.add_argument("--out", type=Path, default=DEFAULT_SCHEMA_DIR)
 
@@ -104,6 +145,7 @@ _HANDLERS = {
     "worker": _worker,
     "demo": _demo,
     "simulate": _simulate,
+    "replay": _replay,
     "schema": _schema,
     "migrate": _migrate,
 }

@@ -1,0 +1,96 @@
+"""The book of alerts: which are firing, how many episodes a subject has had, and the state changes.
+
+Detectors decide; the book turns decisions into alert state changes with deterministic ids. A subject's
+first episode has the plain id of rule + subject; a later episode (the same ticket breaching again after
+a reopen) gets the episode number, so it is a new page, while a replay of the same stream is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from schemas.alert import Alert, AlertStatus, Audience, Severity, alert_id_for
+
+
+def subject_key(rule: str, subject: dict[str, str]) -> str:
+    """A flat key for (rule, subject); subjects are small str->str maps, so this stays cheap."""
+    if len(subject) == 1:
+        ((name, value),) = subject.items()
+        return f"{rule}\x1f{name}={value}"
+    return rule + "".join(f"\x1f{name}={subject[name]}" for name in sorted(subject))
+
+
+@dataclass
+class AlertBook:
+    firing: dict[str, Alert] = field(default_factory=dict)
+    """subject key -> the firing alert of that rule and subject."""
+    episodes: dict[str, int] = field(default_factory=dict)
+    """subject key -> how many episodes have started (kept while the subject may fire again)."""
+
+    def is_firing(self, rule: str, subject: dict[str, str]) -> bool:
+        return subject_key(rule, subject) in self.firing
+
+    def current(self, rule: str, subject: dict[str, str]) -> Alert | None:
+        return self.firing.get(subject_key(rule, subject))
+
+    def fire(
+        self,
+        rule: str,
+        subject: dict[str, str],
+        *,
+        severity: Severity,
+        audience: Audience,
+        starts_at: datetime,
+        summary: str,
+        details: dict[str, Any],
+        episode: str | None = None,
+    ) -> Alert | None:
+        """Start firing, or update a firing alert whose details changed; None when nothing changed.
+
+        `episode` given explicitly (e.g. the repeat ticket's id) overrides the episode counter.
+        """
+        key = subject_key(rule, subject)
+        existing = self.firing.get(key)
+        if existing is not None:
+            if existing.details == details and existing.summary == summary:
+                return None
+            updated = existing.model_copy(update={"details": details, "summary": summary})
+            self.firing[key] = updated
+            return updated
+        if episode is None:
+            number = self.episodes.get(key, 0) + 1
+            self.episodes[key] = number
+            episode = "" if number == 1 else str(number)
+        alert = Alert(
+            alert_id=alert_id_for(rule, subject, episode),
+            rule=rule,
+            status=AlertStatus.FIRING,
+            severity=severity,
+            audience=audience,
+            subject=subject,
+            starts_at=starts_at,
+            ends_at=None,
+            summary=summary,
+            details=details,
+        )
+        self.firing[key] = alert
+        return alert
+
+    def resolve(
+        self, rule: str, subject: dict[str, str], ends_at: datetime, details: dict[str, Any] | None = None
+    ) -> Alert | None:
+        alert = self.firing.pop(subject_key(rule, subject), None)
+        if alert is None:
+            return None
+        update: dict[str, Any] = {"status": AlertStatus.RESOLVED, "ends_at": max(ends_at, alert.starts_at)}
+        if details is not None:
+            update["details"] = details
+        return alert.model_copy(update=update)
+
+    def forget(self, rule: str, subject: dict[str, str]) -> None:
+        """Drop the episode counter of a subject that can no longer fire (expired state)."""
+        key = subject_key(rule, subject)
+        if key not in self.firing:
+            self.episodes.pop(key, None)

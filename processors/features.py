@@ -1,0 +1,197 @@
+"""`feature_request_cluster` (audience product, subject `{"cluster_id"}`): the same ask from many customers.
+
+A request's text becomes a set of terms: lower case, ё -> е, punctuation dropped, each word stemmed by
+the Snowball stemmer of its script (Russian or English, from the maintained `snowballstemmer`
+package), stopwords ("please", "добавьте", ...) dropped and configured synonyms folded into one term
+(so "выгрузка" and "export" meet). A request joins the cluster whose members it resembles most
+(average Dice coefficient >= 0.5 and at least 2 shared terms with the best member), else it starts
+one. Average linkage keeps a chain of loosely related requests from merging unrelated ones.
+
+Fires when a cluster holds 5 requests from 5 distinct customers within 30 days; the alert is re-sent
+with the same id as the cluster grows. Resolves when the 30-day window no longer holds that many.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import snowballstemmer
+
+from processors.alerting import AlertBook
+from processors.summaries import summarize
+from schemas.alert import Alert, Audience, Severity
+from schemas.config import DetectionConfig, FeatureClusterConfig
+
+FEATURE_REQUEST_CLUSTER = "feature_request_cluster"
+_WORD = re.compile(r"[0-9a-zа-я]+(?:-[0-9a-zа-я]+)*")
+_CYRILLIC = re.compile(r"[а-я]")
+_LINKAGE_SAMPLE = 20
+
+
+class TermExtractor:
+    def __init__(self, config: FeatureClusterConfig) -> None:
+        self._russian = snowballstemmer.stemmer("russian")
+        self._english = snowballstemmer.stemmer("english")
+        self._cache: dict[str, str] = {}
+        self._stop = {self._stem(w) for w in self._words(" ".join(config.stopwords))}
+        self._canonical: dict[str, str] = {}
+        for group in config.synonyms:
+            stems = [self._stem(w) for w in self._words(" ".join(group))]
+            for stem in stems:
+                self._canonical[stem] = stems[0]
+
+    @staticmethod
+    def _words(text: str) -> list[str]:
+        return _WORD.findall(text.lower().replace("ё", "е"))
+
+    def _stem(self, word: str) -> str:
+        stem = self._cache.get(word)
+        if stem is None:
+            stemmer = self._russian if _CYRILLIC.search(word) else self._english
+            stem = self._cache[word] = stemmer.stemWord(word)
+        return stem
+
+    def terms(self, text: str) -> frozenset[str]:
+        found = set()
+        for word in self._words(text):
+            stem = self._stem(word)
+            if stem in self._stop or (len(stem) < 2 and not stem.isdigit()):
+                continue
+            found.add(self._canonical.get(stem, stem))
+        return frozenset(found)
+
+
+def dice(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return 2 * len(a & b) / (len(a) + len(b))
+
+
+@dataclass
+class _Request:
+    at: datetime
+    ticket_id: str
+    customer: str
+    text: str
+    terms: frozenset[str]
+
+
+@dataclass
+class FeatureCluster:
+    cluster_id: str
+    members: list[_Request] = field(default_factory=list)
+    customers: Counter[str] = field(default_factory=Counter)
+
+    def add(self, request: _Request) -> None:
+        self.members.append(request)
+        self.customers[request.customer] += 1
+
+    def drop_before(self, horizon: datetime) -> list[_Request]:
+        """Forget members at or before `horizon`; return them."""
+        keep = 0
+        while keep < len(self.members) and self.members[keep].at <= horizon:
+            keep += 1
+        gone, self.members = self.members[:keep], self.members[keep:]
+        for request in gone:
+            self.customers[request.customer] -= 1
+            if not self.customers[request.customer]:
+                del self.customers[request.customer]
+        return gone
+
+
+class FeatureClusters:
+    def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
+        self._cfg = config.feature_cluster
+        self._locale = config.locale
+        self._alerts = alerts
+        self._terms = TermExtractor(self._cfg)
+        self._window = timedelta(days=self._cfg.window_days)
+        self.clusters: dict[str, FeatureCluster] = {}
+        self._seen_tickets: set[str] = set()
+
+    def request(
+        self, event_id: str, ticket_id: str, customer_id: str | None, text: str, at: datetime
+    ) -> list[Alert]:
+        if ticket_id in self._seen_tickets:
+            return []  # one ticket is one request, however many messages it has
+        terms = self._terms.terms(text)
+        if not terms:
+            return []
+        self._seen_tickets.add(ticket_id)
+        request = _Request(at, ticket_id, customer_id or f"ticket:{ticket_id}", text, terms)
+        cluster = self._best_cluster(terms)
+        if cluster is None:
+            cluster_id = "fr-" + hashlib.sha256(event_id.encode()).hexdigest()[:12]
+            cluster = self.clusters[cluster_id] = FeatureCluster(cluster_id)
+        cluster.add(request)
+        return self._evaluate(cluster, at)
+
+    def _best_cluster(self, terms: frozenset[str]) -> FeatureCluster | None:
+        best, best_score = None, 0.0
+        for cluster in self.clusters.values():
+            # Average linkage over the latest members: a cluster's current wording, at bounded cost.
+            members = cluster.members[-_LINKAGE_SAMPLE:]
+            scores = [dice(terms, m.terms) for m in members]
+            shared = max(len(terms & m.terms) for m in members)
+            average = sum(scores) / len(scores)
+            if average >= self._cfg.similarity and shared >= self._min_shared(terms) and average > best_score:
+                best, best_score = cluster, average
+        return best
+
+    def _min_shared(self, terms: frozenset[str]) -> int:
+        # A one-word request ("экспорт") can only share one term.
+        return min(self._cfg.min_shared_terms, len(terms))
+
+    def _evaluate(self, cluster: FeatureCluster, at: datetime) -> list[Alert]:
+        recent = [m for m in cluster.members if m.at > at - self._window]
+        customers = sorted({m.customer for m in recent})
+        subject = {"cluster_id": cluster.cluster_id}
+        if len(recent) < self._cfg.min_requests or len(customers) < self._cfg.min_customers:
+            if self._alerts.is_firing(FEATURE_REQUEST_CLUSTER, subject):
+                alert = self._alerts.resolve(FEATURE_REQUEST_CLUSTER, subject, at, self._details(cluster))
+                return [alert] if alert else []
+            return []
+        details = self._details(cluster)
+        summary = summarize(
+            FEATURE_REQUEST_CLUSTER,
+            self._locale,
+            {
+                "customers": len(customers),
+                "count": len(recent),
+                "example": recent[0].text[:120],
+            },
+        )
+        alert = self._alerts.fire(
+            FEATURE_REQUEST_CLUSTER,
+            subject,
+            severity=Severity.INFO,
+            audience=Audience.PRODUCT,
+            starts_at=at,
+            summary=summary,
+            details=details,
+        )
+        return [alert] if alert else []
+
+    def _details(self, cluster: FeatureCluster) -> dict[str, Any]:
+        members = cluster.members
+        return {
+            "ticket_ids": [m.ticket_id for m in members],
+            "count": len(members),
+            "customers": sorted(cluster.customers),
+            "examples": [m.text for m in members[: self._cfg.max_examples]],
+        }
+
+    def expire(self, now: datetime) -> list[Alert]:
+        alerts: list[Alert] = []
+        for cluster_id in list(self.clusters):
+            cluster = self.clusters[cluster_id]
+            if cluster.members and cluster.members[0].at <= now - self._window:
+                alerts += self._evaluate(cluster, now)
+            if not cluster.members:
+                del self.clusters[cluster_id]
+        return alerts

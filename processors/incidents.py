@@ -1,0 +1,136 @@
+"""`incident_cluster` (subject `{"error_code"}`, critical): many customers, one error code.
+
+Fires when at least 5 distinct customers report the same normalized error code within 30 minutes.
+While it fires, every further report adds its ticket to `details.ticket_ids` (the tickets to merge) and
+the alert is re-sent with the same id. Resolves 30 minutes after the last report.
+A report without a customer id counts its ticket as the reporter, so anonymous contacts still count.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from processors.alerting import AlertBook
+from processors.summaries import summarize
+from schemas.alert import Alert, Audience, Severity
+from schemas.config import DetectionConfig
+
+INCIDENT_CLUSTER = "incident_cluster"
+_SEPARATORS = re.compile(r"[\s_\-–—.:/]+")
+
+
+def normalize_error_code(raw: str) -> str:
+    """`err 504`, `ERR-504`, ` Err_504 ` -> `ERR-504`."""
+    return _SEPARATORS.sub("-", raw.strip().upper()).strip("-")
+
+
+@dataclass
+class _Report:
+    at: datetime
+    customer: str
+    ticket_id: str
+
+
+@dataclass
+class _Incident:
+    reports: deque[_Report] = field(default_factory=deque)
+    ticket_ids: list[str] = field(default_factory=list)
+    customers: set[str] = field(default_factory=set)
+    last_report: datetime | None = None
+    firing: bool = False
+
+
+class IncidentDetector:
+    def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
+        self._cfg = config.incident_cluster
+        self._locale = config.locale
+        self._alerts = alerts
+        self._window = timedelta(minutes=self._cfg.window_minutes)
+        self._quiet = timedelta(minutes=self._cfg.resolve_after_quiet_minutes)
+        self.codes: dict[str, _Incident] = {}
+        self._any_firing = False
+
+    def report(self, raw_code: str, customer_id: str | None, ticket_id: str, at: datetime) -> list[Alert]:
+        code = normalize_error_code(raw_code)
+        if not code:
+            return []
+        incident = self.codes.get(code)
+        if incident is None:
+            incident = self.codes[code] = _Incident()
+        customer = customer_id or f"ticket:{ticket_id}"
+        incident.reports.append(_Report(at, customer, ticket_id))
+        incident.last_report = at if incident.last_report is None else max(incident.last_report, at)
+        while incident.reports and incident.reports[0].at < at - self._window:
+            incident.reports.popleft()
+        if incident.firing:
+            if ticket_id not in incident.ticket_ids:
+                incident.ticket_ids.append(ticket_id)
+            incident.customers.add(customer)
+            return self._send(code, incident, at)
+        in_window = [r for r in incident.reports if at - self._window <= r.at <= at]
+        customers = {r.customer for r in in_window}
+        if len(customers) < self._cfg.min_customers:
+            return []
+        incident.firing = True
+        self._any_firing = True
+        incident.customers = customers
+        incident.ticket_ids = list(dict.fromkeys(r.ticket_id for r in in_window))
+        return self._send(code, incident, at)
+
+    def _send(self, code: str, incident: _Incident, at: datetime) -> list[Alert]:
+        details: dict[str, Any] = {
+            "ticket_ids": list(incident.ticket_ids),
+            "customers": len(incident.customers),
+            "last_report_at": incident.last_report.isoformat() if incident.last_report else None,
+        }
+        summary = summarize(
+            INCIDENT_CLUSTER,
+            self._locale,
+            {
+                "customers": len(incident.customers),
+                "error_code": code,
+                "window": self._cfg.window_minutes,
+                "tickets": len(incident.ticket_ids),
+            },
+        )
+        alert = self._alerts.fire(
+            INCIDENT_CLUSTER,
+            {"error_code": code},
+            severity=Severity.CRITICAL,
+            audience=Audience.ONCALL,
+            starts_at=at,
+            summary=summary,
+            details=details,
+        )
+        return [alert] if alert else []
+
+    def next_due(self) -> datetime | None:
+        if not self._any_firing:
+            return None
+        due = [i.last_report + self._quiet for i in self.codes.values() if i.firing and i.last_report]
+        self._any_firing = bool(due)
+        return min(due) if due else None
+
+    def fire_due(self, now: datetime) -> list[Alert]:
+        alerts = []
+        for code, incident in self.codes.items():
+            if incident.firing and incident.last_report and incident.last_report + self._quiet <= now:
+                incident.firing = False
+                ends_at = incident.last_report + self._quiet
+                alert = self._alerts.resolve(INCIDENT_CLUSTER, {"error_code": code}, ends_at)
+                if alert:
+                    alerts.append(alert)
+                incident.ticket_ids, incident.customers = [], set()
+        return alerts
+
+    def prune(self, now: datetime) -> None:
+        for code in [
+            c
+            for c, i in self.codes.items()
+            if not i.firing and (i.last_report is None or i.last_report < now - self._window)
+        ]:
+            del self.codes[code]

@@ -1,0 +1,192 @@
+"""Per-ticket SLA: policy choice, clocks with pauses, thresholds, and the ticket metrics the sinks keep.
+
+A ticket has two clocks, first response and resolution, each measured on the calendar of its policy
+(24x7 or business hours). The resolution clock pauses while the ticket waits on the customer and
+resumes on a reopen. A clock's threshold instant (75% or 100% of its target) is computed from the
+working time already spent and the calendar, so it moves exactly when a pause or a priority change
+moves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from processors.calendar import SlaCalendar
+from schemas.config import SlaConfig, SlaPolicy
+from schemas.event import BusinessImpact, ContactEvent, ContactKind, CustomerTier, Priority
+
+_PRIORITY_ORDER = (Priority.P1, Priority.P2, Priority.P3, Priority.P4)
+_DONE = frozenset({"resolved", "closed"})
+
+
+def derive_priority(
+    category: BusinessImpact | None, kind: ContactKind | None, tier: CustomerTier | None
+) -> Priority:
+    """The priority of a ticket whose events carry none: by business impact, a key account one up."""
+    if category is BusinessImpact.BLOCKS_PROCESS:
+        base = Priority.P1
+    elif category is BusinessImpact.REVENUE_LOSS:
+        base = Priority.P2
+    elif kind is ContactKind.FEATURE_REQUEST:
+        base = Priority.P4
+    else:
+        base = Priority.P3
+    if tier is CustomerTier.KEY:
+        base = _PRIORITY_ORDER[max(0, _PRIORITY_ORDER.index(base) - 1)]
+    return base
+
+
+def choose_policy(config: SlaConfig, ticket: TicketState) -> SlaPolicy | None:
+    """The first policy whose conditions all hold (Zendesk's rule: order decides)."""
+    for policy in config.policies:
+        c = policy.conditions
+        if c.channels and ticket.channel not in c.channels:
+            continue
+        if c.categories and ticket.category not in c.categories:
+            continue
+        if c.priorities and ticket.priority not in c.priorities:
+            continue
+        if c.customer_tiers and ticket.customer_tier not in c.customer_tiers:
+            continue
+        return policy
+    return None
+
+
+@dataclass
+class SlaClock:
+    """Working time spent against one target; stopped for good once met."""
+
+    target_seconds: float = 0.0
+    spent_seconds: float = 0.0
+    """Working time spent in spans that have ended (before the current pause or run)."""
+    running_since: datetime | None = None
+    met_at: datetime | None = None
+
+    def spent(self, now: datetime, calendar: SlaCalendar) -> float:
+        if self.running_since is None:
+            return self.spent_seconds
+        return self.spent_seconds + calendar.working_seconds(self.running_since, now)
+
+    def crossing(self, fraction: float, calendar: SlaCalendar) -> datetime | None:
+        """When `fraction` of the target is (or was) reached, if the clock runs; None while paused."""
+        if self.running_since is None or self.met_at is not None or self.target_seconds <= 0:
+            return None
+        return calendar.add(self.running_since, fraction * self.target_seconds - self.spent_seconds)
+
+    def pause(self, now: datetime, calendar: SlaCalendar) -> None:
+        if self.running_since is not None:
+            self.spent_seconds = self.spent(now, calendar)
+            self.running_since = None
+
+    def run(self, now: datetime) -> None:
+        if self.running_since is None and self.met_at is None:
+            self.running_since = now
+
+    def meet(self, now: datetime, calendar: SlaCalendar) -> None:
+        self.pause(now, calendar)
+        self.met_at = now
+
+    def reopen(self, now: datetime) -> None:
+        self.met_at = None
+        self.run(now)
+
+
+@dataclass
+class TicketState:
+    ticket_id: str
+    opened_at: datetime
+    first_seen_mid_life: bool
+    last_event_at: datetime
+    channel: str | None = None
+    customer_id: str | None = None
+    customer_tier: CustomerTier | None = None
+    category: BusinessImpact | None = None
+    kind: ContactKind | None = None
+    topic: str | None = None
+    explicit_priority: Priority | None = None
+    status: str = "new"
+    policy: str | None = None
+    calendar: str = "business"
+    first_response: SlaClock = field(default_factory=SlaClock)
+    resolution: SlaClock = field(default_factory=SlaClock)
+    # metrics kept for the sinks
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolution_sla_seconds: float | None = None
+    resolution_calendar_seconds: float | None = None
+    agent_replies: int = 0
+    touches: int = 0
+    teams: list[str] = field(default_factory=list)
+    escalations: int = 0
+    reopens: int = 0
+    csat_score: int | None = None
+    negative_csat_at: datetime | None = None
+    resolution_recorded: bool = False
+    firing_rules: set[str] = field(default_factory=set)
+    """The ticket's rules firing now (mirrors the alert book, to skip look-ups on the hot path)."""
+
+    @property
+    def priority(self) -> Priority:
+        return self.explicit_priority or derive_priority(self.category, self.kind, self.customer_tier)
+
+    @property
+    def done(self) -> bool:
+        return self.status in _DONE
+
+    @property
+    def handoffs(self) -> int:
+        return sum(1 for previous, team in zip(self.teams, self.teams[1:], strict=False) if team != previous)
+
+    @property
+    def first_contact_resolution(self) -> bool:
+        return self.resolved_at is not None and self.agent_replies <= 1 and self.reopens == 0
+
+    def absorb(self, event: ContactEvent) -> None:
+        """Take the descriptive fields an event carries; later values win."""
+        if event.channel is not None and self.channel is None:
+            self.channel = event.channel.value
+        if event.customer_id is not None:
+            self.customer_id = event.customer_id
+        if event.customer_tier is not None:
+            self.customer_tier = event.customer_tier
+        if event.category is not None:
+            self.category = event.category
+        if event.kind is not None:
+            self.kind = event.kind
+        if event.topic is not None:
+            self.topic = event.topic
+        if event.priority is not None:
+            self.explicit_priority = event.priority
+
+    def snapshot(self) -> dict[str, object]:
+        """The row the ticket-state sink writes."""
+        return {
+            "ticket_id": self.ticket_id,
+            "opened_at": self.opened_at,
+            "first_seen_mid_life": self.first_seen_mid_life,
+            "last_event_at": self.last_event_at,
+            "channel": self.channel or "",
+            "customer_id": self.customer_id or "",
+            "customer_tier": self.customer_tier.value if self.customer_tier else "",
+            "category": self.category.value if self.category else "",
+            "kind": self.kind.value if self.kind else "",
+            "topic": self.topic or "",
+            "priority": self.priority.value,
+            "status": self.status,
+            "sla_policy": self.policy or "",
+            "sla_calendar": self.calendar,
+            "first_response_target_seconds": self.first_response.target_seconds,
+            "first_response_at": self.first_response_at,
+            "resolution_target_seconds": self.resolution.target_seconds,
+            "resolved_at": self.resolved_at,
+            "resolution_sla_seconds": self.resolution_sla_seconds,
+            "resolution_calendar_seconds": self.resolution_calendar_seconds,
+            "touches": self.touches,
+            "handoffs": self.handoffs,
+            "escalations": self.escalations,
+            "reopens": self.reopens,
+            "agent_replies": self.agent_replies,
+            "first_contact_resolution": self.first_contact_resolution,
+            "csat_score": self.csat_score,
+        }

@@ -1,0 +1,92 @@
+"""One human sentence per alert, in English or Russian (the `locale` setting)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+_TEMPLATES: Final[dict[str, dict[str, str]]] = {
+    "sla_first_response_at_risk": {
+        "en": "Ticket {ticket_id} ({priority}, {channel}) is at risk: {percent}% of its {target} "
+        "first-response target is used, due {due}.",
+        "ru": "Тикет {ticket_id} ({priority}, {channel}) под угрозой: израсходовано {percent}% "
+        "срока первого ответа {target}, срок {due}.",
+    },
+    "sla_first_response_breached": {
+        "en": "Ticket {ticket_id} ({priority}, {channel}) breached its {target} first-response target "
+        "at {due}.",
+        "ru": "Тикет {ticket_id} ({priority}, {channel}) нарушил срок первого ответа {target}: {due}.",
+    },
+    "sla_resolution_at_risk": {
+        "en": "Ticket {ticket_id} ({priority}, {channel}) is at risk: {percent}% of its {target} "
+        "resolution target is used, due {due}.",
+        "ru": "Тикет {ticket_id} ({priority}, {channel}) под угрозой: израсходовано {percent}% "
+        "срока решения {target}, срок {due}.",
+    },
+    "sla_resolution_breached": {
+        "en": "Ticket {ticket_id} ({priority}, {channel}) breached its {target} resolution target at {due}.",
+        "ru": "Тикет {ticket_id} ({priority}, {channel}) нарушил срок решения {target}: {due}.",
+    },
+    "volume_spike": {
+        "en": "New contacts with {dimension} '{value}' rose {rise}% week over week ({current} vs "
+        "{previous}).",
+        "ru": "Новые обращения с {dimension} «{value}» выросли на {rise}% за неделю ({current} против "
+        "{previous}).",
+    },
+    "resolution_time_spike": {
+        "en": "Mean resolution time of '{value}' tickets rose {rise}% week over week ({current_hours} h "
+        "vs {previous_hours} h).",
+        "ru": "Среднее время решения тикетов «{value}» выросло на {rise}% за неделю ({current_hours} ч "
+        "против {previous_hours} ч).",
+    },
+    "escalation_rate_high": {
+        "en": "{percent}% of this week's '{value}' tickets were escalated ({escalated} of {tickets}).",
+        "ru": "{percent}% тикетов «{value}» за неделю эскалированы ({escalated} из {tickets}).",
+    },
+    "channel_silent": {
+        "en": "No new contacts on {channel} for {silent_minutes} min; usually {expected} in this hour.",
+        "ru": "Нет новых обращений в канале {channel} уже {silent_minutes} мин; обычно {expected} за "
+        "этот час.",
+    },
+    "incident_cluster": {
+        "en": "{customers} customers reported error {error_code} within {window} min ({tickets} tickets).",
+        "ru": "{customers} клиентов сообщили об ошибке {error_code} за {window} мин (тикетов: {tickets}).",
+    },
+    "feature_request_cluster": {
+        "en": '{customers} customers asked for the same feature: "{example}" ({count} requests).',
+        "ru": "{customers} клиентов просят одну и ту же функцию: «{example}» (запросов: {count}).",
+    },
+    "negative_csat": {
+        "en": "Ticket {ticket_id} got CSAT {score}/5; respond by {respond_by}.",
+        "ru": "Тикет {ticket_id} получил оценку {score}/5; ответить до {respond_by}.",
+    },
+    "repeat_contact": {
+        "en": "Customer {customer_id} opened ticket {ticket_id} on '{topic}' {days} days after "
+        "ticket {previous_ticket_id}.",
+        "ru": "Клиент {customer_id} открыл тикет {ticket_id} по теме «{topic}» через {days} дн. после "
+        "тикета {previous_ticket_id}.",
+    },
+}
+
+
+def local_time(instant: datetime, zone: ZoneInfo) -> str:
+    local = instant.astimezone(zone)
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or "")
+
+
+_UNITS: Final = {"en": ("min", "h"), "ru": ("мин", "ч")}
+
+
+def duration_text(seconds: float, locale: str = "en") -> str:
+    minute, hour = _UNITS.get(locale, _UNITS["en"])
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} {minute}"
+    hours = seconds / 3600
+    return f"{hours:g} {hour}" if hours == int(hours) else f"{hours:.1f} {hour}"
+
+
+def summarize(rule: str, locale: str, values: dict[str, Any]) -> str:
+    templates = _TEMPLATES[rule]
+    return templates.get(locale, templates["en"]).format(**values)

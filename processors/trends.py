@@ -1,0 +1,269 @@
+"""Week-over-week detectors, evaluated at every whole hour of the stream clock.
+
+- `volume_spike` (subject `{"dimension","value"}`): new contacts in the trailing 7 days vs the 7 before,
+  per category/topic/channel/kind value. Fires when current >= previous x (1 + threshold), current >= 30,
+  p < 0.001, held at 6 consecutive hourly evaluations; `starts_at` is the first of them (Prometheus'
+  `for`). Resolves at the first evaluation where the rise is under 10%.
+- `resolution_time_spike` (subject `{"dimension": "topic","value"}`): mean SLA-clock resolution time of
+  tickets first resolved in each window; fires at +20% with >= 20 tickets in each; resolves under +10%.
+- `escalation_rate_high` (subject `{"dimension": "topic","value"}`): share of the trailing 7 days' new
+  tickets that were escalated; fires above 20% with >= 20 tickets; resolves at or below 15%.
+No week-over-week verdict until the stream covers both windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from processors.alerting import AlertBook
+from processors.summaries import summarize
+from processors.windows import HourlySeries, hour_index, rise_p_value
+from schemas.alert import Alert, Audience, Severity
+from schemas.config import DetectionConfig
+from schemas.event import ContactEvent
+
+VOLUME_SPIKE = "volume_spike"
+RESOLUTION_TIME_SPIKE = "resolution_time_spike"
+ESCALATION_RATE_HIGH = "escalation_rate_high"
+
+
+@dataclass
+class _Streak:
+    count: int = 0
+    since: datetime | None = None
+
+
+@dataclass
+class TrendState:
+    contacts: dict[tuple[str, str], HourlySeries] = field(default_factory=dict)
+    streaks: dict[tuple[str, str], _Streak] = field(default_factory=dict)
+    opened: dict[str, HourlySeries] = field(default_factory=dict)
+    escalated: dict[str, HourlySeries] = field(default_factory=dict)
+    resolution_sum: dict[str, HourlySeries] = field(default_factory=dict)
+    resolution_count: dict[str, HourlySeries] = field(default_factory=dict)
+
+
+class TrendDetectors:
+    def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
+        self._config = config
+        self._alerts = alerts
+        self.state = TrendState()
+        self._week = config.volume_spike.window_days * 24
+
+    # -- inputs ----------------------------------------------------------------------------------------
+    def count_contact(self, event: ContactEvent) -> None:
+        hour = hour_index(event.occurred_at)
+        for dimension in self._config.volume_spike.dimensions:
+            raw = getattr(event, dimension)
+            if raw is None:
+                continue
+            value = raw if isinstance(raw, str) else raw.value
+            series = self.state.contacts.get((dimension, value))
+            if series is None:
+                series = self.state.contacts[(dimension, value)] = HourlySeries()
+            series.add(hour)
+
+    def ticket_opened(self, topic: str | None, opened_at: datetime) -> None:
+        if topic:
+            self.state.opened.setdefault(topic, HourlySeries()).add(hour_index(opened_at))
+
+    def ticket_escalated(self, topic: str | None, opened_at: datetime) -> None:
+        if topic:
+            self.state.escalated.setdefault(topic, HourlySeries()).add(hour_index(opened_at))
+
+    def ticket_resolved(self, topic: str | None, resolved_at: datetime, sla_seconds: float) -> None:
+        if topic:
+            hour = hour_index(resolved_at)
+            self.state.resolution_sum.setdefault(topic, HourlySeries()).add(hour, sla_seconds)
+            self.state.resolution_count.setdefault(topic, HourlySeries()).add(hour)
+
+    # -- evaluation ------------------------------------------------------------------------------------
+    def evaluate(self, at: datetime, stream_start: datetime) -> list[Alert]:
+        """Evaluate at a whole hour `at`; windows are the whole hours before it."""
+        now = hour_index(at)
+        covered = stream_start <= datetime.fromtimestamp((now - 2 * self._week) * 3600, tz=at.tzinfo)
+        alerts: list[Alert] = []
+        if covered:
+            alerts += self._volume(at, now)
+            alerts += self._resolution_time(at, now)
+        alerts += self._escalations(at, now)
+        self._prune(now)
+        return alerts
+
+    def _volume(self, at: datetime, now: int) -> list[Alert]:
+        cfg = self._config.volume_spike
+        alerts: list[Alert] = []
+        for key, series in self.state.contacts.items():
+            dimension, value = key
+            current_sum, previous_sum = series.two_windows(now, self._week)
+            current, previous = round(current_sum), round(previous_sum)
+            threshold = cfg.threshold_by_dimension.get(dimension, cfg.threshold)
+            subject = {"dimension": dimension, "value": value}
+            firing = self._alerts.is_firing(VOLUME_SPIKE, subject)
+            details: dict[str, Any] = {
+                "current": current,
+                "previous": previous,
+                "rise": round(current / previous - 1, 4) if previous else None,
+                "window_days": cfg.window_days,
+            }
+            if firing:
+                if current < previous * (1 + cfg.resolve_below):
+                    alert = self._alerts.resolve(VOLUME_SPIKE, subject, at, details)
+                    if alert:
+                        alerts.append(alert)
+                    self.state.streaks.pop(key, None)
+                continue
+            holds = (
+                current >= cfg.min_current
+                and current >= previous * (1 + threshold)
+                and rise_p_value(current, previous) < cfg.max_p_value
+            )
+            streak = self.state.streaks.get(key)
+            if not holds:
+                if streak is not None:
+                    del self.state.streaks[key]
+                continue
+            if streak is None:
+                streak = self.state.streaks[key] = _Streak(0, at)
+            streak.count += 1
+            if streak.count >= cfg.for_evaluations and streak.since is not None:
+                details["p_value"] = rise_p_value(current, previous)
+                details["evaluations"] = streak.count
+                rise = round(100 * (current / previous - 1)) if previous else "∞"
+                summary = summarize(
+                    VOLUME_SPIKE,
+                    self._config.locale,
+                    {
+                        "dimension": dimension,
+                        "value": value,
+                        "rise": rise,
+                        "current": current,
+                        "previous": previous,
+                    },
+                )
+                alert = self._alerts.fire(
+                    VOLUME_SPIKE,
+                    subject,
+                    severity=Severity.WARNING,
+                    audience=Audience.ONCALL,
+                    starts_at=streak.since,
+                    summary=summary,
+                    details=details,
+                )
+                if alert:
+                    alerts.append(alert)
+        return alerts
+
+    def _resolution_time(self, at: datetime, now: int) -> list[Alert]:
+        cfg = self._config.resolution_time_spike
+        alerts: list[Alert] = []
+        for topic, counts in self.state.resolution_count.items():
+            sums = self.state.resolution_sum[topic]
+            n_current_sum, n_previous_sum = counts.two_windows(now, self._week)
+            n_current, n_previous = round(n_current_sum), round(n_previous_sum)
+            subject = {"dimension": "topic", "value": topic}
+            seconds_current, seconds_previous = sums.two_windows(now, self._week)
+            if n_current == 0 or n_previous == 0:
+                continue
+            mean_current = seconds_current / n_current
+            mean_previous = seconds_previous / n_previous
+            details: dict[str, Any] = {
+                "current_mean_seconds": round(mean_current, 1),
+                "previous_mean_seconds": round(mean_previous, 1),
+                "current_tickets": n_current,
+                "previous_tickets": n_previous,
+                "rise": round(mean_current / mean_previous - 1, 4) if mean_previous else None,
+            }
+            if self._alerts.is_firing(RESOLUTION_TIME_SPIKE, subject):
+                if mean_current < mean_previous * (1 + cfg.resolve_below):
+                    alert = self._alerts.resolve(RESOLUTION_TIME_SPIKE, subject, at, details)
+                    if alert:
+                        alerts.append(alert)
+                continue
+            if (
+                n_current >= cfg.min_tickets
+                and n_previous >= cfg.min_tickets
+                and mean_previous > 0
+                and mean_current >= mean_previous * (1 + cfg.threshold)
+            ):
+                summary = summarize(
+                    RESOLUTION_TIME_SPIKE,
+                    self._config.locale,
+                    {
+                        "value": topic,
+                        "rise": round(100 * (mean_current / mean_previous - 1)),
+                        "current_hours": round(mean_current / 3600, 1),
+                        "previous_hours": round(mean_previous / 3600, 1),
+                    },
+                )
+                alert = self._alerts.fire(
+                    RESOLUTION_TIME_SPIKE,
+                    subject,
+                    severity=Severity.WARNING,
+                    audience=Audience.ONCALL,
+                    starts_at=at,
+                    summary=summary,
+                    details=details,
+                )
+                if alert:
+                    alerts.append(alert)
+        return alerts
+
+    def _escalations(self, at: datetime, now: int) -> list[Alert]:
+        cfg = self._config.escalation_rate
+        window = cfg.window_days * 24
+        alerts: list[Alert] = []
+        for topic, opened in self.state.opened.items():
+            tickets = round(opened.two_windows(now, window)[0])
+            escalated_series = self.state.escalated.get(topic)
+            escalated = round(escalated_series.two_windows(now, window)[0]) if escalated_series else 0
+            rate = escalated / tickets if tickets else 0.0
+            subject = {"dimension": "topic", "value": topic}
+            details: dict[str, Any] = {"tickets": tickets, "escalated": escalated, "rate": round(rate, 4)}
+            if self._alerts.is_firing(ESCALATION_RATE_HIGH, subject):
+                if rate <= cfg.resolve_at_or_below or tickets < cfg.min_tickets:
+                    alert = self._alerts.resolve(ESCALATION_RATE_HIGH, subject, at, details)
+                    if alert:
+                        alerts.append(alert)
+                continue
+            if tickets >= cfg.min_tickets and rate > cfg.threshold:
+                summary = summarize(
+                    ESCALATION_RATE_HIGH,
+                    self._config.locale,
+                    {
+                        "value": topic,
+                        "percent": round(100 * rate),
+                        "escalated": escalated,
+                        "tickets": tickets,
+                    },
+                )
+                alert = self._alerts.fire(
+                    ESCALATION_RATE_HIGH,
+                    subject,
+                    severity=Severity.WARNING,
+                    audience=Audience.ONCALL,
+                    starts_at=at,
+                    summary=summary,
+                    details=details,
+                )
+                if alert:
+                    alerts.append(alert)
+        return alerts
+
+    def _prune(self, now: int) -> None:
+        horizon = now - 2 * self._week - 1
+        _prune_family(self.state.contacts, horizon)
+        _prune_family(self.state.resolution_sum, horizon)
+        _prune_family(self.state.resolution_count, horizon)
+        escalation_horizon = now - self._config.escalation_rate.window_days * 24 - 1
+        _prune_family(self.state.opened, escalation_horizon)
+        _prune_family(self.state.escalated, escalation_horizon)
+
+
+def _prune_family(family: dict[Any, HourlySeries], before_hour: int) -> None:
+    for key in list(family):
+        family[key].prune(before_hour)
+        if not family[key]:
+            del family[key]

@@ -1,0 +1,262 @@
+"""Detection config: SLA policies, the business calendar and every detector's thresholds.
+
+Loaded from a TOML file users edit (default: deploy/config/contactpulse.toml). Every field has the
+default the product promises, so an empty file is a valid config.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, time
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.event import BusinessImpact, Channel, CustomerTier, Priority
+
+DEFAULT_CONFIG_PATH: Final = (
+    Path(__file__).resolve().parent.parent / "deploy" / "config" / "contactpulse.toml"
+)
+
+CalendarName = Literal["24x7", "business"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BusinessHours(_Frozen):
+    time_zone: str = "Europe/Moscow"
+    weekdays: tuple[int, ...] = Field((0, 1, 2, 3, 4), description="0 = Monday ... 6 = Sunday")
+    opens: time = time(9, 0)
+    closes: time = time(18, 0)
+    holiday_country: str | None = Field(
+        "RU",
+        description="Public holidays (and substituted days off) from the `holidays` package for this "
+        "ISO country code; None for none.",
+    )
+    holidays: tuple[date, ...] = Field((), description="More non-working dates, e.g. a company day off.")
+    extra_working_days: tuple[date, ...] = Field(
+        (), description="Weekend dates worked as ordinary days (transferred working days)."
+    )
+
+    @model_validator(mode="after")
+    def _opens_before_closes(self) -> BusinessHours:
+        if self.opens >= self.closes:
+            raise ValueError("business hours must open before they close")
+        return self
+
+
+class SlaConditions(_Frozen):
+    """A policy matches a ticket when every listed condition holds (an empty list matches anything)."""
+
+    channels: tuple[Channel, ...] = ()
+    categories: tuple[BusinessImpact, ...] = ()
+    priorities: tuple[Priority, ...] = ()
+    customer_tiers: tuple[CustomerTier, ...] = ()
+
+
+class SlaPolicy(_Frozen):
+    name: str
+    conditions: SlaConditions = SlaConditions()
+    first_response_minutes: float = Field(gt=0)
+    resolution_minutes: float = Field(gt=0)
+    calendar: CalendarName = "business"
+
+
+def _default_policies() -> tuple[SlaPolicy, ...]:
+    return (
+        SlaPolicy(
+            name="p1",
+            conditions=SlaConditions(priorities=(Priority.P1,)),
+            first_response_minutes=15,
+            resolution_minutes=4 * 60,
+            calendar="24x7",
+        ),
+        SlaPolicy(
+            name="p2",
+            conditions=SlaConditions(priorities=(Priority.P2,)),
+            first_response_minutes=60,
+            resolution_minutes=8 * 60,
+            calendar="24x7",
+        ),
+        SlaPolicy(
+            name="p3",
+            conditions=SlaConditions(priorities=(Priority.P3,)),
+            first_response_minutes=4 * 60,
+            resolution_minutes=27 * 60,
+            calendar="business",
+        ),
+        SlaPolicy(
+            name="p4",
+            conditions=SlaConditions(priorities=(Priority.P4,)),
+            first_response_minutes=8 * 60,
+            resolution_minutes=45 * 60,
+            calendar="business",
+        ),
+    )
+
+
+class SlaConfig(_Frozen):
+    policies: tuple[SlaPolicy, ...] = Field(default_factory=_default_policies)
+    fast_channels: tuple[Channel, ...] = (Channel.CHAT, Channel.TELEGRAM, Channel.WHATSAPP, Channel.PHONE)
+    fast_channel_first_response_minutes: float = 15
+    at_risk_fraction: float = Field(0.75, gt=0, lt=1)
+
+
+class VolumeSpikeConfig(_Frozen):
+    dimensions: tuple[Literal["category", "topic", "channel", "kind"], ...] = (
+        "category",
+        "topic",
+        "channel",
+        "kind",
+    )
+    threshold: float = 0.25
+    threshold_by_dimension: dict[str, float] = Field(default_factory=lambda: {"channel": 0.20})
+    resolve_below: float = 0.10
+    min_current: int = 30
+    max_p_value: float = 0.001
+    for_evaluations: int = Field(6, ge=1)
+    window_days: int = 7
+
+
+class ResolutionTimeSpikeConfig(_Frozen):
+    threshold: float = 0.20
+    resolve_below: float = 0.10
+    min_tickets: int = 20
+    window_days: int = 7
+
+
+class EscalationRateConfig(_Frozen):
+    threshold: float = 0.20
+    resolve_at_or_below: float = 0.15
+    min_tickets: int = 20
+    window_days: int = 7
+
+
+class ChannelSilenceConfig(_Frozen):
+    silence_minutes: int = 60
+    min_average_contacts: float = 10
+    history_weeks: int = 4
+
+
+class IncidentClusterConfig(_Frozen):
+    min_customers: int = 5
+    window_minutes: int = 30
+    resolve_after_quiet_minutes: int = 30
+
+
+class FeatureClusterConfig(_Frozen):
+    min_requests: int = 5
+    min_customers: int = 5
+    window_days: int = 30
+    similarity: float = Field(0.5, gt=0, le=1)
+    min_shared_terms: int = 2
+    max_examples: int = 5
+    synonyms: tuple[tuple[str, ...], ...] = Field(
+        default_factory=lambda: (
+            ("export", "экспорт", "выгрузка", "выгрузить", "экспортировать", "download", "скачать"),
+            ("report", "отчет", "отчёт"),
+            ("excel", "эксель", "эксел", "xlsx", "xls"),
+            ("dark", "темный", "тёмный", "темная", "тёмная"),
+            ("theme", "тема", "mode", "режим"),
+            ("2fa", "two-factor", "двухфакторный", "двухфакторная", "mfa"),
+            ("authentication", "аутентификация", "авторизация", "login", "вход", "sign-in", "signin"),
+        )
+    )
+    stopwords: tuple[str, ...] = Field(
+        default_factory=lambda: (
+            "please",
+            "add",
+            "can",
+            "could",
+            "you",
+            "we",
+            "need",
+            "want",
+            "would",
+            "be",
+            "great",
+            "to",
+            "the",
+            "a",
+            "an",
+            "of",
+            "for",
+            "in",
+            "on",
+            "and",
+            "it",
+            "is",
+            "nice",
+            "our",
+            "us",
+            "i",
+            "пожалуйста",
+            "добавьте",
+            "добавить",
+            "сделайте",
+            "сделать",
+            "нужна",
+            "нужен",
+            "нужно",
+            "хотим",
+            "хотелось",
+            "бы",
+            "в",
+            "на",
+            "и",
+            "для",
+            "по",
+            "с",
+            "мы",
+            "нам",
+            "нас",
+            "очень",
+            "можно",
+            "ли",
+            "что",
+            "чтобы",
+            "было",
+            "интерфейса",
+        )
+    )
+
+
+class RepeatContactConfig(_Frozen):
+    window_days: int = 7
+
+
+class NegativeCsatConfig(_Frozen):
+    max_score: int = Field(2, ge=1, le=5)
+    respond_within_business_days: float = 1
+
+
+class EngineConfig(_Frozen):
+    allowed_lateness_minutes: float = 5
+    future_tolerance_minutes: float = 5
+    dedupe_hours: float = 24
+    closed_ticket_retention_days: float = 8
+    open_ticket_retention_days: float = 60
+
+
+class DetectionConfig(_Frozen):
+    engine: EngineConfig = EngineConfig()
+    business_hours: BusinessHours = BusinessHours()
+    sla: SlaConfig = SlaConfig()
+    volume_spike: VolumeSpikeConfig = VolumeSpikeConfig()
+    resolution_time_spike: ResolutionTimeSpikeConfig = ResolutionTimeSpikeConfig()
+    escalation_rate: EscalationRateConfig = EscalationRateConfig()
+    channel_silence: ChannelSilenceConfig = ChannelSilenceConfig()
+    incident_cluster: IncidentClusterConfig = IncidentClusterConfig()
+    feature_cluster: FeatureClusterConfig = FeatureClusterConfig()
+    repeat_contact: RepeatContactConfig = RepeatContactConfig()
+    negative_csat: NegativeCsatConfig = NegativeCsatConfig()
+    locale: Literal["en", "ru"] = "en"
+
+
+def load_config(path: Path | None = None) -> DetectionConfig:
+    """Read a TOML config; `None` reads the shipped default file."""
+    with (path or DEFAULT_CONFIG_PATH).open("rb") as handle:
+        return DetectionConfig.model_validate(tomllib.load(handle))
