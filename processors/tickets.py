@@ -186,7 +186,7 @@ class TicketBook:
         days = self._config.negative_csat.respond_within_business_days
         respond_by = self._business.add(
             self._business.next_working_instant(at), days * self._business_day_seconds
-        )
+        ).astimezone(self._zone)
         details: dict[str, Any] = {
             "score": score,
             "respond_by": respond_by.isoformat(),
@@ -326,7 +326,7 @@ class TicketBook:
             "calendar": ticket.calendar,
             "target_seconds": clock.target_seconds,
             "spent_seconds": round(spent, 3),
-            "due_at": due.isoformat(),
+            "due_at": due.astimezone(self._zone).isoformat(),
             "channel": ticket.channel,
             "customer_id": ticket.customer_id,
             "customer_tier": ticket.customer_tier.value if ticket.customer_tier else None,

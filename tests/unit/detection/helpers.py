@@ -21,10 +21,15 @@ def msk(day: int, hour: int, minute: int = 0, second: int = 0, month: int = 11) 
     return datetime(2026, month, day, hour, minute, second, tzinfo=MSK)
 
 
-def event(kind: str, at: datetime, ticket: str = "T-1", **fields: Any) -> ContactEvent:
+def event(type_: str, at: datetime, ticket: str = "T-1", **fields: Any) -> ContactEvent:
     return ContactEvent.model_validate(
-        {"event_id": fields.pop("event_id", f"e-{next(_ids)}"), "type": kind, "occurred_at": at,
-         "ticket_id": ticket, **fields}
+        {
+            "event_id": fields.pop("event_id", f"e-{next(_ids)}"),
+            "type": type_,
+            "occurred_at": at,
+            "ticket_id": ticket,
+            **fields,
+        }
     )
 
 

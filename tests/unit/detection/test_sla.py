@@ -27,7 +27,10 @@ def test_p1_first_response_at_risk_and_breach_fire_at_exact_instants() -> None:
 
     run.feed(event("agent_replied", msk(24, 10, 21)))
     resolved = [a for a in run.alerts if a.status is AlertStatus.RESOLVED]
-    assert {(a.rule, a.ends_at) for a in resolved} == {(FR_RISK, msk(24, 10, 21)), (FR_BREACH, msk(24, 10, 21))}
+    assert {(a.rule, a.ends_at) for a in resolved} == {
+        (FR_RISK, msk(24, 10, 21)),
+        (FR_BREACH, msk(24, 10, 21)),
+    }
     assert {a.alert_id for a in resolved} == {a.alert_id for a in run.of(FR_RISK)[:1] + run.of(FR_BREACH)[:1]}
 
 
@@ -50,7 +53,10 @@ def test_a_reply_at_the_due_instant_is_in_time() -> None:
         event("agent_replied", msk(24, 10, 15)),
     )
     run.advance(msk(24, 11))
-    assert run.states(FR_RISK) == [("firing", msk(24, 10, 11, 15), None), ("resolved", msk(24, 10, 11, 15), msk(24, 10, 15))]
+    assert run.states(FR_RISK) == [
+        ("firing", msk(24, 10, 11, 15), None),
+        ("resolved", msk(24, 10, 11, 15), msk(24, 10, 15)),
+    ]
     assert run.of(FR_BREACH) == []
 
 
@@ -165,7 +171,9 @@ def test_a_breach_after_a_reopen_is_a_new_episode_with_a_new_id() -> None:
     run.advance(msk(24, 17))
     breaches = run.of(RES_BREACH)
     assert [(a.status.value, a.starts_at) for a in breaches] == [
-        ("firing", msk(24, 14)), ("resolved", msk(24, 14)), ("firing", msk(24, 16)),
+        ("firing", msk(24, 14)),
+        ("resolved", msk(24, 14)),
+        ("firing", msk(24, 16)),
     ]
     assert breaches[0].alert_id == breaches[1].alert_id != breaches[2].alert_id
 
@@ -245,8 +253,13 @@ def test_explicit_priority_is_not_raised_for_key_customers() -> None:
 
 def test_first_matching_policy_wins() -> None:
     policies = [
-        {"name": "key-accounts", "conditions": {"customer_tiers": ["key"]}, "first_response_minutes": 5,
-         "resolution_minutes": 60, "calendar": "24x7"},
+        {
+            "name": "key-accounts",
+            "conditions": {"customer_tiers": ["key"]},
+            "first_response_minutes": 5,
+            "resolution_minutes": 60,
+            "calendar": "24x7",
+        },
         {"name": "everyone", "first_response_minutes": 600, "resolution_minutes": 6000},
     ]
     run = Run(config(sla={"policies": policies}))

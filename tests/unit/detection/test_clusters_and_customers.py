@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+import pytest
+
+from processors.features import TermExtractor, dice
+from processors.incidents import normalize_error_code
+from schemas.alert import Audience, Severity
+from schemas.config import FeatureClusterConfig
+from tests.unit.detection.helpers import Run, event, msk
+
+
+@pytest.mark.parametrize("raw", ["ERR-504", "err 504", " Err_504 ", "ERR  -  504", "err.504"])
+def test_error_codes_normalize_to_one_form(raw: str) -> None:
+    assert normalize_error_code(raw) == "ERR-504"
+
+
+def report(n: int, minute: int, code: str = "ERR 504", customer: str | None = None, hour: int = 10):
+    return event(
+        "contact_received",
+        msk(24, hour, minute),
+        ticket=f"I-{n}",
+        customer_id=customer or f"c-{n}",
+        error_code=code,
+        kind="incident",
+    )
+
+
+def test_five_customers_one_code_in_thirty_minutes_is_an_incident() -> None:
+    run = Run()
+    codes = ["ERR 504", "err-504", "ERR_504", "Err 504", "ERR-504"]
+    run.feed(*[report(n, 5 * n, code) for n, code in enumerate(codes)])
+    (alert,) = run.of("incident_cluster")
+    assert alert.subject == {"error_code": "ERR-504"}
+    assert alert.severity is Severity.CRITICAL
+    assert alert.starts_at == msk(24, 10, 20)
+    assert alert.details["ticket_ids"] == ["I-0", "I-1", "I-2", "I-3", "I-4"]
+    # The incident grows: same id, one more ticket to merge.
+    run.feed(report(5, 40))
+    grown = run.of("incident_cluster")[-1]
+    assert grown.alert_id == alert.alert_id
+    assert grown.details["ticket_ids"][-1] == "I-5"
+    # Resolves 30 minutes after the last report.
+    run.advance(msk(24, 11, 30))
+    resolved = run.of("incident_cluster")[-1]
+    assert (resolved.status.value, resolved.ends_at) == ("resolved", msk(24, 11, 10))
+
+
+def test_one_customer_reporting_five_times_is_not_an_incident() -> None:
+    run = Run()
+    run.feed(*[report(n, n, customer="same") for n in range(5)])
+    run.feed(*[report(n, 10 + n) for n in range(10, 13)])  # three more customers: four in all
+    assert run.of("incident_cluster") == []
+
+
+def test_reports_spread_over_more_than_thirty_minutes_are_not_an_incident() -> None:
+    run = Run()
+    run.feed(*[report(n, 8 * n) for n in range(5)])  # 0, 8, 16, 24, 32 minutes
+    assert run.of("incident_cluster") == []
+
+
+def test_a_later_incident_with_the_same_code_is_a_new_alert() -> None:
+    run = Run()
+    run.feed(*[report(n, n) for n in range(5)])
+    run.feed(*[report(10 + n, n, hour=14) for n in range(5)])
+    firing = [a for a in run.of("incident_cluster") if a.status.value == "firing"]
+    assert len({a.alert_id for a in firing}) == 2
+
+
+@pytest.fixture(scope="module")
+def extractor() -> TermExtractor:
+    return TermExtractor(FeatureClusterConfig())
+
+
+def test_terms_fold_morphology_case_yo_and_synonyms(extractor: TermExtractor) -> None:
+    a = extractor.terms("Добавьте, пожалуйста, ЭКСПОРТ отчётов в Excel!")
+    b = extractor.terms("Нужна выгрузка отчетов в эксель")
+    c = extractor.terms("Please add export of reports to Excel.")
+    assert a == b == c
+    assert dice(a, extractor.terms("Сделайте тёмную тему")) == 0.0
+
+
+REQUESTS = [
+    "Добавьте, пожалуйста, экспорт отчётов в Excel.",
+    "Нужна выгрузка отчетов в Excel",
+    "Please add export of reports to Excel.",
+    "Can you export the reports to Excel?",
+    "Хотим экспортировать отчёты в Эксель.",
+]
+
+
+def feature(n: int, text: str, customer: str | None = None, day: int = 24):
+    return event(
+        "contact_received",
+        msk(day, 10, n),
+        ticket=f"F-{day}-{n}",
+        customer_id=customer or f"c-{n}",
+        kind="feature_request",
+        text=text,
+    )
+
+
+def test_five_customers_asking_for_the_same_feature_in_different_words() -> None:
+    run = Run()
+    run.feed(*[feature(n, text) for n, text in enumerate(REQUESTS)])
+    (alert,) = run.of("feature_request_cluster")
+    assert alert.audience is Audience.PRODUCT
+    assert alert.details["count"] == 5
+    assert alert.details["customers"] == ["c-0", "c-1", "c-2", "c-3", "c-4"]
+    assert alert.details["examples"] == REQUESTS
+    run.feed(feature(7, "Выгрузка отчётов в xlsx очень нужна"))
+    grown = run.of("feature_request_cluster")[-1]
+    assert grown.alert_id == alert.alert_id
+    assert grown.details["count"] == 6
+
+
+def test_unrelated_requests_are_not_merged_to_reach_five() -> None:
+    run = Run()
+    run.feed(
+        *[
+            feature(n, text)
+            for n, text in enumerate(
+                [
+                    "Добавьте экспорт отчётов в Excel",
+                    "Сделайте тёмную тему в личном кабинете",
+                    "Please add two-factor authentication for login",
+                    "Нужна интеграция с 1С",
+                    "Add a mobile app for couriers",
+                    "Хотим API для выгрузки накладных",
+                ]
+            )
+        ]
+    )
+    assert run.of("feature_request_cluster") == []
+
+
+def test_one_customer_asking_five_times_is_not_a_cluster() -> None:
+    run = Run()
+    run.feed(*[feature(n, text, customer="same") for n, text in enumerate(REQUESTS)])
+    assert run.of("feature_request_cluster") == []
+
+
+def test_requests_older_than_thirty_days_do_not_count() -> None:
+    within = Run()
+    within.feed(*[feature(n, text, day=1 + n) for n, text in enumerate(REQUESTS)])  # 1-5 November
+    assert len(within.of("feature_request_cluster")) == 1
+
+    spread = Run()
+    spread.feed(*[feature(n, text, day=1) for n, text in enumerate(REQUESTS[:3])])
+    spread.feed(
+        *[
+            event(
+                "contact_received",
+                msk(1, 12, n, month=12),
+                ticket=f"late-{n}",
+                customer_id=f"x-{n}",
+                kind="feature_request",
+                text=text,
+            )
+            for n, text in enumerate(REQUESTS[3:])
+        ]
+    )
+    assert spread.of("feature_request_cluster") == []
+
+
+def test_negative_csat_asks_for_a_response_within_one_business_day() -> None:
+    run = Run()
+    run.feed(
+        event("contact_received", msk(27, 14), priority="p2"),
+        event("agent_replied", msk(27, 14, 10)),
+        event("status_changed", msk(27, 14, 30), status="resolved"),
+        event("csat_submitted", msk(27, 15), score=2),  # Friday 15:00
+    )
+    (alert,) = run.of("negative_csat")
+    assert alert.severity is Severity.WARNING
+    assert alert.details["respond_by"] == msk(30, 15).isoformat()  # Monday 15:00
+    run.feed(event("agent_replied", msk(30, 10)))
+    assert run.states("negative_csat")[-1] == ("resolved", msk(27, 15), msk(30, 10))
+
+
+def test_csat_after_hours_counts_from_the_next_opening() -> None:
+    run = Run()
+    run.feed(event("contact_received", msk(24, 19)), event("csat_submitted", msk(24, 20), score=1))
+    assert run.of("negative_csat")[0].details["respond_by"] == msk(25, 18).isoformat()
+
+
+def test_good_csat_is_not_an_alert() -> None:
+    run = Run()
+    run.feed(event("contact_received", msk(24, 10)), event("csat_submitted", msk(24, 11), score=3))
+    assert run.of("negative_csat") == []
+
+
+def test_repeat_contact_within_seven_days_on_the_same_topic() -> None:
+    run = Run()
+    run.feed(
+        event("contact_received", msk(20, 10), ticket="A", customer_id="c1", topic="billing"),
+        event("contact_received", msk(24, 10), ticket="B", customer_id="c1", topic="billing"),
+        event("contact_received", msk(24, 11), ticket="C", customer_id="c1", topic="delivery"),
+        event("contact_received", msk(24, 12), ticket="D", customer_id="c2", topic="billing"),
+    )
+    (alert,) = run.of("repeat_contact")
+    assert alert.subject == {"customer_id": "c1", "topic": "billing"}
+    assert alert.details["previous_ticket_id"] == "A"
+    assert alert.details["ticket_id"] == "B"
+    run.feed(event("status_changed", msk(24, 15), ticket="B", status="resolved"))
+    assert run.states("repeat_contact")[-1] == ("resolved", msk(24, 10), msk(24, 15))
+
+
+def test_a_new_ticket_after_seven_days_is_not_a_repeat() -> None:
+    run = Run()
+    run.feed(
+        event("contact_received", msk(16, 10), ticket="A", customer_id="c1", topic="billing"),
+        event("contact_received", msk(23, 10, 1), ticket="B", customer_id="c1", topic="billing"),
+    )
+    assert run.of("repeat_contact") == []
+
+
+def test_follow_up_messages_on_the_same_ticket_are_not_repeats() -> None:
+    run = Run()
+    run.feed(
+        event("contact_received", msk(24, 10), ticket="A", customer_id="c1", topic="billing"),
+        event("contact_received", msk(24, 12), ticket="A", customer_id="c1", topic="billing"),
+    )
+    assert run.of("repeat_contact") == []
