@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Local state of the worker (Faust table stores).")
     topic_raw: str = Field("contacts.raw", description="Native payloads as the sources sent them.")
     topic_events: str = Field("contacts.events", description="Normalized contact events (the contract).")
+    topic_detect: str = Field(
+        "contacts.detect",
+        description="Accepted events in the one order the detectors read them (a single partition): "
+        "replaying this topic reproduces the alerts.",
+    )
     topic_dead_letter: str = Field(
         "contacts.dead-letter",
         description="Records that could not be processed: original bytes, reason in headers.",
@@ -46,6 +51,12 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(
         4, ge=1, description="Partitions of the topics the worker declares (all co-partitioned)."
     )
+    kafka_session_timeout_seconds: float = Field(
+        30.0,
+        ge=6,
+        description="How long the consumer groups wait for a silent worker before they hand its "
+        "partitions to another (a crashed worker's partitions stall this long).",
+    )
     web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's HTTP server (/metrics).")
     sink_max_batch_rows: int = Field(
@@ -56,6 +67,18 @@ class Settings(BaseSettings):
     )
     sink_retry_max_backoff_seconds: float = Field(
         30.0, gt=0, description="ClickHouse sink: longest pause between retries of a failed INSERT."
+    )
+    config_file: Path | None = Field(
+        None, description="Detection config (TOML); unset means deploy/config/contactpulse.toml."
+    )
+    detector_checkpoint_seconds: float = Field(
+        60.0, gt=0, description="How often the detector checkpoints its state to Kafka."
+    )
+    detector_idle_advance_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="With no newer events, advance the detector clock to wall time minus this many "
+        "seconds, so deadlines fire during silence; 0 turns it off (the clock is then event time only).",
     )
     locale: Literal["en", "ru"] = Field("en", description="Language of alert summaries.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")

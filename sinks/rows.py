@@ -7,6 +7,7 @@ from typing import Any, Final
 
 import orjson
 
+from schemas.alert import Alert
 from schemas.event import ContactEvent
 
 CONTACT_EVENT_COLUMNS: Final = (
@@ -62,6 +63,39 @@ def contact_event_row(event: ContactEvent, partition: int, offset: int) -> tuple
         event.agent or "",
         event.score,
         orjson.dumps(event.extra).decode() if event.extra else "",
+        partition,
+        offset,
+    )
+
+
+ALERT_COLUMNS: Final = (
+    "alert_id",
+    "rule",
+    "status",
+    "severity",
+    "audience",
+    "subject",
+    "starts_at",
+    "ends_at",
+    "summary",
+    "details",
+    "kafka_partition",
+    "kafka_offset",
+)
+
+
+def alert_row(alert: Alert, partition: int, offset: int) -> tuple[Any, ...]:
+    return (
+        alert.alert_id,
+        alert.rule,
+        alert.status.value,
+        alert.severity.value,
+        alert.audience.value,
+        orjson.dumps(alert.subject, option=orjson.OPT_SORT_KEYS).decode(),
+        alert.starts_at.astimezone(UTC),
+        alert.ends_at.astimezone(UTC) if alert.ends_at else None,
+        alert.summary,
+        orjson.dumps(alert.details, option=orjson.OPT_SORT_KEYS).decode(),
         partition,
         offset,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import faust
 from aiokafka.errors import MessageSizeTooLargeError
@@ -12,6 +13,8 @@ from faust.types import StreamT
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from processors.admission import future_timestamp_detail
+from schemas.config import DetectionConfig, load_config
 from schemas.errors import DeadLetterReason, InvalidEvent
 from schemas.event import parse_contact_event
 from schemas.settings import Settings
@@ -30,6 +33,7 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
 class Topics:
     raw: faust.TopicT
     events: faust.TopicT
+    detect: faust.TopicT
     dead_letter: faust.TopicT
     alerts_oncall: faust.TopicT
     alerts_product: faust.TopicT
@@ -56,10 +60,14 @@ def _bytes_topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
     )
 
 
-def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> ContactPulseApp:
+def create_app(
+    settings: Settings, registry: CollectorRegistry | None = None, config: DetectionConfig | None = None
+) -> ContactPulseApp:
     metrics_registry = registry if registry is not None else CollectorRegistry()
     metrics = WorkerMetrics.create(metrics_registry)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    config = config or load_config(settings.config_file)
+    future_tolerance = timedelta(minutes=config.engine.future_tolerance_minutes)
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.kafka_bootstrap_servers),
@@ -74,6 +82,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         web_port=settings.web_port,
         web_in_thread=False,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=settings.kafka_session_timeout_seconds / 10,
         # Oversized records (over the 1 MiB event limit) must still fit on the dead-letter topic.
         producer_max_request_size=DEAD_LETTER_MAX_BYTES + 64 * 1024,
         consumer_max_fetch_size=DEAD_LETTER_MAX_BYTES + 64 * 1024,
@@ -82,6 +92,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     topics = Topics(
         raw=_bytes_topic(app, settings.topic_raw, partitions),
         events=_bytes_topic(app, settings.topic_events, partitions),
+        detect=_bytes_topic(app, settings.topic_detect, 1),
         dead_letter=_bytes_topic(app, settings.topic_dead_letter, partitions),
         alerts_oncall=_bytes_topic(app, settings.topic_alerts_oncall, partitions),
         alerts_product=_bytes_topic(app, settings.topic_alerts_product, partitions),
@@ -115,7 +126,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             metrics.records_consumed.labels(topic=message.topic).inc()
             value: bytes = record.value if isinstance(record.value, bytes) else b""
             try:
-                parse_contact_event(value)
+                event = parse_contact_event(value)
+                ahead = future_timestamp_detail(event.occurred_at, datetime.now(UTC), future_tolerance)
+                if ahead is not None:
+                    raise InvalidEvent(DeadLetterReason.FUTURE_TIMESTAMP, ahead)
             except InvalidEvent as exc:
                 letter = DeadLetter(exc.reason, exc.detail, message.topic, message.partition, message.offset)
                 log.info(
@@ -143,6 +157,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                 await send_dead_letter(record.key, value, letter)
                 continue
             metrics.events_accepted.inc()
+            # Faust flushes its producer before it commits the source offset: at least once.
+            await topics.detect.send(key=event.ticket_id.encode(), value=value)
 
     class MetricsView(View):
         async def get(self, request: Request) -> Response:

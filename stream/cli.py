@@ -18,16 +18,19 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
     from prometheus_client import disable_created_metrics
 
+    from schemas.config import load_config
     from stream.app import create_app
+    from stream.detector import DetectorService
+    from stream.sink import ClickHouseSink, alert_routes, contact_events_route
     from stream.topics import ensure_topics
 
     disable_created_metrics()  # type: ignore[no-untyped-call]
-    from stream.sink import ClickHouseSink, contact_events_route
-
     asyncio.run(ensure_topics(settings))
-    built = create_app(settings)
-    sink = ClickHouseSink(settings, built.metrics, [contact_events_route(settings)])
-    worker = faust.Worker(built.app, sink, loglevel=settings.log_level, quiet=True)
+    config = load_config(settings.config_file)
+    built = create_app(settings, config=config)
+    sink = ClickHouseSink(settings, built.metrics, [contact_events_route(settings), *alert_routes(settings)])
+    detector = DetectorService(settings, config, built.metrics)
+    worker = faust.Worker(built.app, sink, detector, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
     return 0
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Final
 
 import aiohttp
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -93,19 +94,41 @@ def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Po
                     process.wait()
 
 
+_REDELIVERY_REASONS: Final = frozenset({"duplicate", "late"})
+_ALERT_LINES_PER_REPORT: Final = 6
+
+
 @dataclass
 class DemoCounts:
     produced: int = 0
     produced_broken: int = 0
-    metrics: dict[str, float] = field(default_factory=dict)
-    dead_letters: dict[str, float] = field(default_factory=dict)
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = field(default_factory=dict)
+    pending_alerts: list[str] = field(default_factory=list)
+
+    def value(self, name: str, **labels: str) -> float:
+        """A counter's value, summed over the series whose labels include `labels`."""
+        wanted = set(labels.items())
+        return sum(v for key, v in self.samples.get(name, {}).items() if wanted <= set(key))
+
+    def dead_letters(self) -> dict[str, int]:
+        return {
+            dict(key)["reason"]: int(v)
+            for key, v in self.samples.get("contactpulse_dead_letters_total", {}).items()
+            if v
+        }
+
+    @property
+    def accepted(self) -> int:
+        return int(self.value("contactpulse_events_accepted_total"))
+
+    @property
+    def rejected(self) -> int:
+        return sum(n for reason, n in self.dead_letters().items() if reason not in _REDELIVERY_REASONS)
 
     def drained(self) -> bool:
         """Every produced record judged, every accepted one written to ClickHouse."""
-        accepted = self.metrics.get("contactpulse_events_accepted_total", 0.0)
-        judged = accepted + sum(self.dead_letters.values())
-        written = self.metrics.get("contactpulse_clickhouse_rows_written_total", 0.0)
-        return judged >= self.produced and written >= accepted
+        written = self.value("contactpulse_clickhouse_rows_written_total", table="contact_events")
+        return self.accepted + self.rejected >= self.produced and written >= self.accepted
 
 
 async def _scrape(session: aiohttp.ClientSession, url: str, counts: DemoCounts) -> bool:
@@ -114,31 +137,37 @@ async def _scrape(session: aiohttp.ClientSession, url: str, counts: DemoCounts) 
             text = await response.text()
     except (aiohttp.ClientError, TimeoutError):
         return False
-    metrics: dict[str, float] = {}
-    dead_letters: dict[str, float] = {}
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "contactpulse_dead_letters_total":
-                dead_letters[sample.labels["reason"]] = sample.value
-            elif sample.name.endswith("_total"):
-                metrics[sample.name] = metrics.get(sample.name, 0.0) + sample.value
-    counts.metrics, counts.dead_letters = metrics, dead_letters
+            if sample.name.endswith("_total"):
+                samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    counts.samples = samples
     return True
 
 
 def _report_line(sim_now: datetime, counts: DemoCounts) -> str:
-    m = counts.metrics
-    dead = {reason: int(n) for reason, n in counts.dead_letters.items() if n}
-    dead_text = ", ".join(f"{reason} {n}" for reason, n in sorted(dead.items()))
+    rejected = {r: n for r, n in counts.dead_letters().items() if r not in _REDELIVERY_REASONS}
+    redelivered = sum(n for r, n in counts.dead_letters().items() if r in _REDELIVERY_REASONS)
+    reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(rejected.items()))
+    firing = int(counts.value("contactpulse_alerts_sent_total", status="firing"))
+    resolved = int(counts.value("contactpulse_alerts_sent_total", status="resolved"))
+    rows = int(counts.value("contactpulse_clickhouse_rows_written_total", table="contact_events"))
     return (
         f"{datetime.now().strftime('%H:%M:%S')}  simulated {sim_now.astimezone(MOSCOW):%a %d %b %H:%M} MSK  "
-        f"produced {counts.produced}  accepted {int(m.get('contactpulse_events_accepted_total', 0))}  "
-        f"dead letters {sum(dead.values())}{f' ({dead_text})' if dead_text else ''}  "
-        f"ClickHouse rows {int(m.get('contactpulse_clickhouse_rows_written_total', 0))}"
+        f"produced {counts.produced}  accepted {counts.accepted}  "
+        f"rejected {sum(rejected.values())}{f' ({reasons})' if reasons else ''}  "
+        f"redelivered {redelivered}  alerts {firing} firing / {resolved} resolved  ClickHouse rows {rows}"
     )
 
 
-async def _watch_topics(settings: Settings, out: IO[str]) -> None:
+def _print_pending_alerts(counts: DemoCounts, out: IO[str]) -> None:
+    shown, counts.pending_alerts = counts.pending_alerts[:_ALERT_LINES_PER_REPORT], []
+    for line in shown:
+        print(line, file=out, flush=True)
+
+
+async def _watch_topics(settings: Settings, counts: DemoCounts, out: IO[str]) -> None:
     consumer = AIOKafkaConsumer(
         settings.topic_dead_letter,
         settings.topic_alerts_oncall,
@@ -152,13 +181,19 @@ async def _watch_topics(settings: Settings, out: IO[str]) -> None:
         async for record in consumer:
             if record.topic == settings.topic_dead_letter:
                 headers = read_headers(list(record.headers))
+                if headers.get(HEADER_REASON) in _REDELIVERY_REASONS:
+                    continue
                 print(
                     f"  dead letter [{headers.get(HEADER_REASON)}] {headers.get(HEADER_DETAIL, '')[:150]}",
                     file=out,
                     flush=True,
                 )
             else:
-                print(f"  ALERT {record.topic}: {(record.value or b'').decode()[:300]}", file=out, flush=True)
+                alert = orjson.loads(record.value or b"{}")
+                if alert.get("status") == "firing":
+                    counts.pending_alerts.append(
+                        f"  ALERT [{alert.get('severity')}] {alert.get('rule')}: {alert.get('summary')}"
+                    )
     finally:
         await consumer.stop()
 
@@ -238,7 +273,7 @@ async def _run(
     await ensure_topics(settings)
     pump = TrafficPump(settings, seed, history, speed)
     await pump.start()
-    watcher = asyncio.create_task(_watch_topics(settings, out))
+    watcher = asyncio.create_task(_watch_topics(settings, counts, out))
     metrics_url = f"http://{settings.web_host}:{settings.web_port}/metrics"
     started = time.monotonic()
     last_report = 0.0
@@ -251,6 +286,7 @@ async def _run(
                     last_report = time.monotonic()
                     if await _scrape(session, metrics_url, counts):
                         print(_report_line(pump.sim_now, counts), file=out, flush=True)
+                        _print_pending_alerts(counts, out)
                     else:
                         print(
                             f"produced {counts.produced}; waiting for the worker at {metrics_url}...",

@@ -22,6 +22,11 @@ class WorkerMetrics:
     clickhouse_insert_seconds: Histogram
     sink_records_skipped: Counter
     sink_buffered_records: Gauge
+    detector_events: Counter
+    alerts_sent: Counter
+    detector_clock_lag_seconds: Gauge
+    detector_checkpoint_seconds: Histogram
+    detector_checkpoint_bytes: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -73,8 +78,37 @@ class WorkerMetrics:
                 "Records the ClickHouse sink holds, not yet written (their offsets are not committed).",
                 registry=registry,
             ),
+            detector_events=Counter(
+                "contactpulse_detector_events_total",
+                "Events the detector read, by verdict (accepted, duplicate, late).",
+                ["verdict"],
+                registry=registry,
+            ),
+            alerts_sent=Counter(
+                "contactpulse_alerts_sent_total",
+                "Alert state changes published to the alert topics, by rule and status.",
+                ["rule", "status"],
+                registry=registry,
+            ),
+            detector_clock_lag_seconds=Gauge(
+                "contactpulse_detector_clock_lag_seconds",
+                "Wall clock minus the detector's stream clock, when it is caught up.",
+                registry=registry,
+            ),
+            detector_checkpoint_seconds=Histogram(
+                "contactpulse_detector_checkpoint_seconds",
+                "Time to write one detector checkpoint.",
+                registry=registry,
+            ),
+            detector_checkpoint_bytes=Gauge(
+                "contactpulse_detector_checkpoint_bytes",
+                "Size of the last detector checkpoint (compressed).",
+                registry=registry,
+            ),
         )
         # Pre-create the reason series so a dashboard shows 0, not "no data", before the first one.
         for reason in DeadLetterReason:
             metrics.dead_letters.labels(reason=reason.value)
+        for verdict in ("accepted", "duplicate", "late"):
+            metrics.detector_events.labels(verdict=verdict)
         return metrics

@@ -21,12 +21,14 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from mode import Service
+from pydantic import ValidationError
 
-from schemas.errors import InvalidEvent
+from schemas.alert import Alert
+from schemas.errors import DeadLetterReason, InvalidEvent
 from schemas.event import parse_contact_event
 from schemas.settings import Settings
 from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect, redact_dsn
-from sinks.rows import CONTACT_EVENT_COLUMNS, contact_event_row
+from sinks.rows import ALERT_COLUMNS, CONTACT_EVENT_COLUMNS, alert_row, contact_event_row
 from stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,20 @@ def contact_events_route(settings: Settings) -> SinkRoute:
         return contact_event_row(parse_contact_event(value), partition, offset)
 
     return SinkRoute(settings.topic_events, "contact_events", CONTACT_EVENT_COLUMNS, to_row)
+
+
+def alert_routes(settings: Settings) -> list[SinkRoute]:
+    def to_row(value: bytes, partition: int, offset: int) -> tuple[Any, ...]:
+        try:
+            alert = Alert.model_validate_json(value)
+        except ValidationError as exc:
+            raise InvalidEvent(DeadLetterReason.SCHEMA_VIOLATION, str(exc)) from None
+        return alert_row(alert, partition, offset)
+
+    return [
+        SinkRoute(topic, "alerts", ALERT_COLUMNS, to_row)
+        for topic in (settings.topic_alerts_oncall, settings.topic_alerts_product)
+    ]
 
 
 def dedup_token(topic: str, partition: int, first_offset: int, last_offset: int) -> str:
@@ -99,6 +115,8 @@ class ClickHouseSink(Service):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._settings.sink_max_batch_rows,
+            session_timeout_ms=int(self._settings.kafka_session_timeout_seconds * 1000),
+            heartbeat_interval_ms=int(self._settings.kafka_session_timeout_seconds * 100),
         )
         self._consumer.subscribe(list(self._routes), listener=_FlushOnRevoke(self))
         await self._consumer.start()

@@ -19,14 +19,17 @@ from stream.dead_letter import DEAD_LETTER_MAX_BYTES
 log = logging.getLogger(__name__)
 
 
-def topic_names(settings: Settings) -> list[str]:
-    return [
-        settings.topic_raw,
-        settings.topic_events,
-        settings.topic_dead_letter,
-        settings.topic_alerts_oncall,
-        settings.topic_alerts_product,
-    ]
+def topic_partitions(settings: Settings) -> dict[str, int]:
+    """Every topic the worker uses and its partition count. The detectors' input is one partition:
+    global detectors (spikes, silence, clusters) need one clock and one order."""
+    return {
+        settings.topic_raw: settings.topic_partitions,
+        settings.topic_events: settings.topic_partitions,
+        settings.topic_detect: 1,
+        settings.topic_dead_letter: settings.topic_partitions,
+        settings.topic_alerts_oncall: settings.topic_partitions,
+        settings.topic_alerts_product: settings.topic_partitions,
+    }
 
 
 async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[str]:
@@ -35,14 +38,15 @@ async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [name for name in topic_names(settings) if name not in existing]
+        wanted = topic_partitions(settings)
+        missing = [name for name in wanted if name not in existing]
         if missing:
             try:
                 await admin.create_topics(
                     [
                         NewTopic(
                             name,
-                            settings.topic_partitions,
+                            wanted[name],
                             replication_factor,
                             topic_configs={"max.message.bytes": str(DEAD_LETTER_MAX_BYTES + 64 * 1024)},
                         )

@@ -65,18 +65,24 @@ def isolated_settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         topic_raw=f"t-{suffix}.raw",
         topic_events=f"t-{suffix}.events",
+        topic_detect=f"t-{suffix}.detect",
         topic_dead_letter=f"t-{suffix}.dead-letter",
         topic_alerts_oncall=f"t-{suffix}.alerts.oncall",
         topic_alerts_product=f"t-{suffix}.alerts.product",
         topic_partitions=2,
         web_port=free_port(),
         sink_flush_interval_seconds=0.5,
+        # Test streams are stamped in the past: the detector's clock must follow them, not the wall.
+        detector_idle_advance_seconds=0,
+        kafka_session_timeout_seconds=6,  # a killed worker's partitions move on quickly
     )
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CONTACTPULSE_")}
     for name, value in settings.model_dump().items():
+        if value is None:
+            continue
         if name == "clickhouse_dsn":
             value = settings.dsn()
         env[f"CONTACTPULSE_{name.upper()}"] = str(value)
@@ -191,3 +197,53 @@ async def consume_all(
     finally:
         await consumer.stop()
     return records
+
+
+async def consume_until_quiet(
+    bootstrap: str, topic: str, quiet: float = 2.0, timeout: float = 60.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of a topic: read from the start until nothing new arrives for `quiet` seconds."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        last_new = time.monotonic()
+        while time.monotonic() - last_new < quiet and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for partition_records in batch.values():
+                if partition_records:
+                    records.extend(partition_records)
+                    last_new = time.monotonic()
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def group_caught_up(
+    bootstrap: str, group: str, topic: str, partitions: int, timeout: float = 90.0
+) -> None:
+    """Wait until a consumer group has committed every partition's end offset."""
+    from aiokafka import TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = await consumer.end_offsets(tps)
+        committed: dict[object, int | None] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            committed = {tp: await consumer.committed(tp) for tp in tps}
+            if all((committed[tp] or 0) >= ends[tp] for tp in tps):
+                return
+            await asyncio.sleep(0.5)
+        pytest.fail(f"{group} never caught up on {topic}: committed {committed}, end offsets {ends}")
+    finally:
+        await consumer.stop()

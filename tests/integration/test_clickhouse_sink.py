@@ -83,7 +83,7 @@ async def test_worker_killed_with_a_buffered_batch_loses_nothing(
         settings.topic_events,
         [(str(n % 13).encode(), event_bytes(n)) for n in range(total)],
     )
-    first = start_worker()
+    first = start_worker(settings)
     at_kill = await wait_for_metrics(first, lambda m: m.get("contactpulse_sink_buffered_records") == total)
     first.stop(kill=True)  # SIGKILL: no flush, no commit, no goodbye
     assert at_kill.get("contactpulse_clickhouse_rows_written_total{table=contact_events}", 0) == 0
@@ -106,7 +106,7 @@ async def test_batches_replayed_after_a_lost_commit_are_not_doubled(
         settings.topic_events,
         [(str(n % 13).encode(), event_bytes(n)) for n in range(total)],
     )
-    first = start_worker()
+    first = start_worker(settings)
     await sink_caught_up(settings)
     first.stop()
     # What a crash between INSERT and commit leaves behind, for every batch at once: rows in

@@ -42,12 +42,19 @@ def test_demo_shows_traffic_flowing_into_clickhouse(isolated_settings: Settings,
     )
     out = completed.stdout
     assert completed.returncode == 0, out + completed.stderr
-    reports = re.findall(r"produced (\d+)  accepted (\d+)  dead letters (\d+).*ClickHouse rows (\d+)", out)
+    reports = re.findall(
+        r"produced (\d+)  accepted (\d+)  rejected (\d+).*redelivered (\d+)  alerts (\d+) firing.*"
+        r"ClickHouse rows (\d+)",
+        out,
+    )
     assert reports, out
-    produced, accepted, dead, rows = map(int, reports[-1])
+    produced, accepted, rejected, redelivered, firing, rows = map(int, reports[-1])
     assert produced > 100
-    assert accepted + dead == produced  # every record was judged: accepted or dead-lettered
+    assert accepted + rejected == produced  # every record was judged: accepted or dead-lettered
     assert rows == accepted
+    assert redelivered > 0  # the simulator redelivers; the detector counts each event once
+    assert firing > 0
+    assert "  ALERT [" in out
     stored = re.search(r"ClickHouse contact_events: (\d+) events, (\d+) tickets", out)
     assert stored, out
     assert 0 < int(stored.group(1)) <= accepted  # redeliveries fold into one row
