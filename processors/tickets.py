@@ -254,7 +254,6 @@ class TicketBook:
     # -- deadlines -------------------------------------------------------------------------------------
     def _schedule(self, ticket: TicketState, now: datetime) -> None:
         """(Re)schedule the thresholds of each clock whose timing inputs changed since last time."""
-        calendar = None
         for index, clock in enumerate((ticket.first_response, ticket.resolution)):
             key = (ticket.ticket_id, index)
             signature = (
@@ -271,18 +270,22 @@ class TicketBook:
             self._versions[key] = version
             if clock.running_since is None or clock.met_at is not None or clock.target_seconds <= 0:
                 continue
-            calendar = calendar or self.calendar_of(ticket)
-            for rule, fraction in zip(
-                _CLOCK_RULES[index], (self._config.sla.at_risk_fraction, 1.0), strict=True
-            ):
-                if rule in ticket.firing_rules:
-                    continue
-                crossing = clock.crossing(fraction, calendar)
-                if crossing is None:
-                    continue
-                self._seq += 1
-                due = max(crossing, now)
-                heapq.heappush(self._deadlines, (due.timestamp(), self._seq, due, key, rule, version))
+            self._push_next(ticket, index, version, now)
+
+    def _push_next(self, ticket: TicketState, index: int, version: int, now: datetime) -> None:
+        """Schedule the clock's next threshold not yet firing (the breach once the at-risk has fired)."""
+        clock = ticket.first_response if index == 0 else ticket.resolution
+        for rule, fraction in zip(_CLOCK_RULES[index], (self._config.sla.at_risk_fraction, 1.0), strict=True):
+            if rule in ticket.firing_rules:
+                continue
+            crossing = clock.crossing(fraction, self.calendar_of(ticket))
+            if crossing is None:
+                return
+            self._seq += 1
+            due = max(crossing, now)
+            key = (ticket.ticket_id, index)
+            heapq.heappush(self._deadlines, (due.timestamp(), self._seq, due, key, rule, version))
+            return
 
     def next_due(self) -> datetime | None:
         deadlines, versions = self._deadlines, self._versions
@@ -304,6 +307,7 @@ class TicketBook:
             alert = self._fire_sla(ticket, rule, at)
             if alert is not None:
                 alerts.append(alert)
+            self._push_next(ticket, key[1], version, at)
         return alerts
 
     def _fire_sla(self, ticket: TicketState, rule: str, at: datetime) -> Alert | None:

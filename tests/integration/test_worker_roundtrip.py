@@ -83,17 +83,21 @@ async def test_valid_events_reach_clickhouse_and_invalid_ones_the_dead_letter_to
         lambda m: (
             m.get(consumed) == len(records)
             and m.get(rows) == len(valid) + 1
-            and dead_letters(m) == len(broken)
+            and dead_letters(m) == len(broken) + 1  # + the redelivered copy, from the detector
         ),
     )
     assert metrics["contactpulse_events_accepted_total"] == len(valid) + 1
     for reason in ("invalid_json", "not_an_object", "schema_violation", "oversized"):
         expected = sum(1 for r, _ in broken if r == reason)
         assert metrics[f"contactpulse_dead_letters_total{{reason={reason}}}"] == expected
+    assert metrics["contactpulse_dead_letters_total{reason=duplicate}"] == 1
+    assert metrics["contactpulse_detector_events_total{verdict=accepted}"] == len(valid)
 
-    letters = await consume_all(settings.kafka_bootstrap_servers, settings.topic_dead_letter, len(broken))
-    assert len(letters) == len(broken)
+    letters = await consume_all(settings.kafka_bootstrap_servers, settings.topic_dead_letter, len(broken) + 1)
+    assert len(letters) == len(broken) + 1
     by_value = {letter.value: read_headers(list(letter.headers)) for letter in letters}
+    assert by_value[redelivered][HEADER_REASON] == "duplicate"
+    assert by_value[redelivered]["contactpulse.source.topic"] == settings.topic_detect
     for reason, value in broken:
         headers = by_value[value]  # the original bytes, untouched
         assert headers[HEADER_REASON] == reason
