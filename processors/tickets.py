@@ -61,6 +61,8 @@ class TicketBook:
         self._alerts = alerts
         self._zone = ZoneInfo(config.business_hours.time_zone)
         self.tickets: dict[str, TicketState] = {}
+        self.touched: set[str] = set()
+        """Tickets whose state changed since the caller last took them (`take_touched`)."""
         self._versions: dict[_ClockKey, int] = {}
         self._signatures: dict[_ClockKey, tuple[object, ...]] = {}
         self._deadlines: list[_Deadline] = []
@@ -76,8 +78,15 @@ class TicketBook:
         return self._business if ticket.calendar == "business" else self._always
 
     # -- events ----------------------------------------------------------------------------------------
+    def take_touched(self) -> list[TicketState]:
+        """The tickets changed since the last call, for the ticket-state sink."""
+        changed = [self.tickets[t] for t in sorted(self.touched) if t in self.tickets]
+        self.touched.clear()
+        return changed
+
     def apply(self, event: ContactEvent) -> tuple[list[Alert], TicketFacts]:
         at = event.occurred_at
+        self.touched.add(event.ticket_id)
         alerts: list[Alert] = []
         facts = TicketFacts()
         timing_changed = True  # whether a clock's target, run state or spent time may have moved

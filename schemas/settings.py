@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         description="Accepted events in the one order the detectors read them (a single partition): "
         "replaying this topic reproduces the alerts.",
     )
+    topic_tickets: str = Field(
+        "contacts.tickets",
+        description="Ticket state and SLA metrics, one record per change, keyed by ticket.",
+    )
     topic_dead_letter: str = Field(
         "contacts.dead-letter",
         description="Records that could not be processed: original bytes, reason in headers.",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
@@ -99,3 +99,51 @@ def alert_row(alert: Alert, partition: int, offset: int) -> tuple[Any, ...]:
         partition,
         offset,
     )
+
+
+TICKET_COLUMNS: Final = (
+    "ticket_id",
+    "opened_at",
+    "first_seen_mid_life",
+    "last_event_at",
+    "channel",
+    "customer_id",
+    "customer_tier",
+    "category",
+    "kind",
+    "topic",
+    "priority",
+    "status",
+    "sla_policy",
+    "sla_calendar",
+    "first_response_target_seconds",
+    "first_response_at",
+    "resolution_target_seconds",
+    "resolved_at",
+    "resolution_sla_seconds",
+    "resolution_calendar_seconds",
+    "touches",
+    "handoffs",
+    "escalations",
+    "reopens",
+    "agent_replies",
+    "first_contact_resolution",
+    "csat_score",
+    "version",
+)
+_TICKET_INSTANTS: Final = frozenset({"opened_at", "last_event_at", "first_response_at", "resolved_at"})
+
+
+def ticket_row(snapshot: dict[str, Any], version: int) -> tuple[Any, ...]:
+    """A `tickets` row from a ticket snapshot as published (JSON: instants are RFC 3339 strings).
+
+    Raises KeyError or ValueError when the snapshot is not one.
+    """
+    values = []
+    for column in TICKET_COLUMNS[:-1]:
+        value = snapshot[column]
+        if column in _TICKET_INSTANTS and value is not None:
+            value = datetime.fromisoformat(value).astimezone(UTC)
+        values.append(value)
+    values.append(version)
+    return tuple(values)

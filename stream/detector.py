@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
@@ -99,6 +100,7 @@ class DetectorService(Service):
                 self._next_offset = record.offset + 1
             if not records:
                 alerts += self._on_idle()
+            await self._publish_tickets()
             await self._publish(alerts)
             if time.monotonic() - self._last_checkpoint >= self._settings.detector_checkpoint_seconds:
                 await self._checkpoint()
@@ -143,6 +145,16 @@ class DetectorService(Service):
             await self._producer.send(topic, key=alert.alert_id.encode(), value=alert.to_json())
             self._metrics.alerts_sent.labels(rule=alert.rule, status=alert.status.value).inc()
         await self._producer.flush()
+
+    async def _publish_tickets(self) -> None:
+        """Send the state of every ticket the batch changed (flushed with the alerts)."""
+        assert self._producer is not None
+        for ticket in self._engine.tickets.take_touched():
+            await self._producer.send(
+                self._settings.topic_tickets,
+                key=ticket.ticket_id.encode(),
+                value=orjson.dumps(ticket.snapshot()),
+            )
 
     async def _dead_letter(self, value: bytes, offset: int, reason: DeadLetterReason, detail: str) -> None:
         assert self._producer is not None

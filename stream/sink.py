@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
@@ -28,7 +29,14 @@ from schemas.errors import DeadLetterReason, InvalidEvent
 from schemas.event import parse_contact_event
 from schemas.settings import Settings
 from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect, redact_dsn
-from sinks.rows import ALERT_COLUMNS, CONTACT_EVENT_COLUMNS, alert_row, contact_event_row
+from sinks.rows import (
+    ALERT_COLUMNS,
+    CONTACT_EVENT_COLUMNS,
+    TICKET_COLUMNS,
+    alert_row,
+    contact_event_row,
+    ticket_row,
+)
 from stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -64,6 +72,16 @@ def alert_routes(settings: Settings) -> list[SinkRoute]:
         SinkRoute(topic, "alerts", ALERT_COLUMNS, to_row)
         for topic in (settings.topic_alerts_oncall, settings.topic_alerts_product)
     ]
+
+
+def tickets_route(settings: Settings) -> SinkRoute:
+    def to_row(value: bytes, partition: int, offset: int) -> tuple[Any, ...]:
+        try:
+            return ticket_row(orjson.loads(value), offset)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidEvent(DeadLetterReason.SCHEMA_VIOLATION, f"not a ticket snapshot: {exc}") from None
+
+    return SinkRoute(settings.topic_tickets, "tickets", TICKET_COLUMNS, to_row)
 
 
 def dedup_token(topic: str, partition: int, first_offset: int, last_offset: int) -> str:

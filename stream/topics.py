@@ -26,6 +26,7 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
         settings.topic_raw: settings.topic_partitions,
         settings.topic_events: settings.topic_partitions,
         settings.topic_detect: 1,
+        settings.topic_tickets: settings.topic_partitions,
         settings.topic_dead_letter: settings.topic_partitions,
         settings.topic_alerts_oncall: settings.topic_partitions,
         settings.topic_alerts_product: settings.topic_partitions,

@@ -66,6 +66,7 @@ def isolated_settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
         topic_raw=f"t-{suffix}.raw",
         topic_events=f"t-{suffix}.events",
         topic_detect=f"t-{suffix}.detect",
+        topic_tickets=f"t-{suffix}.tickets",
         topic_dead_letter=f"t-{suffix}.dead-letter",
         topic_alerts_oncall=f"t-{suffix}.alerts.oncall",
         topic_alerts_product=f"t-{suffix}.alerts.product",

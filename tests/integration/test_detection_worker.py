@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
+from processors.engine import DetectionEngine
 from processors.simulator import MOSCOW, TrafficSimulator
 from schemas.config import load_config
 from schemas.errors import InvalidEvent
 from schemas.event import parse_contact_event
 from schemas.settings import Settings
+from sinks.clickhouse import connect
 from stream.replay import replay
 from stream.topics import ensure_topics
 from tests.integration.conftest import (
@@ -88,6 +91,40 @@ async def test_worker_alerts_equal_replay_alerts(
         return grouped
 
     assert by_id(produced) == by_id(expected)
+
+    # The same alerts and the engine's ticket state reach ClickHouse through the sink.
+    engine = DetectionEngine(load_config())
+    for line in lines:
+        with contextlib.suppress(InvalidEvent):
+            engine.observe(parse_contact_event(line))
+    engine.advance_to(engine.clock)  # type: ignore[arg-type]
+    for topic in (settings.topic_alerts_oncall, settings.topic_alerts_product, settings.topic_tickets):
+        await group_caught_up(
+            settings.kafka_bootstrap_servers, f"{settings.app_id}-clickhouse-sink", topic, 1
+        )
+    worker.stop()
+    client = connect(settings.dsn())
+    try:
+        stored_alerts = client.query("SELECT count() FROM alerts FINAL").result_rows[0][0]
+        tickets = client.query(
+            "SELECT ticket_id, status, priority, first_response_at, resolution_sla_seconds, touches "
+            "FROM tickets FINAL ORDER BY ticket_id"
+        ).result_rows
+    finally:
+        client.close()
+    assert stored_alerts == len(set(expected))
+    snapshots = sorted((t.snapshot() for t in engine.tickets.tickets.values()), key=lambda s: s["ticket_id"])
+    assert [row[0] for row in tickets] == [s["ticket_id"] for s in snapshots]
+    for row, snap in zip(tickets, snapshots, strict=True):
+        first_response = snap["first_response_at"]
+        assert row[1:3] == (snap["status"], snap["priority"])
+        assert (row[3].replace(tzinfo=UTC) if row[3] else None) == (
+            first_response.astimezone(UTC).replace(microsecond=first_response.microsecond // 1000 * 1000)
+            if first_response
+            else None
+        )
+        assert row[4] == snap["resolution_sla_seconds"]
+        assert row[5] == snap["touches"]
 
 
 async def test_detector_recovers_from_its_checkpoint_after_a_crash(

@@ -8,13 +8,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from processors.engine import DetectionEngine
 from processors.simulator import TrafficSimulator
+from schemas.config import load_config
 from schemas.errors import InvalidEvent
 from schemas.event import parse_contact_event
 from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect
-from sinks.rows import CONTACT_EVENT_COLUMNS, contact_event_row
+from sinks.rows import (
+    ALERT_COLUMNS,
+    CONTACT_EVENT_COLUMNS,
+    TICKET_COLUMNS,
+    alert_row,
+    contact_event_row,
+    ticket_row,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -53,15 +63,26 @@ def panels() -> list[tuple[str, dict[str, Any]]]:
 def loaded_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     client = connect(f"chdb://{tmp_path_factory.mktemp('grafana') / 'ch'}")
     apply_migrations(client)
-    rows = []
-    for offset, record in enumerate(
-        TrafficSimulator(seed=3, start=FROM, incident_chance_per_business_hour=1.0).advance(TO)
-    ):
+    rows, alert_rows = [], []
+    engine = DetectionEngine(load_config())
+    simulator = TrafficSimulator(seed=3, start=FROM, incident_chance_per_business_hour=1.0)
+    for offset, record in enumerate(simulator.advance(TO)):
         try:
-            rows.append(contact_event_row(parse_contact_event(record.value), 0, offset))
+            event = parse_contact_event(record.value)
         except InvalidEvent:
             continue
-    ClickHouseWriter(client).insert("contact_events", CONTACT_EVENT_COLUMNS, rows, "grafana-fixture")
+        rows.append(contact_event_row(event, 0, offset))
+        alert_rows += [alert_row(a, 0, len(alert_rows)) for a in engine.observe(event).alerts]
+    alert_rows += [alert_row(a, 0, len(alert_rows)) for a in engine.advance_to(TO)]
+    # Ticket snapshots go through their JSON form, as the detector publishes them.
+    ticket_rows = [
+        ticket_row(orjson.loads(orjson.dumps(t.snapshot())), n)
+        for n, t in enumerate(engine.tickets.tickets.values())
+    ]
+    writer = ClickHouseWriter(client)
+    writer.insert("contact_events", CONTACT_EVENT_COLUMNS, rows, "grafana-fixture")
+    writer.insert("alerts", ALERT_COLUMNS, alert_rows, "grafana-fixture-alerts")
+    writer.insert("tickets", TICKET_COLUMNS, ticket_rows, "grafana-fixture-tickets")
     yield client
     client.close()
 
