@@ -20,7 +20,7 @@ from sinks.rows import CONTACT_EVENT_COLUMNS, contact_event_row
 from stream.metrics import WorkerMetrics
 from stream.sink import ClickHouseSink, SinkRoute
 from stream.topics import ensure_topics
-from tests.integration.conftest import WorkerProcess, produce, wait_for_metrics
+from tests.integration.conftest import WorkerProcess, group_caught_up, produce, wait_for_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -37,26 +37,14 @@ def event_bytes(n: int) -> bytes:
     )
 
 
-async def sink_caught_up(settings: Settings, timeout: float = 90.0) -> None:
+async def sink_caught_up(settings: Settings) -> None:
     """Wait until the sink's consumer group has committed every partition's end offset."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=f"{settings.app_id}-clickhouse-sink",
-        enable_auto_commit=False,
+    await group_caught_up(
+        settings.kafka_bootstrap_servers,
+        f"{settings.app_id}-clickhouse-sink",
+        settings.topic_events,
+        settings.topic_partitions,
     )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(settings.topic_events, p) for p in range(settings.topic_partitions)]
-        ends = await consumer.end_offsets(partitions)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            committed = {tp: await consumer.committed(tp) for tp in partitions}
-            if all((committed[tp] or 0) >= ends[tp] for tp in partitions):
-                return
-            await asyncio.sleep(0.5)
-        pytest.fail(f"sink never caught up: committed {committed}, end offsets {ends}")
-    finally:
-        await consumer.stop()
 
 
 def stored_counts(settings: Settings) -> tuple[int, int, int]:
