@@ -206,11 +206,14 @@ class TrafficSimulator:
     broken_share: float = 0.01
     duplicate_share: float = 0.01
     customers: int = 2000
+    run_tag: str = ""
+    """Goes into every ticket and event id, so two runs with one seed do not share ids."""
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
         self._rng = random.Random(self.seed)
+        self._id_prefix = f"{self.run_tag}-{self.seed}" if self.run_tag else str(self.seed)
         # Breakage and redelivery draw from their own stream, so that how `advance` is called (which
         # interleaves planning and emission) cannot change what is planned.
         self._delivery_rng = random.Random(self.seed + 1_000_003)
@@ -287,7 +290,7 @@ class TrafficSimulator:
     ) -> None:
         rng = self._rng
         self._tickets += 1
-        ticket = f"T-{self.seed}-{self._tickets:06d}"
+        ticket = f"T-{self._id_prefix}-{self._tickets:06d}"
         customer = customer or f"cust-{rng.randint(1, self.customers):04d}"
         channel = self._pick_channel()
         russian = rng.random() < 0.7
@@ -357,7 +360,11 @@ class TrafficSimulator:
     def _emit(self, at: datetime, event: dict[str, Any]) -> list[SimulatedRecord]:
         # Ids are numbered in emission order, so they are stable for a seed.
         self._events += 1
-        event = {"event_id": f"sim-{self.seed}-{self._events:08d}", "occurred_at": _rfc3339(at), **event}
+        event = {
+            "event_id": f"sim-{self._id_prefix}-{self._events:08d}",
+            "occurred_at": _rfc3339(at),
+            **event,
+        }
         key = str(event["ticket_id"]).encode()
         value = orjson.dumps(event)
         records = [SimulatedRecord(key, value, at, valid=True)]

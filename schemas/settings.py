@@ -81,14 +81,28 @@ class Settings(BaseSettings):
     detector_idle_advance_seconds: float = Field(
         300.0,
         ge=0,
-        description="With no newer events, advance the detector clock to wall time minus this many "
-        "seconds, so deadlines fire during silence; 0 turns it off (the clock is then event time only).",
+        description="Once the detector's input has been quiet for longer than this many seconds, its "
+        "clock follows the time that passes (this far behind), so deadlines fire during silence; a backlog "
+        "being read never moves it. 0 turns it off (the clock is then event time only).",
     )
     locale: Literal["en", "ru"] = Field("en", description="Language of alert summaries.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
 
     def dsn(self) -> str:
         return self.clickhouse_dsn.get_secret_value()
+
+
+def settings_to_env(settings: Settings) -> dict[str, str]:
+    """The environment variables that make a child process read exactly these settings."""
+    env = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+    return env
 
 
 def settings_from_env() -> Settings:

@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from processors.simulator import MOSCOW, TrafficSimulator
-from schemas.settings import Settings
+from schemas.settings import ENV_PREFIX, Settings, settings_to_env
 from stream.dead_letter import HEADER_DETAIL, HEADER_REASON, read_headers
 from stream.topics import ensure_topics
 
@@ -75,10 +75,12 @@ def local_kafka(settings: Settings, out: IO[str]) -> Iterator[bool]:
 def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log_file:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
         process = subprocess.Popen(
             [sys.executable, "-m", "stream.cli", "worker"],
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            env={**env, **settings_to_env(settings)},
             cwd=Path.cwd(),
             start_new_session=True,
         )
@@ -201,13 +203,15 @@ async def _watch_topics(settings: Settings, counts: DemoCounts, out: IO[str]) ->
 class TrafficPump:
     """Produce simulated traffic to the events topic: the past `history` at `speed`, then in real time."""
 
-    def __init__(self, settings: Settings, seed: int, history: timedelta, speed: float) -> None:
+    def __init__(
+        self, settings: Settings, seed: int, history: timedelta, speed: float, run_tag: str = ""
+    ) -> None:
         self._settings = settings
         self._speed = speed
         self._wall_start = time.monotonic()
         self.sim_start = datetime.now(UTC) - history
         self.sim_now = self.sim_start
-        self._simulator = TrafficSimulator(seed=seed, start=self.sim_start)
+        self._simulator = TrafficSimulator(seed=seed, start=self.sim_start, run_tag=run_tag)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=20
         )
@@ -240,7 +244,7 @@ async def simulate(
 ) -> int:
     """`contactpulse simulate`: only the traffic, for a worker that runs elsewhere (docker-compose)."""
     await ensure_topics(settings)
-    pump = TrafficPump(settings, seed, history, speed)
+    pump = TrafficPump(settings, seed, history, speed, run_tag=run_tag())
     await pump.start()
     started = time.monotonic()
     last_report = 0.0
@@ -263,6 +267,7 @@ async def simulate(
 
 async def _run(
     settings: Settings,
+    tag: str,
     counts: DemoCounts,
     duration: float | None,
     speed: float,
@@ -271,7 +276,7 @@ async def _run(
     out: IO[str],
 ) -> None:
     await ensure_topics(settings)
-    pump = TrafficPump(settings, seed, history, speed)
+    pump = TrafficPump(settings, seed, history, speed, run_tag=tag)
     await pump.start()
     watcher = asyncio.create_task(_watch_topics(settings, counts, out))
     metrics_url = f"http://{settings.web_host}:{settings.web_port}/metrics"
@@ -325,6 +330,24 @@ def _clickhouse_summary(settings: Settings) -> str:
     return f"ClickHouse contact_events: {rows[0]} events, {rows[1]} tickets, {rows[2]} new contacts"
 
 
+def run_tag() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+
+
+def demo_settings(settings: Settings, tag: str) -> Settings:
+    """Topics, consumer groups and checkpoints of this run alone.
+
+    The demo replays the last hours each time it starts; a detector that remembered an earlier run's
+    clock and event ids would call all of it late or duplicate.
+    """
+    topics = {
+        name: f"demo-{tag}.{getattr(settings, name)}"
+        for name in Settings.model_fields
+        if name.startswith("topic_") and name != "topic_partitions"
+    }
+    return settings.model_copy(update={"app_id": f"{settings.app_id}-demo-{tag}", **topics})
+
+
 def run_demo(
     settings: Settings,
     duration: float | None,
@@ -337,13 +360,15 @@ def run_demo(
     for noisy in ("aiokafka", "kafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with local_kafka(settings, out):
+        tag = run_tag()
+        settings = demo_settings(settings, tag)
         log_path = settings.data_dir / "demo-worker.log"
         print(f"starting the worker (log: {log_path}); Ctrl-C stops everything", file=out, flush=True)
         counts = DemoCounts()
         try:
             with worker_process(settings, log_path):
                 asyncio.run(
-                    _run(settings, counts, duration, speed, timedelta(hours=history_hours), seed, out)
+                    _run(settings, tag, counts, duration, speed, timedelta(hours=history_hours), seed, out)
                 )
         except KeyboardInterrupt:
             print("\nstopping...", file=out, flush=True)

@@ -35,6 +35,20 @@ from stream.metrics import WorkerMetrics
 log = logging.getLogger(__name__)
 
 
+def idle_clock(
+    clock_at_arrival: datetime | None, idle_seconds: float, grace_seconds: float
+) -> datetime | None:
+    """Where the stream clock may go after `idle_seconds` without input (None: stay).
+
+    Only time the input was quiet beyond the grace moves it: a backlog being read (after a restart, or
+    a backfill of old events) keeps arriving, so its events are never overtaken and made late; a
+    quiet night moves the clock with the wall, `grace` behind, so deadlines fire on time.
+    """
+    if grace_seconds <= 0 or clock_at_arrival is None or idle_seconds <= grace_seconds:
+        return None
+    return clock_at_arrival + timedelta(seconds=idle_seconds - grace_seconds)
+
+
 def checkpoint_topic(settings: Settings) -> str:
     return f"{settings.app_id}-detector-checkpoint"
 
@@ -52,6 +66,8 @@ class DetectorService(Service):
         self._next_offset = 0
         self._checkpoint_id = 0
         self._last_checkpoint = time.monotonic()
+        self._last_arrival = time.monotonic()
+        self._clock_at_arrival: datetime | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
 
@@ -63,6 +79,7 @@ class DetectorService(Service):
         if restored is not None:
             self._engine = restored.state
             self._next_offset = restored.next_offset
+            self._clock_at_arrival = self._engine.clock  # a quiet input moves the clock from here
             log.info("detector restored from checkpoint at offset %d", self._next_offset)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
@@ -98,6 +115,9 @@ class DetectorService(Service):
             for record in records:
                 alerts += await self._observe(record.value or b"", record.offset)
                 self._next_offset = record.offset + 1
+            if records:
+                self._last_arrival = time.monotonic()
+                self._clock_at_arrival = self._engine.clock
             if not records:
                 alerts += self._on_idle()
             await self._publish_tickets()
@@ -120,16 +140,19 @@ class DetectorService(Service):
         return outcome.alerts
 
     def _on_idle(self) -> list[Alert]:
-        """Caught up with the input: fire what is due at the stream clock, then follow the wall clock."""
+        """No new input in this poll: fire what is due at the stream clock; once the input has been
+        quiet for longer than the grace, let the clock follow the time that passed since."""
         engine = self._engine
         if engine.clock is None:
             return []
         alerts = engine.advance_to(engine.clock)
-        grace = self._settings.detector_idle_advance_seconds
-        if grace > 0:
-            wall = datetime.now(UTC) - timedelta(seconds=grace)
-            if wall > engine.clock:
-                alerts += engine.advance_to(wall)
+        target = idle_clock(
+            self._clock_at_arrival,
+            time.monotonic() - self._last_arrival,
+            self._settings.detector_idle_advance_seconds,
+        )
+        if target is not None and target > engine.clock:
+            alerts += engine.advance_to(target)
         self._metrics.detector_clock_lag_seconds.set((datetime.now(UTC) - engine.clock).total_seconds())
         return alerts
 

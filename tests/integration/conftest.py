@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 
-from schemas.settings import Settings
+from schemas.settings import Settings, settings_to_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKACTL = REPO_ROOT / "deploy" / "kafka" / "kafkactl"
@@ -81,13 +81,7 @@ def isolated_settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CONTACTPULSE_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if name == "clickhouse_dsn":
-            value = settings.dsn()
-        env[f"CONTACTPULSE_{name.upper()}"] = str(value)
-    return env
+    return {**env, **settings_to_env(settings)}
 
 
 @dataclass

@@ -71,3 +71,13 @@ def test_ticket_snapshot_maps_to_a_row_through_json() -> None:
     assert row["opened_at"] == ticket.opened_at
     assert row["version"] == 42
     assert row["priority"] == ticket.priority.value
+
+
+def test_the_idle_clock_moves_only_with_quiet_time_beyond_the_grace() -> None:
+    from stream.detector import idle_clock
+
+    at = datetime(2026, 11, 24, 20, 0, tzinfo=MOSCOW)
+    assert idle_clock(at, idle_seconds=120, grace_seconds=300) is None  # a short pause, or a backlog
+    assert idle_clock(at, idle_seconds=1800, grace_seconds=300) == at + timedelta(minutes=25)
+    assert idle_clock(at, idle_seconds=1800, grace_seconds=0) is None  # turned off
+    assert idle_clock(None, idle_seconds=1800, grace_seconds=300) is None  # nothing seen yet
