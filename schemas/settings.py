@@ -85,6 +85,18 @@ class Settings(BaseSettings):
         "clock follows the time that passes (this far behind), so deadlines fire during silence; a backlog "
         "being read never moves it. 0 turns it off (the clock is then event time only).",
     )
+    pii_key: SecretStr | None = Field(
+        None,
+        description="Key of the keyed hash that pseudonymizes phone numbers, e-mail addresses and names "
+        "(at least 16 bytes). Unset: a random key per process, with a warning (tokens then differ "
+        "between runs).",
+    )
+    telegram_secret_token: SecretStr | None = Field(
+        None, description="Telegram webhook secret (X-Telegram-Bot-Api-Secret-Token); unset: not verified."
+    )
+    time_zone: str = Field(
+        "Europe/Moscow", description="Time zone of source timestamps that carry no offset."
+    )
     locale: Literal["en", "ru"] = Field("en", description="Language of alert summaries.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
 

@@ -89,6 +89,12 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _normalize(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.normalize import normalize_file
+
+    return normalize_file(settings, args.source, args.file, args.header, sys.stdout, sys.stderr)
+
+
 def _schema(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.jsonschema import write_all
 
@@ -138,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--until", default=None, help="advance the clock to this instant at the end")
     replay.add_argument("--dead-letter", type=Path, default=None, help="write rejected lines here")
 
+    normalize = commands.add_parser(
+        "normalize", help="print the normalized events of one native payload (JSON lines)"
+    )
+    normalize.add_argument("--source", required=True, help="adapter name, e.g. telegram")
+    normalize.add_argument("file", type=Path, help="the payload as the source sent it (- = stdin)")
+    normalize.add_argument(
+        "--header", action="append", default=[], metavar="K=V", help="a request header, repeatable"
+    )
+
     schema = commands.add_parser("schema", help="write the JSON Schemas of the contracts")
     schema.add_argument("--out", type=Path, default=DEFAULT_SCHEMA_DIR)
 
@@ -150,6 +165,7 @@ _HANDLERS = {
     "demo": _demo,
     "simulate": _simulate,
     "replay": _replay,
+    "normalize": _normalize,
     "schema": _schema,
     "migrate": _migrate,
 }

@@ -1,0 +1,10 @@
+"""Channel adapters: a source's native payload in, normalized contact events out. Pure: no I/O."""
+
+from __future__ import annotations
+
+from processors.adapters.base import Adapter, AdapterContext, AdapterError, SignatureError
+from processors.adapters.telegram import TelegramAdapter
+
+ADAPTERS: dict[str, Adapter] = {adapter.name: adapter for adapter in (TelegramAdapter(),)}
+
+__all__ = ["ADAPTERS", "Adapter", "AdapterContext", "AdapterError", "SignatureError"]

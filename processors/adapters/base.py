@@ -1,0 +1,69 @@
+"""What every adapter is: signature check, then payload -> events; failures are typed."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import orjson
+from pydantic import ValidationError
+
+from processors.pii import Pseudonymizer
+from schemas.errors import describe_validation_error
+from schemas.event import ContactEvent
+
+
+class AdapterError(ValueError):
+    """The payload cannot be turned into events (HTTP 400, dead letter `unparsable_payload`)."""
+
+
+class SignatureError(ValueError):
+    """The payload is not signed, or not by whom it claims (HTTP 401)."""
+
+
+@dataclass(frozen=True)
+class AdapterContext:
+    pii: Pseudonymizer
+    time_zone: ZoneInfo
+    secret: str | None = None
+    """The source's shared secret; None means signatures are not verified (the caller warns)."""
+
+
+class Adapter(Protocol):
+    name: str
+
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        """Raise SignatureError unless the payload is signed with `secret`."""
+        ...
+
+    def parse(
+        self, body: bytes, headers: Mapping[str, str], context: AdapterContext
+    ) -> list[ContactEvent]: ...
+
+
+def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {key.lower(): value for key, value in headers.items()}
+
+
+def same_secret(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def load_json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise AdapterError(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise AdapterError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def build_event(fields: dict[str, Any]) -> ContactEvent:
+    try:
+        return ContactEvent.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        raise AdapterError(describe_validation_error(exc)) from None

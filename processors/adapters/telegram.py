@@ -1,0 +1,121 @@
+"""Telegram Bot API webhooks: one `Update` object per request.
+
+Shapes from the Bot API reference (core.telegram.org/bots/api#update): `message`, `edited_message`
+(a `Message`: `message_id`, `from` (User), `chat` (Chat), `date` (unix seconds), `text` | `caption`,
+`contact`, `photo`, `document`, `voice`, ...), `callback_query` (`id`, `from`, `message`, `data`).
+The webhook's secret arrives in the `X-Telegram-Bot-Api-Secret-Token` header (setWebhook
+`secret_token`). A chat is a ticket; a user is a customer (keyed hash of the user id; a shared contact's
+phone number is hashed the same way as phone numbers from every other source).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from processors.adapters.base import (
+    AdapterContext,
+    AdapterError,
+    SignatureError,
+    build_event,
+    load_json_object,
+    lower_headers,
+    same_secret,
+)
+from schemas.event import ContactEvent
+
+SECRET_HEADER = "x-telegram-bot-api-secret-token"
+_ATTACHMENTS = ("photo", "document", "video", "voice", "audio", "sticker", "location")
+
+
+class TelegramAdapter:
+    name = "telegram"
+
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        if not same_secret(lower_headers(headers).get(SECRET_HEADER), secret):
+            raise SignatureError("X-Telegram-Bot-Api-Secret-Token is missing or wrong")
+
+    def parse(self, body: bytes, headers: Mapping[str, str], context: AdapterContext) -> list[ContactEvent]:
+        update = load_json_object(body)
+        if "update_id" not in update:
+            raise AdapterError("not a Telegram Update: no update_id")
+        if isinstance(update.get("message"), dict):
+            return [self._message(update["message"], context, edited=False)]
+        if isinstance(update.get("edited_message"), dict):
+            return [self._message(update["edited_message"], context, edited=True)]
+        if isinstance(update.get("callback_query"), dict):
+            return [self._callback(update["update_id"], update["callback_query"], context)]
+        return []  # channel posts, polls, member updates...: not customer contacts
+
+    def _message(self, message: dict[str, Any], context: AdapterContext, edited: bool) -> ContactEvent:
+        try:
+            chat_id = message["chat"]["id"]
+            message_id = message["message_id"]
+            sent = message["edit_date"] if edited else message["date"]
+        except (KeyError, TypeError) as exc:
+            raise AdapterError(f"Telegram message without {exc}") from None
+        sender = message.get("from") or {}
+        text = message.get("text") or message.get("caption")
+        contact = message.get("contact")
+        if text is None and isinstance(contact, dict):
+            text = "[shared contact]"
+        if text is None:
+            kinds = [kind for kind in _ATTACHMENTS if kind in message]
+            text = f"[{kinds[0]}]" if kinds else None
+        customer = self._customer(sender, context)
+        shared_phone = (
+            context.pii.phone(str(contact["phone_number"]))
+            if isinstance(contact, dict) and contact.get("phone_number")
+            else None
+        )
+        event_id = f"telegram:{chat_id}:{message_id}" + (f":edit:{sent}" if edited else "")
+        return build_event(
+            {
+                "event_id": event_id,
+                "type": "contact_received",
+                "occurred_at": _instant(sent),
+                "ticket_id": f"telegram:{chat_id}",
+                "channel": "telegram",
+                "source": "telegram",
+                "customer_id": customer,
+                "text": context.pii.scrub(text) if text else None,
+                "telegram_message_id": message_id,
+                "telegram_edited": edited or None,
+                "contact_phone": shared_phone,
+            }
+        )
+
+    def _callback(self, update_id: int, query: dict[str, Any], context: AdapterContext) -> ContactEvent:
+        message = query.get("message") or {}
+        chat = (message.get("chat") or {}).get("id") or (query.get("from") or {}).get("id")
+        if chat is None:
+            raise AdapterError("Telegram callback_query without a chat or a user")
+        sent = message.get("date")
+        return build_event(
+            {
+                "event_id": f"telegram:callback:{query.get('id', update_id)}",
+                "type": "contact_received",
+                # A callback carries no time of its own; the message it belongs to does.
+                "occurred_at": _instant(sent) if sent is not None else None,
+                "ticket_id": f"telegram:{chat}",
+                "channel": "telegram",
+                "source": "telegram",
+                "customer_id": self._customer(query.get("from") or {}, context),
+                "text": context.pii.scrub(str(query["data"])) if query.get("data") else "[button]",
+            }
+        )
+
+    @staticmethod
+    def _customer(sender: dict[str, Any], context: AdapterContext) -> str | None:
+        """The Telegram user, as a keyed hash of their id (stable across chats and edits)."""
+        if sender.get("id") is not None:
+            return context.pii.account("telegram", str(sender["id"]))
+        return None
+
+
+def _instant(unix_seconds: Any) -> str:
+    try:
+        return datetime.fromtimestamp(int(unix_seconds), tz=UTC).isoformat()
+    except (TypeError, ValueError, OverflowError):
+        raise AdapterError(f"Telegram date {unix_seconds!r} is not unix seconds") from None

@@ -1,0 +1,101 @@
+"""Telegram Bot API `Update` payloads. Shapes follow the Bot API reference (core.telegram.org/bots/api):
+Update, Message (message_id, from, chat, date, text/caption, photo[], document, contact), edited_message
+with edit_date, CallbackQuery (id, from, message, data), and a my_chat_member update."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
+from processors.pii import Pseudonymizer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
+PII = Pseudonymizer(b"test-key-0123456789abcdef")
+CONTEXT = AdapterContext(PII, ZoneInfo("Europe/Moscow"))
+TELEGRAM = ADAPTERS["telegram"]
+
+
+def parse(name: str) -> list[dict]:
+    events = TELEGRAM.parse((FIXTURES / name).read_bytes(), {}, CONTEXT)
+    return [event.model_dump(mode="json", exclude_defaults=True) for event in events]
+
+
+def test_text_message_becomes_a_contact_with_pii_scrubbed() -> None:
+    (event,) = parse("message_text.json")
+    assert event == {
+        "event_id": "telegram:52712345:4051",
+        "type": "contact_received",
+        "occurred_at": "2026-11-24T08:00:00Z",
+        "ticket_id": "telegram:52712345",
+        "channel": "telegram",
+        "source": "telegram",
+        "customer_id": PII.account("telegram", "52712345"),
+        "text": "Здравствуйте! Не работает выгрузка накладных, звоните "
+        f"{PII.phone('+79161234567')} или пишите {PII.email('irina@example.ru')}",
+        "extra": {"telegram_message_id": 4051},
+    }
+    assert "916" not in event["text"]
+    assert "irina@" not in event["text"]
+
+
+def test_caption_of_a_photo_is_the_text() -> None:
+    (event,) = parse("message_photo_caption.json")
+    assert event["text"] == "Скриншот ошибки ERR-504"
+
+
+def test_document_without_text_is_still_a_contact() -> None:
+    (event,) = parse("message_document.json")
+    assert event["text"] == "[document]"
+
+
+def test_shared_contact_phone_is_hashed_like_any_phone() -> None:
+    (event,) = parse("message_contact.json")
+    assert event["extra"]["contact_phone"] == PII.phone("+7 916 123-45-67")
+    assert event["customer_id"] == PII.account("telegram", "52712345")  # the same person as before
+
+
+def test_an_edit_is_its_own_event_on_the_same_ticket() -> None:
+    (event,) = parse("edited_message.json")
+    assert event["event_id"] == "telegram:52712345:4051:edit:1795507500"
+    assert event["ticket_id"] == "telegram:52712345"
+    assert event["extra"]["telegram_edited"] is True
+
+
+def test_callback_query_is_a_contact_with_the_button_data() -> None:
+    (event,) = parse("callback_query.json")
+    assert event["event_id"] == "telegram:callback:4382bfdwdsb323b2d9"
+    assert event["text"] == "csat:5"
+
+
+def test_updates_that_are_not_contacts_yield_nothing() -> None:
+    assert parse("my_chat_member.json") == []
+
+
+def test_the_same_payload_twice_yields_the_same_event_ids() -> None:
+    assert parse("message_text.json") == parse("message_text.json")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[]", "expected a JSON object"),
+        (b'{"message": {}}', "no update_id"),
+        (b'{"update_id": 1, "message": {"message_id": 1, "date": 1}}', "without 'chat'"),
+        (b'{"update_id": 1, "message": {"message_id": 1, "date": "soon", "chat": {"id": 1}}}', "not unix"),
+    ],
+)
+def test_broken_payloads_are_refused_with_the_reason(body: bytes, message: str) -> None:
+    with pytest.raises(AdapterError, match=message):
+        TELEGRAM.parse(body, {}, CONTEXT)
+
+
+def test_secret_token_header_is_verified() -> None:
+    body = (FIXTURES / "message_text.json").read_bytes()
+    TELEGRAM.verify(body, {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}, "s3cret-token")
+    for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+        with pytest.raises(SignatureError):
+            TELEGRAM.verify(body, headers, "s3cret-token")
