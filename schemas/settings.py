@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     telegram_secret_token: SecretStr | None = Field(
         None, description="Telegram webhook secret (X-Telegram-Bot-Api-Secret-Token); unset: not verified."
     )
+    zendesk_webhook_secret: SecretStr | None = Field(
+        None, description="Zendesk webhook signing secret (X-Zendesk-Webhook-Signature); unset: not verified."
+    )
     time_zone: str = Field(
         "Europe/Moscow", description="Time zone of source timestamps that carry no offset."
     )

@@ -14,7 +14,14 @@ from schemas.settings import Settings
 
 
 def source_secret(settings: Settings, source: str) -> str | None:
-    secret = getattr(settings, f"{source}_secret_token", None) or getattr(settings, f"{source}_secret", None)
+    secret = next(
+        (
+            getattr(settings, f"{source}_{suffix}")
+            for suffix in ("secret_token", "webhook_secret", "app_secret")
+            if getattr(settings, f"{source}_{suffix}", None) is not None
+        ),
+        None,
+    )
     return secret.get_secret_value() if secret is not None else None
 
 

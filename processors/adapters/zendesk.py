@@ -1,0 +1,195 @@
+"""Zendesk webhooks for ticket events (event-subscribed webhooks, `zendesk_event_version` 2022-11-06).
+
+Shape from developer.zendesk.com, "Webhook event types" / "Ticket events": top level `type`
+(`zen:event-type:ticket.created`, `...comment_added`, `...status_changed`, `...priority_changed`,
+`...agent_assignment_changed`, `...group_assignment_changed`, ...), `id`, `time`, `subject`
+(`zen:ticket:<id>`), `detail` (the ticket now: id, status, priority, requester_id, subject,
+description, tags, via.channel, created_at) and `event` (what changed: `current`/`previous`, or
+`comment` with body, is_public and author). Signature: `X-Zendesk-Webhook-Signature` is
+base64(HMAC-SHA256(secret, X-Zendesk-Webhook-Signature-Timestamp + raw body)).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any, Final
+
+from processors.adapters.base import (
+    AdapterContext,
+    AdapterError,
+    SignatureError,
+    build_event,
+    load_json_object,
+    lower_headers,
+)
+from schemas.event import ContactEvent
+
+SIGNATURE_HEADER: Final = "x-zendesk-webhook-signature"
+TIMESTAMP_HEADER: Final = "x-zendesk-webhook-signature-timestamp"
+_PREFIX: Final = "zen:event-type:ticket."
+
+STATUSES: Final = {
+    "new": "new",
+    "open": "in_progress",
+    "pending": "waiting_customer",
+    "hold": "in_progress",
+    "solved": "resolved",
+    "closed": "closed",
+}
+PRIORITIES: Final = {"urgent": "p1", "high": "p2", "normal": "p3", "low": "p4"}
+CHANNELS: Final = {
+    "email": "email",
+    "web": "web_form",
+    "web_form": "web_form",
+    "chat": "chat",
+    "native_messaging": "chat",
+    "mobile_sdk": "chat",
+    "messaging": "chat",
+    "whatsapp": "whatsapp",
+    "telegram": "telegram",
+    "voice": "phone",
+    "phone": "phone",
+    "facebook": "social",
+    "twitter": "social",
+    "instagram_dm": "social",
+    "any_channel": "other",
+    "api": "other",
+}
+
+
+class ZendeskAdapter:
+    name = "zendesk"
+
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        lowered = lower_headers(headers)
+        signature, timestamp = lowered.get(SIGNATURE_HEADER), lowered.get(TIMESTAMP_HEADER)
+        if not signature or not timestamp:
+            raise SignatureError("X-Zendesk-Webhook-Signature or its timestamp header is missing")
+        expected = base64.b64encode(
+            hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
+        ).decode()
+        if not hmac.compare_digest(signature.strip(), expected):
+            raise SignatureError("X-Zendesk-Webhook-Signature does not match the body")
+
+    def parse(self, body: bytes, headers: Mapping[str, str], context: AdapterContext) -> list[ContactEvent]:
+        payload = load_json_object(body)
+        kind = str(payload.get("type", ""))
+        if not kind.startswith(_PREFIX):
+            return []  # user, organization, article... events are not contacts
+        detail = payload.get("detail")
+        if not isinstance(detail, dict) or "id" not in detail or "id" not in payload or "time" not in payload:
+            raise AdapterError("Zendesk ticket event without detail.id, id or time")
+        change = _object(payload.get("event"))
+        base = self._base(payload, detail, context)
+        action = kind.removeprefix(_PREFIX)
+        if action == "created":
+            return [
+                build_event(
+                    {
+                        **base,
+                        "type": "contact_received",
+                        "subject": _text(detail.get("subject")),
+                        "text": _scrub(context, detail.get("description")),
+                    }
+                )
+            ]
+        if action == "comment_added":
+            return self._comment(base, _object(change.get("comment")), context)
+        if action == "status_changed":
+            return [build_event({**base, "type": "status_changed", "status": _status(change.get("current"))})]
+        if action == "priority_changed":
+            # Ours has no priority event: the ticket's unchanged status carries the new priority.
+            return [
+                build_event(
+                    {
+                        **base,
+                        "type": "status_changed",
+                        "status": _status(detail.get("status")),
+                        "priority": PRIORITIES.get(str(change.get("current", "")).lower()),
+                    }
+                )
+            ]
+        if action == "agent_assignment_changed":
+            agent = change.get("current")
+            return [
+                build_event(
+                    {**base, "type": "assigned", "agent": f"zendesk-agent:{agent}" if agent else None}
+                )
+            ]
+        if action == "group_assignment_changed":
+            group = change.get("current")
+            return [
+                build_event({**base, "type": "assigned", "team": f"zendesk-group:{group}" if group else None})
+            ]
+        return []
+
+    @staticmethod
+    def _base(payload: dict[str, Any], detail: dict[str, Any], context: AdapterContext) -> dict[str, Any]:
+        via = _object(detail.get("via"))
+        requester = detail.get("requester_id")
+        tags = detail.get("tags")
+        return {
+            "event_id": f"zendesk:{payload['id']}",
+            "occurred_at": payload["time"],
+            "ticket_id": f"zendesk:{detail['id']}",
+            "source": "zendesk",
+            "channel": CHANNELS.get(str(via.get("channel", "")).lower(), "other"),
+            "customer_id": context.pii.account("zendesk", str(requester)) if requester else None,
+            "priority": PRIORITIES.get(str(detail.get("priority") or "").lower()),
+            "zendesk_tags": tags if isinstance(tags, list) and tags else None,
+            "zendesk_status": detail.get("status"),
+            "zendesk_custom_fields": detail.get("custom_fields") or None,
+        }
+
+    @staticmethod
+    def _comment(
+        base: dict[str, Any], comment: dict[str, Any], context: AdapterContext
+    ) -> list[ContactEvent]:
+        author = _object(comment.get("author"))
+        public = comment.get("is_public", True)
+        if author.get("is_staff"):
+            if not public:
+                return []  # an internal note is not a reply to the customer
+            return [
+                build_event(
+                    {
+                        **base,
+                        "type": "agent_replied",
+                        "agent": f"zendesk-agent:{author.get('id')}",
+                        "zendesk_comment_id": comment.get("id"),
+                    }
+                )
+            ]
+        return [
+            build_event(
+                {
+                    **base,
+                    "type": "contact_received",
+                    "text": _scrub(context, comment.get("body")),
+                    "zendesk_comment_id": comment.get("id"),
+                }
+            )
+        ]
+
+
+def _object(raw: Any) -> dict[str, Any]:
+    return raw if isinstance(raw, dict) else {}
+
+
+def _status(raw: Any) -> str:
+    status = STATUSES.get(str(raw or "").lower())
+    if status is None:
+        raise AdapterError(f"unknown Zendesk status {raw!r}")
+    return status
+
+
+def _text(raw: Any) -> str | None:
+    return str(raw) if raw not in (None, "") else None
+
+
+def _scrub(context: AdapterContext, raw: Any) -> str | None:
+    text = _text(raw)
+    return context.pii.scrub(text) if text else None

@@ -1,0 +1,111 @@
+"""Zendesk ticket-event webhooks. Shapes follow developer.zendesk.com ("Webhook event types", "Ticket
+events": type, id, time, subject, detail, event.current/previous, event.comment.author.is_staff) and the
+signing scheme of "Verifying webhook authenticity" (base64 HMAC-SHA256 of timestamp + body)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
+from processors.pii import Pseudonymizer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
+PII = Pseudonymizer(b"test-key-0123456789abcdef")
+CONTEXT = AdapterContext(PII, ZoneInfo("Europe/Moscow"))
+ZENDESK = ADAPTERS["zendesk"]
+REQUESTER = PII.account("zendesk", "20978392")
+
+
+def parse(name: str) -> list[dict]:
+    events = ZENDESK.parse((FIXTURES / name).read_bytes(), {}, CONTEXT)
+    return [event.model_dump(mode="json", exclude_defaults=True) for event in events]
+
+
+def test_ticket_created_is_a_new_contact_with_mapped_fields() -> None:
+    (event,) = parse("ticket_created.json")
+    assert event == {
+        "event_id": "zendesk:01JDZK3F5M7Q3X1A9B2C3D4E5F",
+        "type": "contact_received",
+        "occurred_at": "2026-11-24T07:15:02Z",
+        "ticket_id": "zendesk:35436",
+        "channel": "web_form",
+        "source": "zendesk",
+        "customer_id": REQUESTER,
+        "priority": "p2",
+        "subject": "Пустой отчёт по отгрузкам",
+        "text": f"Добрый день! Отчёт по отгрузкам пустой, мой телефон {PII.phone('+79161234567')}",
+        "extra": {"zendesk_tags": ["reports", "vip"], "zendesk_status": "NEW"},
+    }
+
+
+def test_public_agent_comment_is_a_reply_and_a_private_note_is_nothing() -> None:
+    (reply,) = parse("comment_agent_public.json")
+    assert (reply["type"], reply["agent"]) == ("agent_replied", "zendesk-agent:366154839811")
+    assert "text" not in reply  # agents' words are not customer contacts
+    assert parse("comment_agent_private.json") == []
+
+
+def test_end_user_comment_is_a_contact_with_pii_scrubbed() -> None:
+    (event,) = parse("comment_end_user.json")
+    assert event["type"] == "contact_received"
+    assert event["text"] == f"Всё ещё пусто, пишите на {PII.email('irina@example.ru')}"
+    assert event["customer_id"] == REQUESTER
+
+
+def test_status_and_priority_changes_map_to_ours() -> None:
+    (solved,) = parse("status_solved.json")
+    assert (solved["type"], solved["status"]) == ("status_changed", "resolved")
+    (urgent,) = parse("priority_changed.json")
+    assert (urgent["type"], urgent["status"], urgent["priority"]) == ("status_changed", "in_progress", "p1")
+
+
+def test_non_ticket_events_yield_nothing() -> None:
+    assert parse("user_event.json") == []
+
+
+def test_unknown_status_is_refused() -> None:
+    body = (
+        (FIXTURES / "status_solved.json").read_bytes().replace(b'"current": "SOLVED"', b'"current": "LIMBO"')
+    )
+    with pytest.raises(AdapterError, match="unknown Zendesk status 'LIMBO'"):
+        ZENDESK.parse(body, {}, CONTEXT)
+
+
+def test_ticket_event_without_its_ticket_is_refused() -> None:
+    with pytest.raises(AdapterError, match=r"detail\.id"):
+        ZENDESK.parse(
+            b'{"type": "zen:event-type:ticket.created", "id": "x", "time": "2026-11-24T07:15:02Z"}',
+            {},
+            CONTEXT,
+        )
+
+
+def sign(body: bytes, timestamp: str, secret: str) -> str:
+    return base64.b64encode(
+        hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
+    ).decode()
+
+
+def test_signature_over_timestamp_and_body() -> None:
+    body = (FIXTURES / "ticket_created.json").read_bytes()
+    stamp = "2026-11-24T07:15:03Z"
+    good = {
+        "X-Zendesk-Webhook-Signature": sign(body, stamp, "dGhlIHNlY3JldA"),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+    }
+    ZENDESK.verify(body, good, "dGhlIHNlY3JldA")
+    for bad in (
+        {},
+        {**good, "X-Zendesk-Webhook-Signature": sign(body, stamp, "other")},
+        {**good, "X-Zendesk-Webhook-Signature-Timestamp": "2026-11-24T07:15:04Z"},
+    ):
+        with pytest.raises(SignatureError):
+            ZENDESK.verify(body, bad, "dGhlIHNlY3JldA")
+    with pytest.raises(SignatureError):
+        ZENDESK.verify(body + b" ", good, "dGhlIHNlY3JldA")
