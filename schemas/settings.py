@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     telegram_secret_token: SecretStr | None = Field(
         None, description="Telegram webhook secret (X-Telegram-Bot-Api-Secret-Token); unset: not verified."
     )
+    whatsapp_app_secret: SecretStr | None = Field(
+        None,
+        description="Meta app secret that signs WhatsApp webhooks (X-Hub-Signature-256); "
+        "unset: not verified.",
+    )
     zendesk_webhook_secret: SecretStr | None = Field(
         None, description="Zendesk webhook signing secret (X-Zendesk-Webhook-Signature); unset: not verified."
     )

@@ -52,6 +52,11 @@ def same_secret(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
+def as_object(raw: Any) -> dict[str, Any]:
+    """`raw` when it is a JSON object, else an empty one: optional nested objects read the same way."""
+    return raw if isinstance(raw, dict) else {}
+
+
 def load_json_object(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)

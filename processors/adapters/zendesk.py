@@ -21,6 +21,7 @@ from processors.adapters.base import (
     AdapterContext,
     AdapterError,
     SignatureError,
+    as_object,
     build_event,
     load_json_object,
     lower_headers,
@@ -82,7 +83,7 @@ class ZendeskAdapter:
         detail = payload.get("detail")
         if not isinstance(detail, dict) or "id" not in detail or "id" not in payload or "time" not in payload:
             raise AdapterError("Zendesk ticket event without detail.id, id or time")
-        change = _object(payload.get("event"))
+        change = as_object(payload.get("event"))
         base = self._base(payload, detail, context)
         action = kind.removeprefix(_PREFIX)
         if action == "created":
@@ -97,7 +98,7 @@ class ZendeskAdapter:
                 )
             ]
         if action == "comment_added":
-            return self._comment(base, _object(change.get("comment")), context)
+            return self._comment(base, as_object(change.get("comment")), context)
         if action == "status_changed":
             return [build_event({**base, "type": "status_changed", "status": _status(change.get("current"))})]
         if action == "priority_changed":
@@ -128,7 +129,7 @@ class ZendeskAdapter:
 
     @staticmethod
     def _base(payload: dict[str, Any], detail: dict[str, Any], context: AdapterContext) -> dict[str, Any]:
-        via = _object(detail.get("via"))
+        via = as_object(detail.get("via"))
         requester = detail.get("requester_id")
         tags = detail.get("tags")
         return {
@@ -148,7 +149,7 @@ class ZendeskAdapter:
     def _comment(
         base: dict[str, Any], comment: dict[str, Any], context: AdapterContext
     ) -> list[ContactEvent]:
-        author = _object(comment.get("author"))
+        author = as_object(comment.get("author"))
         public = comment.get("is_public", True)
         if author.get("is_staff"):
             if not public:
@@ -173,10 +174,6 @@ class ZendeskAdapter:
                 }
             )
         ]
-
-
-def _object(raw: Any) -> dict[str, Any]:
-    return raw if isinstance(raw, dict) else {}
 
 
 def _status(raw: Any) -> str:

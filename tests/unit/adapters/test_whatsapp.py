@@ -1,0 +1,81 @@
+"""WhatsApp Cloud API webhooks. Shapes follow Meta's "WhatsApp Cloud API - Webhooks" reference
+(object, entry[].changes[].value with metadata, contacts[], messages[] by type, statuses[]), the
+X-Hub-Signature-256 header and the hub.mode/hub.verify_token/hub.challenge handshake."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
+from processors.adapters.whatsapp import verification_challenge
+from processors.pii import Pseudonymizer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "whatsapp"
+PII = Pseudonymizer(b"test-key-0123456789abcdef")
+CONTEXT = AdapterContext(PII, ZoneInfo("Europe/Moscow"))
+WHATSAPP = ADAPTERS["whatsapp"]
+CUSTOMER = PII.phone("79261112233")
+
+
+def parse(name: str) -> list[dict]:
+    events = WHATSAPP.parse((FIXTURES / name).read_bytes(), {}, CONTEXT)
+    return [event.model_dump(mode="json", exclude_defaults=True) for event in events]
+
+
+def test_text_message_is_a_contact_on_the_customers_conversation() -> None:
+    (event,) = parse("text_message.json")
+    assert event == {
+        "event_id": "whatsapp:wamid.HBgLNzkyNjExMTIyMzMVAgASGBQzQTdBQkQ0RUQ1RkUxQ0E2RjM5MAA=",
+        "type": "contact_received",
+        "occurred_at": "2026-11-24T09:00:00Z",
+        "ticket_id": f"whatsapp:{CUSTOMER}",
+        "channel": "whatsapp",
+        "source": "whatsapp",
+        "customer_id": CUSTOMER,
+        "text": "Курьер не приехал, заказ 5512",
+        "extra": {"whatsapp_type": "text", "customer_name": PII.name("Олег Иванов")},
+    }
+    assert "79261112233" not in str(event)  # the number never leaves in clear
+
+
+def test_media_buttons_and_voice() -> None:
+    texts = [(e["extra"]["whatsapp_type"], e["text"]) for e in parse("media_and_buttons.json")]
+    assert texts == [
+        ("image", "Фото повреждённой коробки"),
+        ("interactive", "Да, вызвать курьера"),
+        ("audio", "[audio]"),
+    ]
+
+
+def test_delivery_statuses_are_not_contacts() -> None:
+    assert parse("status_update.json") == []
+
+
+def test_other_objects_are_refused() -> None:
+    with pytest.raises(AdapterError, match="not a WhatsApp Business Account webhook"):
+        WHATSAPP.parse(b'{"object": "page", "entry": []}', {}, CONTEXT)
+
+
+def test_signature_is_hmac_sha256_of_the_raw_body() -> None:
+    body = (FIXTURES / "text_message.json").read_bytes()
+    good = "sha256=" + hmac.new(b"app-secret", body, hashlib.sha256).hexdigest()
+    WHATSAPP.verify(body, {"X-Hub-Signature-256": good}, "app-secret")
+    for headers in (
+        {},
+        {"X-Hub-Signature-256": good.replace("sha256=", "sha1=")},
+        {"X-Hub-Signature-256": "sha256=" + "0" * 64},
+    ):
+        with pytest.raises(SignatureError):
+            WHATSAPP.verify(body, headers, "app-secret")
+
+
+def test_subscription_handshake_echoes_the_challenge_only_for_our_token() -> None:
+    query = {"hub.mode": "subscribe", "hub.verify_token": "our-token", "hub.challenge": "1158201444"}
+    assert verification_challenge(query, "our-token") == "1158201444"
+    assert verification_challenge({**query, "hub.verify_token": "theirs"}, "our-token") is None
+    assert verification_challenge({**query, "hub.mode": "unsubscribe"}, "our-token") is None
