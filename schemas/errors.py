@@ -21,6 +21,7 @@ class DeadLetterReason(StrEnum):
     DUPLICATE = "duplicate"
     LATE = "late"
     UNPARSABLE_PAYLOAD = "unparsable_payload"
+    BAD_SIGNATURE = "bad_signature"
     PROCESSING_ERROR = "processing_error"
 
 

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
         description="Meta app secret that signs WhatsApp webhooks (X-Hub-Signature-256); "
         "unset: not verified.",
     )
+    whatsapp_verify_token: SecretStr | None = Field(
+        None, description="Token Meta sends in the WhatsApp subscription handshake (GET /ingest/whatsapp)."
+    )
     zendesk_webhook_secret: SecretStr | None = Field(
         None, description="Zendesk webhook signing secret (X-Zendesk-Webhook-Signature); unset: not verified."
     )

@@ -19,6 +19,7 @@ from schemas.errors import DeadLetterReason, InvalidEvent
 from schemas.event import parse_contact_event
 from schemas.settings import Settings
 from stream.dead_letter import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_TRUNCATED_BYTES, DeadLetter
+from stream.ingest import register_ingest
 from stream.metrics import WorkerMetrics
 from stream.sink import next_backoff
 
@@ -159,6 +160,8 @@ def create_app(
             metrics.events_accepted.inc()
             # Faust flushes its producer before it commits the source offset: at least once.
             await topics.detect.send(key=event.ticket_id.encode(), value=value)
+
+    register_ingest(app, topics.raw, topics.events, settings, metrics, send_dead_letter)
 
     class MetricsView(View):
         async def get(self, request: Request) -> Response:

@@ -23,6 +23,8 @@ class WorkerMetrics:
     sink_records_skipped: Counter
     sink_buffered_records: Gauge
     detector_events: Counter
+    ingest_requests: Counter
+    raw_payloads_normalized: Counter
     alerts_sent: Counter
     detector_clock_lag_seconds: Gauge
     detector_checkpoint_seconds: Histogram
@@ -82,6 +84,18 @@ class WorkerMetrics:
                 "contactpulse_detector_events_total",
                 "Events the detector read, by verdict (accepted, duplicate, late).",
                 ["verdict"],
+                registry=registry,
+            ),
+            ingest_requests=Counter(
+                "contactpulse_ingest_requests_total",
+                "Requests to POST /ingest/{source}, by source and HTTP status.",
+                ["source", "status"],
+                registry=registry,
+            ),
+            raw_payloads_normalized=Counter(
+                "contactpulse_raw_payloads_normalized_total",
+                "Raw payloads turned into normalized events, by source.",
+                ["source"],
                 registry=registry,
             ),
             alerts_sent=Counter(

@@ -11,18 +11,7 @@ from zoneinfo import ZoneInfo
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
 from processors.pii import Pseudonymizer
 from schemas.settings import Settings
-
-
-def source_secret(settings: Settings, source: str) -> str | None:
-    secret = next(
-        (
-            getattr(settings, f"{source}_{suffix}")
-            for suffix in ("secret_token", "webhook_secret", "app_secret")
-            if getattr(settings, f"{source}_{suffix}", None) is not None
-        ),
-        None,
-    )
-    return secret.get_secret_value() if secret is not None else None
+from stream.ingest import source_secret
 
 
 def pseudonymizer(settings: Settings, errors: IO[str]) -> Pseudonymizer:

@@ -1,0 +1,185 @@
+"""Ingestion: `POST /ingest/{source}` on the worker's web server, and the agent that normalizes
+`contacts.raw` into `contacts.events`.
+
+The endpoint answers 202 only once Kafka has the raw payload (acks=all): a sender that got 202 may
+forget it. It checks the signature (401) and parses the payload before accepting (400 with the reason),
+so a sender learns at once that its payload is wrong; either way the payload is kept on the dead-letter
+topic with the reason, never dropped. 413 over the size limit, 429 with Retry-After when too many
+requests are in flight, 503 with Retry-After when Kafka does not take the payload. Raw payloads (with
+their PII) stay on `contacts.raw`; what leaves it is pseudonymized by the adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import faust
+from faust.types import StreamT
+from faust.web import Request, Response, View
+
+from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
+from processors.pii import Pseudonymizer
+from schemas.errors import DeadLetterReason
+from schemas.settings import Settings
+from stream.dead_letter import DeadLetter
+from stream.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES: Final = 1024 * 1024
+MAX_IN_FLIGHT: Final = 512
+HEADER_SOURCE: Final = "contactpulse.source"
+_HTTP_PREFIX: Final = "http."
+_PRIVATE_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+DeadLetterSender = Callable[[bytes | None, bytes, DeadLetter], Awaitable[None]]
+
+
+def source_secret(settings: Settings, source: str) -> str | None:
+    """The configured secret of a source (`CONTACTPULSE_<SOURCE>_SECRET_TOKEN|WEBHOOK_SECRET|APP_SECRET`)."""
+    for suffix in ("secret_token", "webhook_secret", "app_secret"):
+        secret = getattr(settings, f"{source}_{suffix}", None)
+        if secret is not None:
+            return str(secret.get_secret_value())
+    return None
+
+
+def pseudonymizer_from(settings: Settings) -> Pseudonymizer:
+    if settings.pii_key is None:
+        log.warning("CONTACTPULSE_PII_KEY is not set: customer tokens use a random key in this process")
+        return Pseudonymizer(secrets.token_bytes(32))
+    return Pseudonymizer(settings.pii_key.get_secret_value().encode())
+
+
+def stored_headers(headers: Any, source: str) -> list[tuple[str, bytes]]:
+    kept = [(HEADER_SOURCE, source.encode())]
+    for key, value in headers.items():
+        if key.lower() not in _PRIVATE_HEADERS:
+            kept.append((_HTTP_PREFIX + key.lower(), str(value).encode()))
+    return kept
+
+
+def http_headers(kafka_headers: Any) -> dict[str, str]:
+    return {
+        key.removeprefix(_HTTP_PREFIX): value.decode("utf-8", errors="replace")
+        for key, value in kafka_headers or []
+        if key.startswith(_HTTP_PREFIX)
+    }
+
+
+def _content_length(headers: Any) -> int | None:
+    try:
+        return int(headers.get("Content-Length", ""))
+    except ValueError:
+        return None
+
+
+def register_ingest(
+    app: faust.App,
+    raw_topic: faust.TopicT,
+    events_topic: faust.TopicT,
+    settings: Settings,
+    metrics: WorkerMetrics,
+    send_dead_letter: DeadLetterSender,
+) -> None:
+    context = AdapterContext(pseudonymizer_from(settings), ZoneInfo(settings.time_zone))
+    in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+    unverified = {name for name in ADAPTERS if source_secret(settings, name) is None}
+    if unverified:
+        log.warning(
+            "no secret configured for %s: their signatures are not verified", ", ".join(sorted(unverified))
+        )
+
+    def answer(view: View, source: str, status: int, body: dict[str, Any], **headers: str) -> Response:
+        metrics.ingest_requests.labels(source=source, status=str(status)).inc()
+        response = view.json(body, status=status)
+        for name, value in headers.items():
+            response.headers[name.replace("_", "-")] = value
+        return response
+
+    async def dead_letter(body: bytes, source: str, reason: DeadLetterReason, detail: str) -> None:
+        await send_dead_letter(
+            source.encode(), body, DeadLetter(reason, detail, f"http:/ingest/{source}", 0, 0)
+        )
+
+    class IngestView(View):
+        async def post(self, request: Request, source: str) -> Response:
+            adapter = ADAPTERS.get(source)
+            if adapter is None:
+                return answer(self, "unknown", 404, {"error": f"unknown source {source!r}"})
+            length = _content_length(request.headers)
+            if length is not None and length > MAX_PAYLOAD_BYTES:
+                return answer(
+                    self,
+                    source,
+                    413,
+                    {"error": f"payload of {length} bytes; the limit is {MAX_PAYLOAD_BYTES}"},
+                )
+            if in_flight.locked():
+                return answer(self, source, 429, {"error": "too many requests in flight"}, Retry_After="1")
+            async with in_flight:
+                body = await request.read()
+                secret = source_secret(settings, source)
+                try:
+                    if secret is not None:
+                        adapter.verify(body, request.headers, secret)
+                    events = adapter.parse(body, request.headers, context)
+                except SignatureError as exc:
+                    await dead_letter(body, source, DeadLetterReason.BAD_SIGNATURE, str(exc))
+                    return answer(self, source, 401, {"error": str(exc)})
+                except AdapterError as exc:
+                    await dead_letter(body, source, DeadLetterReason.UNPARSABLE_PAYLOAD, str(exc))
+                    return answer(self, source, 400, {"error": str(exc)})
+                try:
+                    sent = await raw_topic.send(
+                        key=source.encode(), value=body, headers=stored_headers(request.headers, source)
+                    )
+                    await sent
+                except Exception as exc:
+                    log.warning("raw payload from %s not accepted by Kafka: %s", source, exc)
+                    return answer(self, source, 503, {"error": "Kafka unavailable"}, Retry_After="5")
+                return answer(self, source, 202, {"accepted": len(events)})
+
+        async def get(self, request: Request, source: str) -> Response:
+            # Meta's subscription handshake (WhatsApp): echo hub.challenge for our verify token.
+            from processors.adapters.whatsapp import verification_challenge
+
+            token = settings.whatsapp_verify_token
+            challenge = verification_challenge(request.query, token.get_secret_value()) if token else None
+            if source != "whatsapp" or challenge is None:
+                return answer(self, source, 403, {"error": "verification failed"})
+            metrics.ingest_requests.labels(source=source, status="200").inc()
+            return self.text(challenge)
+
+    app.page("/ingest/{source}")(IngestView)
+
+    @app.agent(raw_topic, name="normalize-raw-payloads")
+    async def normalize_raw(stream: StreamT[bytes]) -> None:
+        async for record in stream.events():
+            message = record.message
+            value: bytes = record.value if isinstance(record.value, bytes) else b""
+            headers = dict((k, v) for k, v in (message.headers or []))
+            source = headers.get(HEADER_SOURCE, b"").decode()
+            adapter = ADAPTERS.get(source)
+            try:
+                if adapter is None:
+                    raise AdapterError(f"no adapter for source {source!r}")
+                events = adapter.parse(value, http_headers(message.headers), context)
+            except Exception as exc:  # a payload that cannot be normalized is kept, never dropped
+                letter = DeadLetter(
+                    DeadLetterReason.UNPARSABLE_PAYLOAD,
+                    f"{type(exc).__name__}: {exc}",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                )
+                await send_dead_letter(record.key, value, letter)
+                continue
+            for event in events:
+                await events_topic.send(key=event.ticket_id.encode(), value=event.to_json())
+            metrics.raw_payloads_normalized.labels(source=source).inc()

@@ -1,0 +1,167 @@
+"""Concurrent webhooks of several sources, some invalid, against the running worker: every valid one
+becomes normalized events exactly once, every invalid one is answered with its status and kept on the
+dead-letter topic with its reason."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import aiohttp
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from schemas.settings import Settings
+from stream.dead_letter import HEADER_REASON, read_headers
+from stream.topics import ensure_topics
+from tests.integration.conftest import WorkerProcess, consume_all, consume_until_quiet, wait_for_metrics
+
+pytestmark = pytest.mark.integration
+
+TELEGRAM_TOKEN, ZENDESK_SECRET, WHATSAPP_SECRET = "tg-secret", "zd-secret", "wa-secret"
+STAMP = "2026-11-24T07:15:03Z"
+
+
+def telegram(n: int) -> tuple[bytes, dict[str, str], str]:
+    body = orjson.dumps(
+        {
+            "update_id": 1000 + n,
+            "message": {
+                "message_id": n,
+                "date": 1795400000 + n,
+                "chat": {"id": 500 + n % 40, "type": "private"},
+                "from": {"id": 500 + n % 40, "is_bot": False, "first_name": "Ирина"},
+                "text": f"Вопрос номер {n}",
+            },
+        }
+    )
+    return body, {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_TOKEN}, f"telegram:{500 + n % 40}:{n}"
+
+
+def zendesk(n: int, broken: bool = False) -> tuple[bytes, dict[str, str], str]:
+    body = (
+        b"{not json"
+        if broken
+        else orjson.dumps(
+            {
+                "type": "zen:event-type:ticket.created",
+                "id": f"evt-{n}",
+                "time": datetime.fromtimestamp(1795400000 + n, UTC).isoformat(),
+                "subject": f"zen:ticket:{n}",
+                "detail": {
+                    "id": str(n),
+                    "status": "NEW",
+                    "priority": "NORMAL",
+                    "requester_id": str(9000 + n),
+                    "description": "Не приходят счета",
+                    "via": {"channel": "email"},
+                },
+            }
+        )
+    )
+    signature = base64.b64encode(
+        hmac.new(ZENDESK_SECRET.encode(), STAMP.encode() + body, hashlib.sha256).digest()
+    )
+    headers = {
+        "X-Zendesk-Webhook-Signature": signature.decode(),
+        "X-Zendesk-Webhook-Signature-Timestamp": STAMP,
+    }
+    return body, headers, f"zendesk:evt-{n}"
+
+
+def whatsapp(n: int) -> tuple[bytes, dict[str, str], str]:
+    body = orjson.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "1",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "contacts": [],
+                                "messages": [
+                                    {
+                                        "from": f"7926111{n:04d}",
+                                        "id": f"wamid.{n}",
+                                        "timestamp": str(1795400000 + n),
+                                        "type": "text",
+                                        "text": {"body": "Где заказ?"},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    signature = "sha256=" + hmac.new(WHATSAPP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"X-Hub-Signature-256": signature}, f"whatsapp:wamid.{n}"
+
+
+async def test_concurrent_webhooks_nothing_lost_nothing_doubled(
+    isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess]
+) -> None:
+    settings = isolated_settings.model_copy(
+        update={
+            "telegram_secret_token": TELEGRAM_TOKEN,
+            "zendesk_webhook_secret": ZENDESK_SECRET,
+            "whatsapp_app_secret": WHATSAPP_SECRET,
+            "pii_key": "integration-test-pii-key-0123",
+        }
+    )
+    await ensure_topics(settings)
+    valid = [("telegram", *telegram(n)) for n in range(150)]
+    valid += [("zendesk", *zendesk(n)) for n in range(100)]
+    valid += [("whatsapp", *whatsapp(n)) for n in range(60)]
+    bad_signature = [
+        ("telegram", telegram(1000 + n)[0], {"X-Telegram-Bot-Api-Secret-Token": "wrong"}, "")
+        for n in range(20)
+    ]
+    unparsable = [("zendesk", *zendesk(2000 + n, broken=True)) for n in range(20)]
+    requests = valid + bad_signature + unparsable
+    requests.sort(key=lambda r: hashlib.sha256(r[1]).hexdigest())  # interleave sources
+
+    worker = start_worker(settings)
+    base = f"http://127.0.0.1:{settings.web_port}"
+    await wait_for_metrics(worker, lambda m: True)
+    limit = asyncio.Semaphore(64)
+
+    async def post(session: aiohttp.ClientSession, source: str, body: bytes, headers: dict[str, str]) -> int:
+        async with limit, session.post(f"{base}/ingest/{source}", data=body, headers=headers) as response:
+            await response.read()
+            return response.status
+
+    async with aiohttp.ClientSession() as session:
+        statuses = await asyncio.gather(*(post(session, s, b, h) for s, b, h, _ in requests))
+        async with session.post(f"{base}/ingest/fax", data=b"{}") as response:
+            assert response.status == 404
+    by_status = Counter(statuses)
+    assert by_status == {202: len(valid), 401: len(bad_signature), 400: len(unparsable)}
+
+    events = await consume_all(settings.kafka_bootstrap_servers, settings.topic_events, len(valid))
+    ids = Counter(orjson.loads(r.value)["event_id"] for r in events)
+    assert set(ids) == {event_id for *_, event_id in valid}
+    assert set(ids.values()) == {1}
+    assert all(b"7926111" not in r.value for r in events)  # phone numbers left only on contacts.raw
+
+    # A raw record that did not come through the endpoint and cannot be parsed is kept too.
+    stray = b'{"update_id": 1, "message": {"message_id": 1}}'
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    await producer.send_and_wait(settings.topic_raw, stray, headers=[("contactpulse.source", b"telegram")])
+    await producer.stop()
+
+    letters = await consume_until_quiet(settings.kafka_bootstrap_servers, settings.topic_dead_letter, quiet=3)
+    reasons = Counter(read_headers(list(r.headers))[HEADER_REASON] for r in letters)
+    assert reasons == {"bad_signature": len(bad_signature), "unparsable_payload": len(unparsable) + 1}
+    assert {r.value for r in letters} == {b for _, b, *_ in bad_signature + unparsable} | {stray}
