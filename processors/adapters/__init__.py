@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from processors.adapters.base import Adapter, AdapterContext, AdapterError, SignatureError
+from processors.adapters.email import EmailAdapter
 from processors.adapters.telegram import TelegramAdapter
 from processors.adapters.whatsapp import WhatsAppAdapter
 from processors.adapters.zendesk import ZendeskAdapter
 
 ADAPTERS: dict[str, Adapter] = {
-    adapter.name: adapter for adapter in (TelegramAdapter(), WhatsAppAdapter(), ZendeskAdapter())
+    adapter.name: adapter
+    for adapter in (EmailAdapter(), TelegramAdapter(), WhatsAppAdapter(), ZendeskAdapter())
 }
 
 __all__ = ["ADAPTERS", "Adapter", "AdapterContext", "AdapterError", "SignatureError"]

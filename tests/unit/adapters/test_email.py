@@ -1,0 +1,100 @@
+"""RFC 5322 messages (fixtures built with the standard encodings: koi8-r 8bit, windows-1251 base64
+HTML, RFC 2047 B and Q encoded words, quoted-printable UTF-8, an RFC 3834 auto-reply and an RFC 3464
+delivery report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from processors.adapters import ADAPTERS, AdapterContext, AdapterError
+from processors.adapters.email import html_to_text, strip_quoted
+from processors.pii import Pseudonymizer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "email"
+PII = Pseudonymizer(b"test-key-0123456789abcdef")
+CONTEXT = AdapterContext(PII, ZoneInfo("Europe/Moscow"))
+EMAIL = ADAPTERS["email"]
+
+
+def parse(name: str) -> list[dict]:
+    events = EMAIL.parse((FIXTURES / name).read_bytes(), {}, CONTEXT)
+    return [event.model_dump(mode="json", exclude_defaults=True) for event in events]
+
+
+def test_koi8r_message_with_encoded_subject_opens_a_thread() -> None:
+    (event,) = parse("koi8r_plain.eml")
+    assert event == {
+        "event_id": "email:CAF1x2y3@mail.example.ru",
+        "type": "contact_received",
+        "occurred_at": "2026-11-24T10:15:00+03:00",
+        "ticket_id": "email:CAF1x2y3@mail.example.ru",
+        "channel": "email",
+        "source": "email",
+        "customer_id": PII.email("irina@example.ru"),
+        "subject": "Не работает выгрузка",
+        "text": "Здравствуйте!\nВыгрузка накладных падает с ошибкой ERR-504.\n"
+        f"Мой телефон {PII.phone('+79161234567')}",
+    }
+
+
+def test_html_only_cp1251_reply_joins_the_thread_of_its_root() -> None:
+    (event,) = parse("cp1251_html_reply.eml")
+    assert event["ticket_id"] == "email:CAF1x2y3@mail.example.ru"  # the first of References
+    assert event["subject"] == "Re: Не работает"
+    assert event["text"] == "Добрый день,\nошибка всё ещё есть — срочно!"  # style dropped, quote cut
+    assert event["customer_id"] == PII.email("irina@example.ru")  # same person, any spelling
+    assert event["extra"] == {"email_in_reply_to": ["agent-1@contactpulse.example"]}
+
+
+def test_quoted_history_is_cut_and_in_reply_to_threads_without_references() -> None:
+    (event,) = parse("utf8_reply_no_references.eml")
+    assert event["text"] == "Thanks, it works now."
+    assert event["ticket_id"] == "email:agent-2@contactpulse.example"
+
+
+@pytest.mark.parametrize("name", ["auto_reply.eml", "bounce.eml"])
+def test_machines_talking_are_not_contacts(name: str) -> None:
+    assert parse(name) == []
+
+
+def test_same_message_twice_is_the_same_event() -> None:
+    assert parse("koi8r_plain.eml") == parse("koi8r_plain.eml")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "empty message"),
+        (b"just some text without headers", "no header fields"),
+        (b"Subject: hi\r\nDate: Tue, 24 Nov 2026 10:15:00 +0300\r\n\r\nbody", "without a From"),
+        (b"From: a@b.c\r\nSubject: hi\r\n\r\nbody", "without a Date"),
+        (b"From: a@b.c\r\nDate: yesterday\r\n\r\nbody", "not an RFC 5322 date"),
+    ],
+)
+def test_broken_messages_are_refused_with_the_reason(body: bytes, message: str) -> None:
+    with pytest.raises(AdapterError, match=message):
+        EMAIL.parse(body, {}, CONTEXT)
+
+
+def test_a_date_without_zone_is_read_in_the_configured_zone() -> None:
+    body = b"From: a@b.c\r\nDate: Tue, 24 Nov 2026 10:15:00 -0000\r\nMessage-ID: <x@y>\r\n\r\nhello"
+    (event,) = EMAIL.parse(body, {}, CONTEXT)
+    assert event.occurred_at.isoformat() == "2026-11-24T10:15:00+03:00"
+
+
+def test_russian_attribution_and_outlook_separator() -> None:
+    assert (
+        strip_quoted("Спасибо!\n\nВт, 24 нояб. 2026 г. в 13:00, Поддержка <s@x.ru> написал(а):\n> старое")
+        == "Спасибо!"
+    )
+    assert strip_quoted("Ok\n-----Original Message-----\nFrom: x") == "Ok"
+
+
+def test_html_to_text_keeps_blocks_and_entities() -> None:
+    assert (
+        html_to_text("<p>a&nbsp;b</p><ul><li>one</li><li>two</li></ul><script>x()</script>")
+        == "a b\none\ntwo"
+    )
