@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from processors.adapters.base import Adapter, AdapterContext, AdapterError, SignatureError
 from processors.adapters.email import EmailAdapter
+from processors.adapters.pbx import PbxAdapter
 from processors.adapters.telegram import TelegramAdapter
+from processors.adapters.webchat import WebchatAdapter
 from processors.adapters.whatsapp import WhatsAppAdapter
 from processors.adapters.zendesk import ZendeskAdapter
 
 ADAPTERS: dict[str, Adapter] = {
     adapter.name: adapter
-    for adapter in (EmailAdapter(), TelegramAdapter(), WhatsAppAdapter(), ZendeskAdapter())
+    for adapter in (
+        EmailAdapter(),
+        PbxAdapter(),
+        TelegramAdapter(),
+        WebchatAdapter(),
+        WhatsAppAdapter(),
+        ZendeskAdapter(),
+    )
 }
 
 __all__ = ["ADAPTERS", "Adapter", "AdapterContext", "AdapterError", "SignatureError"]
