@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from processors.adapters.amocrm import AmoCrmAdapter
 from processors.adapters.base import Adapter, AdapterContext, AdapterError, SignatureError
 from processors.adapters.email import EmailAdapter
 from processors.adapters.pbx import PbxAdapter
@@ -13,6 +14,7 @@ from processors.adapters.zendesk import ZendeskAdapter
 ADAPTERS: dict[str, Adapter] = {
     adapter.name: adapter
     for adapter in (
+        AmoCrmAdapter(),
         EmailAdapter(),
         PbxAdapter(),
         TelegramAdapter(),

@@ -1,0 +1,170 @@
+"""amoCRM webhooks: `application/x-www-form-urlencoded` bodies with PHP-style nested keys.
+
+Shapes from amoCRM's "Webhooks" documentation: `leads[add][0][id]`, `leads[add][0][status_id]`,
+`leads[add][0][date_create]`, `leads[status][0][id]` / `[status_id]` / `[old_status_id]`,
+`unsorted[add][0][uid]` / `[category]` (forms, chats, sip, mail) / `[created_at]`,
+`message[add][0][id]` / `[talk_id]` / `[chat_id]` / `[contact_id]` / `[text]` / `[type]` (incoming,
+outgoing) / `[created_at]` / `[origin]`, and `account[subdomain]`, `account[id]`. Times are unix seconds.
+The whole form is decoded into nested objects (numeric keys become lists) and each item travels in
+`extra.amocrm`, so no field is lost. Lead status 142 is "won" (resolved) and 143 "lost" (closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+from processors.adapters.base import AdapterContext, AdapterError, as_object, build_event
+from schemas.event import ContactEvent
+
+WON, LOST = "142", "143"
+_CATEGORY_CHANNELS: Final = {"forms": "web_form", "chats": "chat", "sip": "phone", "mail": "email"}
+_ORIGIN_CHANNELS: Final = {
+    "telegram": "telegram",
+    "whatsapp": "whatsapp",
+    "waba": "whatsapp",
+    "instagram": "social",
+    "facebook": "social",
+    "vk": "social",
+    "viber": "chat",
+    "avito": "chat",
+}
+
+
+def _key_path(key: str) -> list[str]:
+    head, _, rest = key.partition("[")
+    return [head] + ([part for part in rest.rstrip("]").split("][")] if rest else [])
+
+
+def _listify(node: Any) -> Any:
+    if isinstance(node, dict):
+        converted = {k: _listify(v) for k, v in node.items()}
+        if converted and all(k.isdigit() for k in converted):
+            return [converted[k] for k in sorted(converted, key=int)]
+        return converted
+    return node
+
+
+def decode_form(body: bytes) -> dict[str, Any]:
+    """`a[b][0][c]=1` -> {"a": {"b": [{"c": "1"}]}}; repeated or conflicting keys keep the last value."""
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise AdapterError(f"not an amoCRM form body: {exc}") from None
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        path = _key_path(key)
+        node = root
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[path[-1]] = value
+    converted = _listify(root)
+    assert isinstance(converted, dict)
+    return converted
+
+
+def _instant(raw: Any, what: str) -> str:
+    try:
+        return datetime.fromtimestamp(int(raw), tz=UTC).isoformat()
+    except (TypeError, ValueError, OverflowError):
+        raise AdapterError(f"amoCRM {what} {raw!r} is not unix seconds") from None
+
+
+def _items(node: Any) -> list[dict[str, Any]]:
+    return [item for item in node if isinstance(item, dict)] if isinstance(node, list) else []
+
+
+class AmoCrmAdapter:
+    name = "amocrm"
+
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+        return None  # amoCRM does not sign webhooks; use a secret URL path behind a proxy
+
+    def parse(self, body: bytes, headers: Mapping[str, str], context: AdapterContext) -> list[ContactEvent]:
+        form = decode_form(body)
+        account = as_object(form.get("account"))
+        subdomain = str(account.get("subdomain") or account.get("id") or "")
+        if not subdomain:
+            raise AdapterError("amoCRM webhook without account[subdomain]")
+        prefix = f"amocrm:{subdomain}"
+        events: list[ContactEvent] = []
+        leads = as_object(form.get("leads"))
+        for lead in _items(leads.get("add")):
+            events.append(
+                build_event(
+                    {
+                        "event_id": f"{prefix}:lead:{lead.get('id')}:add",
+                        "type": "contact_received",
+                        "occurred_at": _instant(
+                            lead.get("date_create") or lead.get("created_at"), "date_create"
+                        ),
+                        "ticket_id": f"{prefix}:lead:{lead.get('id')}",
+                        "source": "amocrm",
+                        "channel": "other",
+                        "subject": lead.get("name") or None,
+                        "amocrm": lead,
+                    }
+                )
+            )
+        for lead in _items(leads.get("status")):
+            status = str(lead.get("status_id"))
+            when = lead.get("last_modified") or lead.get("updated_at")
+            events.append(
+                build_event(
+                    {
+                        "event_id": f"{prefix}:lead:{lead.get('id')}:status:{status}:{when}",
+                        "type": "status_changed",
+                        "occurred_at": _instant(when, "last_modified"),
+                        "ticket_id": f"{prefix}:lead:{lead.get('id')}",
+                        "source": "amocrm",
+                        "status": "resolved"
+                        if status == WON
+                        else "closed"
+                        if status == LOST
+                        else "in_progress",
+                        "amocrm": lead,
+                    }
+                )
+            )
+        for item in _items(as_object(form.get("unsorted")).get("add")):
+            events.append(
+                build_event(
+                    {
+                        "event_id": f"{prefix}:unsorted:{item.get('uid')}",
+                        "type": "contact_received",
+                        "occurred_at": _instant(item.get("created_at"), "created_at"),
+                        "ticket_id": f"{prefix}:unsorted:{item.get('uid')}",
+                        "source": "amocrm",
+                        "channel": _CATEGORY_CHANNELS.get(str(item.get("category")), "other"),
+                        "amocrm": item,
+                    }
+                )
+            )
+        for message in _items(as_object(form.get("message")).get("add")):
+            incoming = message.get("type") == "incoming"
+            contact = message.get("contact_id")
+            text = message.get("text")
+            events.append(
+                build_event(
+                    {
+                        "event_id": f"{prefix}:message:{message.get('id')}",
+                        "type": "contact_received" if incoming else "agent_replied",
+                        "occurred_at": _instant(message.get("created_at"), "created_at"),
+                        "ticket_id": f"{prefix}:talk:{message.get('talk_id') or message.get('chat_id')}",
+                        "source": "amocrm",
+                        "channel": _ORIGIN_CHANNELS.get(str(message.get("origin")), "chat"),
+                        "customer_id": context.pii.account("amocrm", str(contact)) if contact else None,
+                        "text": context.pii.scrub(str(text)) if incoming and text else None,
+                        "agent": f"amocrm-user:{as_object(message.get('author')).get('id')}"
+                        if not incoming
+                        else None,
+                        "amocrm": {k: v for k, v in message.items() if k != "text"},
+                    }
+                )
+            )
+        return events

@@ -1,0 +1,136 @@
+"""amoCRM webhooks as amoCRM sends them: form-urlencoded with nested keys (leads[add], leads[status],
+unsorted[add], message[add], account[...]), values percent-encoded UTF-8."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from processors.adapters import ADAPTERS, AdapterContext, AdapterError
+from processors.adapters.amocrm import decode_form
+from processors.pii import Pseudonymizer
+
+PII = Pseudonymizer(b"test-key-0123456789abcdef")
+CONTEXT = AdapterContext(PII, ZoneInfo("Europe/Moscow"))
+AMO = ADAPTERS["amocrm"]
+ACCOUNT = [
+    ("account[subdomain]", "acme"),
+    ("account[id]", "29007001"),
+    ("account[_links][self]", "https://acme.amocrm.ru"),
+]
+
+
+def parse(pairs: list[tuple[str, str]]) -> list[dict]:
+    events = AMO.parse(
+        urlencode(pairs).encode(), {"Content-Type": "application/x-www-form-urlencoded"}, CONTEXT
+    )
+    return [e.model_dump(mode="json", exclude_defaults=True) for e in events]
+
+
+def test_nested_keys_decode_into_objects_and_lists() -> None:
+    body = urlencode(
+        [
+            ("leads[add][0][id]", "1"),
+            ("leads[add][1][id]", "2"),
+            ("leads[add][0][custom_fields][0][values][0][value]", "опт"),
+            *ACCOUNT,
+        ]
+    ).encode()
+    form = decode_form(body)
+    assert form["leads"]["add"][1] == {"id": "2"}
+    assert form["leads"]["add"][0]["custom_fields"][0]["values"][0]["value"] == "опт"
+    assert form["account"]["_links"]["self"] == "https://acme.amocrm.ru"
+
+
+def test_new_lead_and_its_status_changes() -> None:
+    (added,) = parse(
+        [
+            ("leads[add][0][id]", "19619"),
+            ("leads[add][0][name]", "Заявка с сайта"),
+            ("leads[add][0][status_id]", "142654"),
+            ("leads[add][0][price]", "15000"),
+            ("leads[add][0][responsible_user_id]", "123123"),
+            ("leads[add][0][date_create]", "1795500000"),
+            ("leads[add][0][pipeline_id]", "1001"),
+            ("leads[add][0][custom_fields][0][id]", "427496"),
+            ("leads[add][0][custom_fields][0][name]", "Город"),
+            ("leads[add][0][custom_fields][0][values][0][value]", "Москва"),
+            *ACCOUNT,
+        ]
+    )
+    assert added["event_id"] == "amocrm:acme:lead:19619:add"
+    assert (added["type"], added["ticket_id"]) == ("contact_received", "amocrm:acme:lead:19619")
+    assert added["occurred_at"] == "2026-11-24T06:00:00Z"
+    assert added["subject"] == "Заявка с сайта"
+    assert added["extra"]["amocrm"]["custom_fields"][0]["values"][0]["value"] == "Москва"  # nothing lost
+
+    won, lost, moved = parse(
+        [
+            ("leads[status][0][id]", "19619"),
+            ("leads[status][0][status_id]", "142"),
+            ("leads[status][0][old_status_id]", "142654"),
+            ("leads[status][0][last_modified]", "1795503600"),
+            ("leads[status][1][id]", "19620"),
+            ("leads[status][1][status_id]", "143"),
+            ("leads[status][1][last_modified]", "1795503601"),
+            ("leads[status][2][id]", "19621"),
+            ("leads[status][2][status_id]", "142655"),
+            ("leads[status][2][last_modified]", "1795503602"),
+            *ACCOUNT,
+        ]
+    )
+    assert [e["status"] for e in (won, lost, moved)] == ["resolved", "closed", "in_progress"]
+
+
+def test_unsorted_and_chat_messages() -> None:
+    unsorted, incoming, outgoing = parse(
+        [
+            ("unsorted[add][0][uid]", "a1b2c3"),
+            ("unsorted[add][0][category]", "forms"),
+            ("unsorted[add][0][created_at]", "1795500100"),
+            ("unsorted[add][0][source_data][form_name]", "Обратный звонок"),
+            ("message[add][0][id]", "m-1"),
+            ("message[add][0][type]", "incoming"),
+            ("message[add][0][talk_id]", "77"),
+            ("message[add][0][chat_id]", "c-9"),
+            ("message[add][0][contact_id]", "5551"),
+            ("message[add][0][text]", "Когда доставка? Мой email oleg@client.example"),
+            ("message[add][0][created_at]", "1795500200"),
+            ("message[add][0][origin]", "telegram"),
+            ("message[add][1][id]", "m-2"),
+            ("message[add][1][type]", "outgoing"),
+            ("message[add][1][talk_id]", "77"),
+            ("message[add][1][author][id]", "123123"),
+            ("message[add][1][text]", "Завтра"),
+            ("message[add][1][created_at]", "1795500260"),
+            *ACCOUNT,
+        ]
+    )
+    assert (unsorted["channel"], unsorted["ticket_id"]) == ("web_form", "amocrm:acme:unsorted:a1b2c3")
+    assert unsorted["extra"]["amocrm"]["source_data"]["form_name"] == "Обратный звонок"
+    assert incoming["type"] == "contact_received"
+    assert incoming["channel"] == "telegram"
+    assert incoming["customer_id"] == PII.account("amocrm", "5551")
+    assert incoming["text"] == f"Когда доставка? Мой email {PII.email('oleg@client.example')}"
+    assert (outgoing["type"], outgoing["agent"]) == ("agent_replied", "amocrm-user:123123")
+    assert incoming["ticket_id"] == outgoing["ticket_id"] == "amocrm:acme:talk:77"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"leads[add][0][id]=1", "without account"),
+        (b"\xff\xfe=1", "not an amoCRM form body"),
+        (
+            urlencode(
+                [("leads[add][0][id]", "1"), ("leads[add][0][date_create]", "soon"), *ACCOUNT]
+            ).encode(),
+            "not unix seconds",
+        ),
+    ],
+)
+def test_broken_forms_are_refused(body: bytes, message: str) -> None:
+    with pytest.raises(AdapterError, match=message):
+        AMO.parse(body, {}, CONTEXT)
