@@ -5,6 +5,7 @@ from __future__ import annotations
 from processors.adapters.amocrm import AmoCrmAdapter
 from processors.adapters.base import Adapter, AdapterContext, AdapterError, SignatureError
 from processors.adapters.email import EmailAdapter
+from processors.adapters.freshdesk import FreshdeskAdapter
 from processors.adapters.pbx import PbxAdapter
 from processors.adapters.telegram import TelegramAdapter
 from processors.adapters.webchat import WebchatAdapter
@@ -16,6 +17,7 @@ ADAPTERS: dict[str, Adapter] = {
     for adapter in (
         AmoCrmAdapter(),
         EmailAdapter(),
+        FreshdeskAdapter(),
         PbxAdapter(),
         TelegramAdapter(),
         WebchatAdapter(),
