@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(
         None, description="Detection config (TOML); unset means deploy/config/contactpulse.toml."
     )
+    classification_file: Path | None = Field(
+        None, description="Classification rules (TOML); unset means deploy/config/classification.toml."
+    )
     detector_checkpoint_seconds: float = Field(
         60.0, gt=0, description="How often the detector checkpoints its state to Kafka."
     )

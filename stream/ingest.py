@@ -23,6 +23,7 @@ from faust.types import StreamT
 from faust.web import Request, Response, View
 
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
+from processors.classify import Classifier
 from processors.pii import Pseudonymizer
 from schemas.errors import DeadLetterReason
 from schemas.settings import Settings
@@ -88,6 +89,7 @@ def register_ingest(
     send_dead_letter: DeadLetterSender,
 ) -> None:
     context = AdapterContext(pseudonymizer_from(settings), ZoneInfo(settings.time_zone))
+    classifier = Classifier.from_file(settings.classification_file)
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
     unverified = {name for name in ADAPTERS if source_secret(settings, name) is None}
     if unverified:
@@ -181,5 +183,6 @@ def register_ingest(
                 await send_dead_letter(record.key, value, letter)
                 continue
             for event in events:
-                await events_topic.send(key=event.ticket_id.encode(), value=event.to_json())
+                enriched = classifier.enrich(event)
+                await events_topic.send(key=enriched.ticket_id.encode(), value=enriched.to_json())
             metrics.raw_payloads_normalized.labels(source=source).inc()

@@ -9,6 +9,7 @@ from typing import IO
 from zoneinfo import ZoneInfo
 
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
+from processors.classify import Classifier
 from processors.pii import Pseudonymizer
 from schemas.settings import Settings
 from stream.ingest import source_secret
@@ -57,6 +58,7 @@ def normalize_file(
     except AdapterError as exc:
         print(f"normalize: cannot parse the {source} payload: {exc}", file=errors)
         return 2
+    classifier = Classifier.from_file(settings.classification_file)
     for event in events:
-        out.write(event.to_json().decode() + "\n")
+        out.write(classifier.enrich(event).to_json().decode() + "\n")
     return 0
