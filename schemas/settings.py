@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("data"), description="Local state of the worker (Faust table stores).")
     topic_raw: str = Field("contacts.raw", description="Native payloads as the sources sent them.")
+    raw_retention_hours: float = Field(
+        168.0, gt=0, description="How long contacts.raw keeps native payloads (the only place PII stays)."
+    )
     topic_events: str = Field("contacts.events", description="Normalized contact events (the contract).")
     topic_detect: str = Field(
         "contacts.detect",

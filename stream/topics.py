@@ -33,6 +33,14 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
     }
 
 
+def topic_config(settings: Settings, name: str) -> dict[str, str]:
+    config = {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES + 64 * 1024)}
+    if name == settings.topic_raw:
+        # Native payloads carry phone numbers and addresses in clear: keep them only as long as needed.
+        config["retention.ms"] = str(int(settings.raw_retention_hours * 3600 * 1000))
+    return config
+
+
 async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[str]:
     """Create the missing topics; return the names created. Existing topics are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
@@ -49,7 +57,7 @@ async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list
                             name,
                             wanted[name],
                             replication_factor,
-                            topic_configs={"max.message.bytes": str(DEAD_LETTER_MAX_BYTES + 64 * 1024)},
+                            topic_configs=topic_config(settings, name),
                         )
                         for name in missing
                     ]

@@ -44,3 +44,11 @@ def test_readme_documents_every_setting_with_its_default() -> None:
             field.default.get_secret_value() if hasattr(field.default, "get_secret_value") else field.default
         )
         assert row.group(1) == f"`{default}`", variable
+
+
+def test_raw_topic_keeps_payloads_only_as_long_as_configured() -> None:
+    from stream.topics import topic_config
+
+    settings = Settings(raw_retention_hours=48)
+    assert topic_config(settings, settings.topic_raw)["retention.ms"] == str(48 * 3600 * 1000)
+    assert "retention.ms" not in topic_config(settings, settings.topic_events)
