@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from processors.native_payloads import NATIVE_CHANNELS, native_ticket_id, render
+
 MOSCOW: Final = ZoneInfo("Europe/Moscow")
 
 # (topic, kind, category, russian text, english text)
@@ -188,6 +190,8 @@ class SimulatedRecord:
     value: bytes
     occurred_at: datetime
     valid: bool
+    source: str | None = None
+    """None: a normalized event for contacts.events; else the adapter whose native payload `value` is."""
 
 
 @dataclass(order=True)
@@ -207,6 +211,8 @@ class TrafficSimulator:
     duplicate_share: float = 0.01
     customers: int = 2000
     run_tag: str = ""
+    native: bool = False
+    """Render each ticket's first contact as its source would send it, where an adapter exists."""
     """Goes into every ticket and event id, so two runs with one seed do not share ids."""
 
     def __post_init__(self) -> None:
@@ -293,6 +299,9 @@ class TrafficSimulator:
         ticket = f"T-{self._id_prefix}-{self._tickets:06d}"
         customer = customer or f"cust-{rng.randint(1, self.customers):04d}"
         channel = self._pick_channel()
+        native = self.native and channel in NATIVE_CHANNELS
+        if native:
+            ticket = native_ticket_id(channel, self._id_prefix, self._tickets) or ticket
         russian = rng.random() < 0.7
         event: dict[str, Any] = {
             "type": "contact_received",
@@ -325,6 +334,8 @@ class TrafficSimulator:
             event.update(kind=kind, category=category, topic=topic, subject=text[:60], text=text)
         if rng.random() < 0.3:
             event["priority"] = rng.choice(("p1", "p2", "p3", "p3", "p4"))
+        if native:
+            event["_native"] = True
         self._schedule(at, event)
         self._plan_lifecycle(at, ticket, channel, str(event["topic"]))
 
@@ -360,6 +371,9 @@ class TrafficSimulator:
     def _emit(self, at: datetime, event: dict[str, Any]) -> list[SimulatedRecord]:
         # Ids are numbered in emission order, so they are stable for a seed.
         self._events += 1
+        if event.pop("_native", False):
+            source, payload = render(event, at)
+            return [SimulatedRecord(str(event["ticket_id"]).encode(), payload, at, valid=True, source=source)]
         event = {
             "event_id": f"sim-{self._id_prefix}-{self._events:08d}",
             "occurred_at": _rfc3339(at),

@@ -29,7 +29,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from processors.simulator import MOSCOW, TrafficSimulator
+from processors.simulator import MOSCOW, SimulatedRecord, TrafficSimulator
 from schemas.settings import ENV_PREFIX, Settings, settings_to_env
 from stream.dead_letter import HEADER_DETAIL, HEADER_REASON, read_headers
 from stream.topics import ensure_topics
@@ -104,6 +104,7 @@ _ALERT_LINES_PER_REPORT: Final = 6
 class DemoCounts:
     produced: int = 0
     produced_broken: int = 0
+    posted: int = 0
     samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = field(default_factory=dict)
     pending_alerts: list[str] = field(default_factory=list)
 
@@ -157,7 +158,7 @@ def _report_line(sim_now: datetime, counts: DemoCounts) -> str:
     rows = int(counts.value("contactpulse_clickhouse_rows_written_total", table="contact_events"))
     return (
         f"{datetime.now().strftime('%H:%M:%S')}  simulated {sim_now.astimezone(MOSCOW):%a %d %b %H:%M} MSK  "
-        f"produced {counts.produced}  accepted {counts.accepted}  "
+        f"produced {counts.produced} ({counts.posted} via adapters)  accepted {counts.accepted}  "
         f"rejected {sum(rejected.values())}{f' ({reasons})' if reasons else ''}  "
         f"redelivered {redelivered}  alerts {firing} firing / {resolved} resolved  ClickHouse rows {rows}"
     )
@@ -201,26 +202,45 @@ async def _watch_topics(settings: Settings, counts: DemoCounts, out: IO[str]) ->
 
 
 class TrafficPump:
-    """Produce simulated traffic to the events topic: the past `history` at `speed`, then in real time."""
+    """Produce simulated traffic: the past `history` at `speed`, then in real time.
+
+    With `ingest_url`, each ticket's first contact on a channel that has an adapter is posted to the
+    worker's ingestion endpoint as its source would send it (so adapters and the endpoint run too);
+    everything else goes to the events topic as normalized events.
+    """
 
     def __init__(
-        self, settings: Settings, seed: int, history: timedelta, speed: float, run_tag: str = ""
+        self,
+        settings: Settings,
+        seed: int,
+        history: timedelta,
+        speed: float,
+        run_tag: str = "",
+        ingest_url: str | None = None,
     ) -> None:
         self._settings = settings
         self._speed = speed
         self._wall_start = time.monotonic()
         self.sim_start = datetime.now(UTC) - history
         self.sim_now = self.sim_start
-        self._simulator = TrafficSimulator(seed=seed, start=self.sim_start, run_tag=run_tag)
+        self._ingest_url = ingest_url
+        self._simulator = TrafficSimulator(
+            seed=seed, start=self.sim_start, run_tag=run_tag, native=ingest_url is not None
+        )
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=20
         )
+        self._session: aiohttp.ClientSession | None = None
+        self._to_post: list[SimulatedRecord] = []
         self.produced = 0
         self.produced_broken = 0
+        self.posted = 0
         self._stopped = False
 
     async def start(self) -> None:
         await self._producer.start()
+        if self._ingest_url is not None:
+            self._session = aiohttp.ClientSession()
         self._wall_start = time.monotonic()
 
     async def stop(self) -> None:
@@ -229,14 +249,43 @@ class TrafficPump:
         self._stopped = True
         await self._producer.flush()
         await self._producer.stop()
+        if self._session is not None:
+            await self._session.close()
 
     async def pump(self) -> None:
         elapsed = time.monotonic() - self._wall_start
         self.sim_now = min(datetime.now(UTC), self.sim_start + timedelta(seconds=elapsed * self._speed))
         for record in self._simulator.advance(self.sim_now):
+            if record.source is not None:
+                self._to_post.append(record)
+                continue
             await self._producer.send(self._settings.topic_events, key=record.key, value=record.value)
             self.produced += 1
             self.produced_broken += not record.valid
+        await self._post()
+
+    async def _post(self) -> None:
+        """Post native payloads; keep those the worker could not take yet (not up, 429, 503)."""
+        if self._session is None or not self._to_post:
+            return
+        waiting: list[SimulatedRecord] = []
+        for record in self._to_post:
+            try:
+                async with self._session.post(
+                    f"{self._ingest_url}/{record.source}",
+                    data=record.value,
+                    timeout=aiohttp.ClientTimeout(total=5),
+                ) as response:
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError):
+                waiting.append(record)
+                continue
+            if status in (429, 503):
+                waiting.append(record)
+                continue
+            self.produced += 1
+            self.posted += 1
+        self._to_post = waiting
 
 
 async def simulate(
@@ -276,7 +325,8 @@ async def _run(
     out: IO[str],
 ) -> None:
     await ensure_topics(settings)
-    pump = TrafficPump(settings, seed, history, speed, run_tag=tag)
+    ingest_url = f"http://{settings.web_host}:{settings.web_port}/ingest"
+    pump = TrafficPump(settings, seed, history, speed, run_tag=tag, ingest_url=ingest_url)
     await pump.start()
     watcher = asyncio.create_task(_watch_topics(settings, counts, out))
     metrics_url = f"http://{settings.web_host}:{settings.web_port}/metrics"
@@ -287,6 +337,7 @@ async def _run(
             while duration is None or time.monotonic() - started < duration:
                 await pump.pump()
                 counts.produced, counts.produced_broken = pump.produced, pump.produced_broken
+                counts.posted = pump.posted
                 if time.monotonic() - last_report >= _REPORT_SECONDS:
                     last_report = time.monotonic()
                     if await _scrape(session, metrics_url, counts):

@@ -43,13 +43,15 @@ def test_demo_shows_traffic_flowing_into_clickhouse(isolated_settings: Settings,
     out = completed.stdout
     assert completed.returncode == 0, out + completed.stderr
     reports = re.findall(
-        r"produced (\d+)  accepted (\d+)  rejected (\d+).*redelivered (\d+)  alerts (\d+) firing.*"
+        r"produced (\d+) \((\d+) via adapters\)  accepted (\d+)  rejected (\d+).*redelivered (\d+)  "
+        r"alerts (\d+) firing.*"
         r"ClickHouse rows (\d+)",
         out,
     )
     assert reports, out
-    produced, accepted, rejected, redelivered, firing, rows = map(int, reports[-1])
+    produced, via_adapters, accepted, rejected, redelivered, firing, rows = map(int, reports[-1])
     assert produced > 100
+    assert via_adapters > 10  # first contacts posted to /ingest as Telegram, Zendesk, e-mail, PBX, chat
     assert accepted + rejected == produced  # every record was judged: accepted or dead-lettered
     assert rows == accepted
     assert redelivered > 0  # the simulator redelivers; the detector counts each event once
