@@ -132,7 +132,7 @@ def create_app(
                 if ahead is not None:
                     raise InvalidEvent(DeadLetterReason.FUTURE_TIMESTAMP, ahead)
             except InvalidEvent as exc:
-                letter = DeadLetter(exc.reason, exc.detail, message.topic, message.partition, message.offset)
+                letter = DeadLetter.for_record(exc.reason, exc.detail, message)
                 log.info(
                     "dead letter %s at %s[%d]@%d: %s",
                     exc.reason,
@@ -148,13 +148,7 @@ def create_app(
                 log.exception(
                     "unexpected error on %s[%d]@%d", message.topic, message.partition, message.offset
                 )
-                letter = DeadLetter(
-                    DeadLetterReason.PROCESSING_ERROR,
-                    f"{type(exc).__name__}: {exc}",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                )
+                letter = DeadLetter.for_failure(DeadLetterReason.PROCESSING_ERROR, exc, message)
                 await send_dead_letter(record.key, value, letter)
                 continue
             metrics.events_accepted.inc()

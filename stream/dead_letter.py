@@ -7,7 +7,7 @@ nothing about the failure (encoding, size, broken JSON) is hidden by re-serializ
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Any, Final
 
 from schemas.errors import DeadLetterReason
 
@@ -34,6 +34,15 @@ class DeadLetter:
     partition: int
     offset: int
     original_size: int | None = None
+
+    @classmethod
+    def for_record(cls, reason: DeadLetterReason, detail: str, message: Any) -> DeadLetter:
+        """The letter of a consumed Kafka record (anything with topic, partition and offset)."""
+        return cls(reason, detail, message.topic, message.partition, message.offset)
+
+    @classmethod
+    def for_failure(cls, reason: DeadLetterReason, exc: BaseException, message: Any) -> DeadLetter:
+        return cls.for_record(reason, f"{type(exc).__name__}: {exc}", message)
 
     def truncated(self, original_size: int) -> DeadLetter:
         """The same letter for a value cut to DEAD_LETTER_TRUNCATED_BYTES."""

@@ -173,13 +173,7 @@ def register_ingest(
                     raise AdapterError(f"no adapter for source {source!r}")
                 events = adapter.parse(value, http_headers(message.headers), context)
             except Exception as exc:  # a payload that cannot be normalized is kept, never dropped
-                letter = DeadLetter(
-                    DeadLetterReason.UNPARSABLE_PAYLOAD,
-                    f"{type(exc).__name__}: {exc}",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                )
+                letter = DeadLetter.for_failure(DeadLetterReason.UNPARSABLE_PAYLOAD, exc, message)
                 await send_dead_letter(record.key, value, letter)
                 continue
             for event in events:
