@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     zendesk_webhook_secret: SecretStr | None = Field(
         None, description="Zendesk webhook signing secret (X-Zendesk-Webhook-Signature); unset: not verified."
     )
+    imap_host: str | None = Field(None, description="IMAP server of the support mailbox; unset: no polling.")
+    imap_port: int = Field(993, ge=1, le=65535, description="IMAP port.")
+    imap_ssl: bool = Field(True, description="IMAP over TLS (IMAPS).")
+    imap_user: str | None = Field(None, description="IMAP login.")
+    imap_password: SecretStr | None = Field(None, description="IMAP password. Secret.")
+    imap_mailbox: str = Field("INBOX", description="Mailbox to read unseen messages from.")
+    imap_poll_seconds: float = Field(30.0, gt=0, description="Pause between two IMAP polls.")
     time_zone: str = Field(
         "Europe/Moscow", description="Time zone of source timestamps that carry no offset."
     )

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from schemas.settings import Settings, settings_from_env
 
@@ -30,8 +31,12 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     built = create_app(settings, config=config)
     routes = [contact_events_route(settings), *alert_routes(settings), tickets_route(settings)]
     sink = ClickHouseSink(settings, built.metrics, routes)
-    detector = DetectorService(settings, config, built.metrics)
-    worker = faust.Worker(built.app, sink, detector, loglevel=settings.log_level, quiet=True)
+    services: list[Any] = [sink, DetectorService(settings, config, built.metrics)]
+    if settings.imap_host:
+        from stream.imap import ImapPoller
+
+        services.append(ImapPoller(settings, built.metrics))
+    worker = faust.Worker(built.app, *services, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
     return 0
 

@@ -25,6 +25,8 @@ class WorkerMetrics:
     detector_events: Counter
     ingest_requests: Counter
     raw_payloads_normalized: Counter
+    imap_messages: Counter
+    imap_poll_failures: Counter
     alerts_sent: Counter
     detector_clock_lag_seconds: Gauge
     detector_checkpoint_seconds: Histogram
@@ -96,6 +98,16 @@ class WorkerMetrics:
                 "contactpulse_raw_payloads_normalized_total",
                 "Raw payloads turned into normalized events, by source.",
                 ["source"],
+                registry=registry,
+            ),
+            imap_messages=Counter(
+                "contactpulse_imap_messages_total",
+                "Messages read from the IMAP mailbox and acknowledged by Kafka.",
+                registry=registry,
+            ),
+            imap_poll_failures=Counter(
+                "contactpulse_imap_poll_failures_total",
+                "IMAP polls that failed (connection, login, mailbox).",
                 registry=registry,
             ),
             alerts_sent=Counter(

@@ -1,0 +1,82 @@
+"""The IMAP poller against a real Dovecot: unseen mail becomes normalized events, once, and is flagged
+seen only after Kafka has it."""
+
+from __future__ import annotations
+
+import imaplib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from schemas.settings import Settings
+from stream.topics import ensure_topics
+from tests.integration.conftest import WorkerProcess, consume_all, free_port, wait_for_metrics
+from tests.integration.imap_server import ImapServer, start_dovecot, stop_dovecot
+
+pytestmark = pytest.mark.integration
+FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "adapters" / "fixtures" / "email"
+
+
+@pytest.fixture
+def imap_server() -> Iterator[ImapServer]:
+    # Dovecot's own users must reach its files: pytest's tmp_path is private to root, /tmp is not.
+    root = Path(tempfile.mkdtemp(prefix="contactpulse-dovecot-"))
+    server = start_dovecot(root, free_port())
+    yield server
+    stop_dovecot(server)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def mailbox(server: ImapServer) -> imaplib.IMAP4:
+    client = imaplib.IMAP4("127.0.0.1", server.port)
+    client.login(server.user, server.password)
+    client.select("INBOX")
+    return client
+
+
+async def test_unseen_mail_becomes_events_and_is_marked_seen(
+    isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess], imap_server: ImapServer
+) -> None:
+    client = mailbox(imap_server)
+    for name in ("koi8r_plain.eml", "cp1251_html_reply.eml", "auto_reply.eml"):
+        client.append("INBOX", None, None, (FIXTURES / name).read_bytes())
+    client.logout()
+
+    settings = isolated_settings.model_copy(
+        update={
+            "imap_host": "127.0.0.1",
+            "imap_port": imap_server.port,
+            "imap_ssl": False,
+            "imap_user": imap_server.user,
+            "imap_password": imap_server.password,
+            "imap_poll_seconds": 0.5,
+            "pii_key": "imap-test-key-0123456789",
+        }
+    )
+    await ensure_topics(settings)
+    worker = start_worker(settings)
+    await wait_for_metrics(
+        worker,
+        lambda m: (
+            m.get("contactpulse_imap_messages_total") == 3
+            and m.get("contactpulse_raw_payloads_normalized_total{source=email}") == 3
+        ),
+    )
+    events = await consume_all(settings.kafka_bootstrap_servers, settings.topic_events, 2)
+    ids = sorted(orjson.loads(r.value)["event_id"] for r in events)
+    assert ids == [
+        "email:CAF1x2y3@mail.example.ru",
+        "email:reply-2@mail.example.ru",
+    ]  # the auto-reply is no contact
+    tickets = {orjson.loads(r.value)["ticket_id"] for r in events}
+    assert tickets == {"email:CAF1x2y3@mail.example.ru"}  # one thread, one ticket
+
+    client = mailbox(imap_server)
+    _, unseen = client.uid("SEARCH", "UNSEEN")
+    client.logout()
+    assert unseen == [b""]
+    worker.stop()
