@@ -8,6 +8,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import io
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -145,6 +146,10 @@ async def test_concurrent_webhooks_nothing_lost_nothing_doubled(
         statuses = await asyncio.gather(*(post(session, s, b, h) for s, b, h, _ in requests))
         async with session.post(f"{base}/ingest/fax", data=b"{}") as response:
             assert response.status == 404
+        oversized = b'{"update_id": 1, "pad": "' + b"x" * (1536 * 1024) + b'"}'
+        async with session.post(f"{base}/ingest/telegram", data=io.BytesIO(oversized)) as response:
+            assert response.status == 413
+            assert "the limit is 1048576" in (await response.json())["error"]
     by_status = Counter(statuses)
     assert by_status == {202: len(valid), 401: len(bad_signature), 400: len(unparsable)}
 
