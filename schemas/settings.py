@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     zendesk_webhook_secret: SecretStr | None = Field(
         None, description="Zendesk webhook signing secret (X-Zendesk-Webhook-Signature); unset: not verified."
     )
+    ingest_max_in_flight: int = Field(
+        512, ge=1, description="POST /ingest answers 429 beyond this many requests in flight."
+    )
+    ingest_ack_timeout_seconds: float = Field(
+        10.0, gt=0, description="POST /ingest answers 503 when Kafka has not acknowledged within this."
+    )
     imap_host: str | None = Field(None, description="IMAP server of the support mailbox; unset: no polling.")
     imap_port: int = Field(993, ge=1, le=65535, description="IMAP port.")
     imap_ssl: bool = Field(True, description="IMAP over TLS (IMAPS).")

@@ -5,8 +5,9 @@ The endpoint answers 202 only once Kafka has the raw payload (acks=all): a sende
 forget it. It checks the signature (401) and parses the payload before accepting (400 with the reason),
 so a sender learns at once that its payload is wrong; either way the payload is kept on the dead-letter
 topic with the reason, never dropped. 413 over the size limit, 429 with Retry-After when too many
-requests are in flight, 503 with Retry-After when Kafka does not take the payload. Raw payloads (with
-their PII) stay on `contacts.raw`; what leaves it is pseudonymized by the adapters.
+requests are in flight, 503 with Retry-After when Kafka has not acknowledged the payload in time (the
+sender retries; a late acknowledgement then only means a duplicate, which the event id absorbs). Raw
+payloads (with their PII) stay on `contacts.raw`; what leaves it is pseudonymized by the adapters.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from stream.metrics import WorkerMetrics
 log = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES: Final = 1024 * 1024
-MAX_IN_FLIGHT: Final = 512
 HEADER_SOURCE: Final = "contactpulse.source"
 _HTTP_PREFIX: Final = "http."
 _PRIVATE_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -90,7 +90,7 @@ def register_ingest(
 ) -> None:
     context = AdapterContext(pseudonymizer_from(settings), ZoneInfo(settings.time_zone))
     classifier = Classifier.from_file(settings.classification_file)
-    in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+    in_flight = asyncio.Semaphore(settings.ingest_max_in_flight)
     unverified = {name for name in ADAPTERS if source_secret(settings, name) is None}
     if unverified:
         log.warning(
@@ -108,6 +108,10 @@ def register_ingest(
         await send_dead_letter(
             source.encode(), body, DeadLetter(reason, detail, f"http:/ingest/{source}", 0, 0)
         )
+
+    async def produce(body: bytes, headers: list[tuple[str, bytes]], source: str) -> None:
+        sent = await raw_topic.send(key=source.encode(), value=body, headers=headers)
+        await sent
 
     class IngestView(View):
         async def post(self, request: Request, source: str) -> Response:
@@ -138,10 +142,10 @@ def register_ingest(
                     await dead_letter(body, source, DeadLetterReason.UNPARSABLE_PAYLOAD, str(exc))
                     return answer(self, source, 400, {"error": str(exc)})
                 try:
-                    sent = await raw_topic.send(
-                        key=source.encode(), value=body, headers=stored_headers(request.headers, source)
+                    await asyncio.wait_for(
+                        produce(body, stored_headers(request.headers, source), source),
+                        settings.ingest_ack_timeout_seconds,
                     )
-                    await sent
                 except Exception as exc:
                     log.warning("raw payload from %s not accepted by Kafka: %s", source, exc)
                     return answer(self, source, 503, {"error": "Kafka unavailable"}, Retry_After="5")

@@ -7,6 +7,20 @@ Shape from developer.zendesk.com, "Webhook event types" / "Ticket events": top l
 description, tags, via.channel, created_at) and `event` (what changed: `current`/`previous`, or
 `comment` with body, is_public and author). Signature: `X-Zendesk-Webhook-Signature` is
 base64(HMAC-SHA256(secret, X-Zendesk-Webhook-Signature-Timestamp + raw body)).
+
+Trigger webhooks carry whatever body the admin writes; configure this one (one trigger each for
+"Ticket is created" -> ticket_created, a status change -> ticket_updated, "Comment is added" ->
+comment_added); it is signed the same way:
+
+    {"zendesk_trigger": {"event": "comment_added", "ticket_id": "{{ticket.id}}",
+      "status": "{{ticket.status}}", "priority": "{{ticket.priority}}", "via": "{{ticket.via}}",
+      "requester_id": "{{ticket.requester.id}}", "subject": "{{ticket.title}}",
+      "description": "{{ticket.description}}", "tags": "{{ticket.tags}}",
+      "comment_id": "{{ticket.latest_comment.id}}", "comment_public": "{{ticket.latest_comment.is_public}}",
+      "comment_author_id": "{{ticket.latest_comment.author.id}}",
+      "comment_author_role": "{{ticket.latest_comment.author.role}}",
+      "comment_body": "{{ticket.latest_comment.value}}",
+      "updated_at": "{{ticket.updated_at_with_timestamp}}"}}
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ STATUSES: Final = {
     "open": "in_progress",
     "pending": "waiting_customer",
     "hold": "in_progress",
+    "onhold": "in_progress",
     "solved": "resolved",
     "closed": "closed",
 }
@@ -77,6 +92,8 @@ class ZendeskAdapter:
 
     def parse(self, body: bytes, headers: Mapping[str, str], context: AdapterContext) -> list[ContactEvent]:
         payload = load_json_object(body)
+        if isinstance(payload.get("zendesk_trigger"), dict):
+            return self._trigger(payload["zendesk_trigger"], context)
         kind = str(payload.get("type", ""))
         if not kind.startswith(_PREFIX):
             return []  # user, organization, article... events are not contacts
@@ -126,6 +143,58 @@ class ZendeskAdapter:
                 build_event({**base, "type": "assigned", "team": f"zendesk-group:{group}" if group else None})
             ]
         return []
+
+    def _trigger(self, fields: dict[str, Any], context: AdapterContext) -> list[ContactEvent]:
+        """A trigger webhook with the body of TRIGGER_TEMPLATE (placeholders rendered by Zendesk)."""
+        event, ticket_id, when = fields.get("event"), fields.get("ticket_id"), fields.get("updated_at")
+        if event not in ("ticket_created", "ticket_updated", "comment_added") or not ticket_id or not when:
+            raise AdapterError("zendesk_trigger needs event, ticket_id and updated_at")
+        requester = fields.get("requester_id")
+        tags = str(fields.get("tags") or "").split()
+        base: dict[str, Any] = {
+            "occurred_at": when,
+            "ticket_id": f"zendesk:{ticket_id}",
+            "source": "zendesk",
+            "channel": CHANNELS.get(str(fields.get("via", "")).strip().lower().replace(" ", "_"), "other"),
+            "customer_id": context.pii.account("zendesk", str(requester)) if requester else None,
+            "priority": PRIORITIES.get(str(fields.get("priority") or "").lower()),
+            "zendesk_tags": tags or None,
+        }
+        stamp = f"{ticket_id}:{event}:{fields.get('comment_id') or fields.get('status')}:{when}"
+        if event == "ticket_created":
+            return [
+                build_event(
+                    {
+                        **base,
+                        "event_id": f"zendesk:trigger:{stamp}",
+                        "type": "contact_received",
+                        "subject": _text(fields.get("subject")),
+                        "text": _scrub(context, fields.get("description")),
+                    }
+                )
+            ]
+        if event == "ticket_updated":
+            status = str(fields.get("status") or "").lower().replace("-", "")
+            return [
+                build_event(
+                    {
+                        **base,
+                        "event_id": f"zendesk:trigger:{stamp}",
+                        "type": "status_changed",
+                        "status": _status(status),
+                    }
+                )
+            ]
+        comment = {
+            "id": fields.get("comment_id"),
+            "body": fields.get("comment_body"),
+            "is_public": str(fields.get("comment_public", "true")).lower() == "true",
+            "author": {
+                "id": fields.get("comment_author_id"),
+                "is_staff": str(fields.get("comment_author_role", "")).lower() in ("agent", "admin"),
+            },
+        }
+        return self._comment({**base, "event_id": f"zendesk:trigger:{stamp}"}, comment, context)
 
     @staticmethod
     def _base(payload: dict[str, Any], detail: dict[str, Any], context: AdapterContext) -> dict[str, Any]:

@@ -9,9 +9,13 @@ import base64
 import hashlib
 import hmac
 import io
+import os
+import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -21,7 +25,14 @@ from aiokafka import AIOKafkaProducer
 from schemas.settings import Settings
 from stream.dead_letter import HEADER_REASON, read_headers
 from stream.topics import ensure_topics
-from tests.integration.conftest import WorkerProcess, consume_all, consume_until_quiet, wait_for_metrics
+from tests.integration.conftest import (
+    KAFKACTL,
+    WorkerProcess,
+    consume_all,
+    consume_until_quiet,
+    free_port,
+    wait_for_metrics,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -170,3 +181,53 @@ async def test_concurrent_webhooks_nothing_lost_nothing_doubled(
     reasons = Counter(read_headers(list(r.headers))[HEADER_REASON] for r in letters)
     assert reasons == {"bad_signature": len(bad_signature), "unparsable_payload": len(unparsable) + 1}
     assert {r.value for r in letters} == {b for _, b, *_ in bad_signature + unparsable} | {stray}
+
+
+async def test_backpressure_answers_429_and_503_with_retry_after(
+    isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess], tmp_path: Path
+) -> None:
+    # A broker of this test's own, so that it can be stopped under the worker.
+    port = free_port()
+    kafka_env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(tmp_path / "kafka")}
+    await asyncio.to_thread(
+        subprocess.run, [str(KAFKACTL), "start"], check=True, env=kafka_env, capture_output=True
+    )
+    try:
+        settings = isolated_settings.model_copy(
+            update={
+                "kafka_bootstrap_servers": f"127.0.0.1:{port}",
+                "ingest_max_in_flight": 1,
+                "ingest_ack_timeout_seconds": 2.0,
+                "pii_key": "backpressure-test-key-01234",
+            }
+        )
+        await ensure_topics(settings)
+        worker = start_worker(settings)
+        base = f"http://127.0.0.1:{settings.web_port}/ingest/telegram"
+        await wait_for_metrics(worker, lambda m: True)
+        async with aiohttp.ClientSession() as session:
+
+            async def post(n: int) -> tuple[int, str | None]:
+                async with session.post(base, data=telegram(n)[0]) as response:
+                    return response.status, response.headers.get("Retry-After")
+
+            answers = await asyncio.gather(*(post(n) for n in range(60)))
+            assert {status for status, _ in answers} == {202, 429}
+            assert all(retry == "1" for status, retry in answers if status == 429)
+
+            # Freeze the broker (SIGSTOP): connections stay open, nothing is acknowledged.
+            broker = (tmp_path / "kafka" / "broker.pid").read_text().strip()
+            await asyncio.to_thread(subprocess.run, ["pkill", "-STOP", "-P", broker], check=True)
+            try:
+                started = time.monotonic()
+                status, retry = await post(999)
+                waited = time.monotonic() - started
+            finally:
+                await asyncio.to_thread(subprocess.run, ["pkill", "-CONT", "-P", broker], check=True)
+            assert (status, retry) == (503, "5")
+            assert 2.0 <= waited < 8
+        worker.stop(kill=True)
+    finally:
+        await asyncio.to_thread(
+            subprocess.run, [str(KAFKACTL), "stop"], check=False, env=kafka_env, capture_output=True
+        )

@@ -10,6 +10,7 @@ import hmac
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
@@ -109,3 +110,65 @@ def test_signature_over_timestamp_and_body() -> None:
             ZENDESK.verify(body, bad, "dGhlIHNlY3JldA")
     with pytest.raises(SignatureError):
         ZENDESK.verify(body + b" ", good, "dGhlIHNlY3JldA")
+
+
+TRIGGER = {
+    "event": "ticket_created",
+    "ticket_id": "35501",
+    "status": "New",
+    "priority": "Urgent",
+    "via": "Web Form",
+    "requester_id": "20978392",
+    "subject": "Склад стоит",
+    "description": "Не работает API, звоните 89161234567",
+    "tags": "api vip",
+    "comment_id": "",
+    "comment_public": "true",
+    "comment_author_id": "20978392",
+    "comment_author_role": "End-user",
+    "comment_body": "",
+    "updated_at": "2026-11-24T10:15:02+03:00",
+}
+
+
+def parse_trigger(fields: dict) -> list[dict]:
+    events = ZENDESK.parse(orjson.dumps({"zendesk_trigger": fields}), {}, CONTEXT)
+    return [event.model_dump(mode="json", exclude_defaults=True) for event in events]
+
+
+def test_trigger_body_ticket_created() -> None:
+    (event,) = parse_trigger(TRIGGER)
+    assert (event["type"], event["ticket_id"], event["priority"], event["channel"]) == (
+        "contact_received",
+        "zendesk:35501",
+        "p1",
+        "web_form",
+    )
+    assert event["text"] == f"Не работает API, звоните {PII.phone('+79161234567')}"
+    assert event["extra"]["zendesk_tags"] == ["api", "vip"]
+    assert event["customer_id"] == REQUESTER
+
+
+def test_trigger_body_comments_and_status() -> None:
+    agent = {
+        **TRIGGER,
+        "event": "comment_added",
+        "comment_id": "901",
+        "comment_author_role": "Agent",
+        "comment_body": "Смотрим",
+        "updated_at": "2026-11-24T10:20:00+03:00",
+    }
+    (reply,) = parse_trigger(agent)
+    assert reply["type"] == "agent_replied"
+    assert parse_trigger({**agent, "comment_public": "false"}) == []
+    (customer,) = parse_trigger({**agent, "comment_author_role": "End-user", "comment_id": "902"})
+    assert customer["type"] == "contact_received"
+    (solved,) = parse_trigger({**TRIGGER, "event": "ticket_updated", "status": "Solved"})
+    assert (solved["type"], solved["status"]) == ("status_changed", "resolved")
+    (hold,) = parse_trigger({**TRIGGER, "event": "ticket_updated", "status": "On-hold"})
+    assert hold["status"] == "in_progress"
+
+
+def test_trigger_body_without_its_fields_is_refused() -> None:
+    with pytest.raises(AdapterError, match="zendesk_trigger needs"):
+        parse_trigger({**TRIGGER, "updated_at": ""})
