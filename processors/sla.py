@@ -53,7 +53,7 @@ def choose_policy(config: SlaConfig, ticket: TicketState) -> SlaPolicy | None:
     return None
 
 
-@dataclass
+@dataclass(slots=True)
 class SlaClock:
     """Working time spent against one target; stopped for good once met."""
 
@@ -92,7 +92,7 @@ class SlaClock:
         self.run(now)
 
 
-@dataclass
+@dataclass(slots=True)
 class TicketState:
     ticket_id: str
     opened_at: datetime
