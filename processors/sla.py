@@ -53,7 +53,7 @@ def choose_policy(config: SlaConfig, ticket: TicketState) -> SlaPolicy | None:
     return None
 
 
-@dataclass(slots=True)
+@dataclass
 class SlaClock:
     """Working time spent against one target; stopped for good once met."""
 
@@ -92,7 +92,7 @@ class SlaClock:
         self.run(now)
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketState:
     ticket_id: str
     opened_at: datetime
