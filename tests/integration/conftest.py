@@ -55,6 +55,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_pair() -> int:
+    """A port p with p + 1 free too (a local broker listens on p, its controller on p + 1)."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two adjacent free ports on loopback")
+
+
 @pytest.fixture
 def isolated_settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     suffix = uuid.uuid4().hex[:8]

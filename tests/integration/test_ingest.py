@@ -30,7 +30,7 @@ from tests.integration.conftest import (
     WorkerProcess,
     consume_all,
     consume_until_quiet,
-    free_port,
+    free_port_pair,
     wait_for_metrics,
 )
 
@@ -187,11 +187,22 @@ async def test_backpressure_answers_429_and_503_with_retry_after(
     isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess], tmp_path: Path
 ) -> None:
     # A broker of this test's own, so that it can be stopped under the worker.
-    port = free_port()
-    kafka_env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(tmp_path / "kafka")}
-    await asyncio.to_thread(
-        subprocess.run, [str(KAFKACTL), "start"], check=True, env=kafka_env, capture_output=True
-    )
+    failures = []
+    for attempt in range(3):  # a port taken between choosing and binding is not this test's subject
+        port = free_port_pair()
+        kafka_env = {
+            **os.environ,
+            "KAFKA_PORT": str(port),
+            "KAFKA_DATA_DIR": str(tmp_path / f"kafka-{attempt}"),
+        }
+        started = await asyncio.to_thread(
+            subprocess.run, [str(KAFKACTL), "start"], env=kafka_env, capture_output=True, text=True
+        )
+        if started.returncode == 0:
+            break
+        failures.append(started.stderr[-2000:])
+    else:
+        pytest.fail("the test's own broker did not start:\n" + "\n---\n".join(failures))
     try:
         settings = isolated_settings.model_copy(
             update={
@@ -216,7 +227,7 @@ async def test_backpressure_answers_429_and_503_with_retry_after(
             assert all(retry == "1" for status, retry in answers if status == 429)
 
             # Freeze the broker (SIGSTOP): connections stay open, nothing is acknowledged.
-            broker = (tmp_path / "kafka" / "broker.pid").read_text().strip()
+            broker = (Path(kafka_env["KAFKA_DATA_DIR"]) / "broker.pid").read_text().strip()
             await asyncio.to_thread(subprocess.run, ["pkill", "-STOP", "-P", broker], check=True)
             try:
                 started = time.monotonic()
