@@ -50,9 +50,9 @@ def source_secret(settings: Settings, source: str) -> str | None:
     return None
 
 
-def pseudonymizer_from(settings: Settings) -> Pseudonymizer:
+def pseudonymizer_from(settings: Settings, warn: Callable[[str], None] = log.warning) -> Pseudonymizer:
     if settings.pii_key is None:
-        log.warning("CONTACTPULSE_PII_KEY is not set: customer tokens use a random key in this process")
+        warn("CONTACTPULSE_PII_KEY is not set: customer tokens use a random key for this run")
         return Pseudonymizer(secrets.token_bytes(32))
     return Pseudonymizer(settings.pii_key.get_secret_value().encode())
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 from pathlib import Path
 from typing import IO
@@ -10,19 +9,8 @@ from zoneinfo import ZoneInfo
 
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
 from processors.classify import Classifier
-from processors.pii import Pseudonymizer
 from schemas.settings import Settings
-from stream.ingest import source_secret
-
-
-def pseudonymizer(settings: Settings, errors: IO[str]) -> Pseudonymizer:
-    if settings.pii_key is None:
-        print(
-            "warning: CONTACTPULSE_PII_KEY is not set; customer tokens use a random key for this run",
-            file=errors,
-        )
-        return Pseudonymizer(secrets.token_bytes(32))
-    return Pseudonymizer(settings.pii_key.get_secret_value().encode())
+from stream.ingest import pseudonymizer_from, source_secret
 
 
 def normalize_file(
@@ -50,7 +38,11 @@ def normalize_file(
             print(f"warning: no secret configured for {source}: the signature is not verified", file=errors)
         else:
             adapter.verify(body, headers, secret)
-        context = AdapterContext(pseudonymizer(settings, errors), ZoneInfo(settings.time_zone), secret)
+        context = AdapterContext(
+            pseudonymizer_from(settings, lambda m: print(f"warning: {m}", file=errors)),
+            ZoneInfo(settings.time_zone),
+            secret,
+        )
         events = adapter.parse(body, headers, context)
     except SignatureError as exc:
         print(f"normalize: signature rejected: {exc}", file=errors)

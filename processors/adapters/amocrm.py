@@ -12,11 +12,10 @@ The whole form is decoded into nested objects (numeric keys become lists) and ea
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-from processors.adapters.base import AdapterContext, AdapterError, as_object, build_event
+from processors.adapters.base import AdapterContext, AdapterError, as_object, build_event, unix_instant
 from schemas.event import ContactEvent
 
 WON, LOST = "142", "143"
@@ -68,13 +67,6 @@ def decode_form(body: bytes) -> dict[str, Any]:
     return converted
 
 
-def _instant(raw: Any, what: str) -> str:
-    try:
-        return datetime.fromtimestamp(int(raw), tz=UTC).isoformat()
-    except (TypeError, ValueError, OverflowError):
-        raise AdapterError(f"amoCRM {what} {raw!r} is not unix seconds") from None
-
-
 def _items(node: Any) -> list[dict[str, Any]]:
     return [item for item in node if isinstance(item, dict)] if isinstance(node, list) else []
 
@@ -100,8 +92,8 @@ class AmoCrmAdapter:
                     {
                         "event_id": f"{prefix}:lead:{lead.get('id')}:add",
                         "type": "contact_received",
-                        "occurred_at": _instant(
-                            lead.get("date_create") or lead.get("created_at"), "date_create"
+                        "occurred_at": unix_instant(
+                            lead.get("date_create") or lead.get("created_at"), "amoCRM date_create"
                         ),
                         "ticket_id": f"{prefix}:lead:{lead.get('id')}",
                         "source": "amocrm",
@@ -119,7 +111,7 @@ class AmoCrmAdapter:
                     {
                         "event_id": f"{prefix}:lead:{lead.get('id')}:status:{status}:{when}",
                         "type": "status_changed",
-                        "occurred_at": _instant(when, "last_modified"),
+                        "occurred_at": unix_instant(when, "amoCRM last_modified"),
                         "ticket_id": f"{prefix}:lead:{lead.get('id')}",
                         "source": "amocrm",
                         "status": "resolved"
@@ -137,7 +129,7 @@ class AmoCrmAdapter:
                     {
                         "event_id": f"{prefix}:unsorted:{item.get('uid')}",
                         "type": "contact_received",
-                        "occurred_at": _instant(item.get("created_at"), "created_at"),
+                        "occurred_at": unix_instant(item.get("created_at"), "amoCRM created_at"),
                         "ticket_id": f"{prefix}:unsorted:{item.get('uid')}",
                         "source": "amocrm",
                         "channel": _CATEGORY_CHANNELS.get(str(item.get("category")), "other"),
@@ -154,7 +146,7 @@ class AmoCrmAdapter:
                     {
                         "event_id": f"{prefix}:message:{message.get('id')}",
                         "type": "contact_received" if incoming else "agent_replied",
-                        "occurred_at": _instant(message.get("created_at"), "created_at"),
+                        "occurred_at": unix_instant(message.get("created_at"), "amoCRM created_at"),
                         "ticket_id": f"{prefix}:talk:{message.get('talk_id') or message.get('chat_id')}",
                         "source": "amocrm",
                         "channel": _ORIGIN_CHANNELS.get(str(message.get("origin")), "chat"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -72,3 +73,22 @@ def build_event(fields: dict[str, Any]) -> ContactEvent:
         return ContactEvent.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         raise AdapterError(describe_validation_error(exc)) from None
+
+
+def unix_instant(raw: Any, what: str) -> str:
+    """Unix seconds (a number or its string) as an RFC 3339 instant in UTC."""
+    try:
+        return datetime.fromtimestamp(int(raw), tz=UTC).isoformat()
+    except (TypeError, ValueError, OverflowError):
+        raise AdapterError(f"{what} {raw!r} is not unix seconds") from None
+
+
+def local_instant(raw: Any, context: AdapterContext, field: str) -> str:
+    """An ISO 8601 instant; one without offset is read in the configured time zone."""
+    try:
+        parsed = datetime.fromisoformat(str(raw))
+    except ValueError:
+        raise AdapterError(f"{field} {raw!r} is not an ISO 8601 timestamp") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=context.time_zone)
+    return parsed.isoformat()

@@ -21,24 +21,18 @@ call nobody answered is no response. Numbers are pseudonymized.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
-from processors.adapters.base import AdapterContext, AdapterError, build_event, load_json_object
+from processors.adapters.base import (
+    AdapterContext,
+    AdapterError,
+    build_event,
+    load_json_object,
+    local_instant,
+)
 from schemas.event import ContactEvent
 
 _STATUSES: Final = frozenset({"answered", "missed", "abandoned_ivr", "busy", "failed"})
-
-
-def local_instant(raw: Any, context: AdapterContext, field: str) -> str:
-    """An ISO 8601 instant; one without offset is read in the configured time zone."""
-    try:
-        parsed = datetime.fromisoformat(str(raw))
-    except ValueError:
-        raise AdapterError(f"{field} {raw!r} is not an ISO 8601 timestamp") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=context.time_zone)
-    return parsed.isoformat()
 
 
 class PbxAdapter:

@@ -11,7 +11,6 @@ phone number is hashed the same way as phone numbers from every other source).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from processors.adapters.base import (
@@ -22,6 +21,7 @@ from processors.adapters.base import (
     load_json_object,
     lower_headers,
     same_secret,
+    unix_instant,
 )
 from schemas.event import ContactEvent
 
@@ -74,7 +74,7 @@ class TelegramAdapter:
             {
                 "event_id": event_id,
                 "type": "contact_received",
-                "occurred_at": _instant(sent),
+                "occurred_at": unix_instant(sent, "Telegram date"),
                 "ticket_id": f"telegram:{chat_id}",
                 "channel": "telegram",
                 "source": "telegram",
@@ -97,7 +97,7 @@ class TelegramAdapter:
                 "event_id": f"telegram:callback:{query.get('id', update_id)}",
                 "type": "contact_received",
                 # A callback carries no time of its own; the message it belongs to does.
-                "occurred_at": _instant(sent) if sent is not None else None,
+                "occurred_at": unix_instant(sent, "Telegram date") if sent is not None else None,
                 "ticket_id": f"telegram:{chat}",
                 "channel": "telegram",
                 "source": "telegram",
@@ -112,10 +112,3 @@ class TelegramAdapter:
         if sender.get("id") is not None:
             return context.pii.account("telegram", str(sender["id"]))
         return None
-
-
-def _instant(unix_seconds: Any) -> str:
-    try:
-        return datetime.fromtimestamp(int(unix_seconds), tz=UTC).isoformat()
-    except (TypeError, ValueError, OverflowError):
-        raise AdapterError(f"Telegram date {unix_seconds!r} is not unix seconds") from None

@@ -18,8 +18,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from processors.adapters.base import AdapterContext, AdapterError, as_object, build_event, load_json_object
-from processors.adapters.pbx import local_instant
+from processors.adapters.base import (
+    AdapterContext,
+    AdapterError,
+    as_object,
+    build_event,
+    load_json_object,
+    local_instant,
+)
 from schemas.event import ContactEvent
 
 _TYPES: Final = {

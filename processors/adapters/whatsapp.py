@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from processors.adapters.base import (
@@ -27,6 +26,7 @@ from processors.adapters.base import (
     load_json_object,
     lower_headers,
     same_secret,
+    unix_instant,
 )
 from schemas.event import ContactEvent
 
@@ -76,10 +76,7 @@ class WhatsAppAdapter:
             sender, wamid, stamp = str(message["from"]), str(message["id"]), message["timestamp"]
         except KeyError as exc:
             raise AdapterError(f"WhatsApp message without {exc}") from None
-        try:
-            occurred = datetime.fromtimestamp(int(stamp), tz=UTC).isoformat()
-        except (TypeError, ValueError, OverflowError):
-            raise AdapterError(f"WhatsApp timestamp {stamp!r} is not unix seconds") from None
+        occurred = unix_instant(stamp, "WhatsApp timestamp")
         kind = str(message.get("type", "unknown"))
         text = _text_of(kind, message)
         conversation = context.pii.phone(sender)
