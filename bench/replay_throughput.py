@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from processors.simulator import MOSCOW, TrafficSimulator
 from schemas.config import load_config
 from schemas.event import ContactEvent
+from stream.cli import tune_gc_for_long_lived_state
 from stream.replay import replay
 
 
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     lines = make_stream(args.days, args.seed)
+    tune_gc_for_long_lived_state()  # as `contactpulse replay` runs; the floor runs under it too
     tickets = len(
         {
             orjson.loads(line).get("ticket_id")

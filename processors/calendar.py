@@ -9,7 +9,9 @@ config lists; the intraday arithmetic is ours, small and tested case by case.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+import bisect
+import math
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
@@ -18,6 +20,7 @@ import holidays as holiday_tables
 from schemas.config import BusinessHours
 
 _MAX_DAYS_SEARCHED: Final = 3660
+_CHUNK_DAYS: Final = 366
 
 
 class NoWorkingTime(ValueError):
@@ -47,6 +50,13 @@ class AlwaysOpen:
 
 
 class BusinessCalendar:
+    """Working periods as epoch seconds with a running total, so both questions are two binary searches.
+
+    Periods are built a year at a time around the instants asked about (in local time, then converted,
+    so DST is exact); `working_seconds` is the difference of the running total at both ends and `add`
+    the inverse look-up. SLA thresholds are asked for on every ticket event: this is the hot path.
+    """
+
     name = "business"
 
     def __init__(self, hours: BusinessHours) -> None:
@@ -58,7 +68,16 @@ class BusinessCalendar:
         self._country = (
             holiday_tables.country_holidays(hours.holiday_country) if hours.holiday_country else None
         )
-        self._periods: dict[date, tuple[datetime, datetime] | None] = {}
+        self._first_day: date | None = None
+        self._end_day: date | None = None  # exclusive
+        self._covered_from = math.inf  # the instants of the table's first and end local midnights
+        self._covered_to = -math.inf
+        self._opens: list[float] = []
+        self._closes: list[float] = []
+        self._before: list[float] = []
+        """Working seconds in all periods before period i."""
+        self._through: list[float] = []
+        """Working seconds in all periods up to and including period i."""
 
     def is_working_day(self, day: date) -> bool:
         if day in self._extra_working:
@@ -69,53 +88,84 @@ class BusinessCalendar:
 
     def period(self, day: date) -> tuple[datetime, datetime] | None:
         """The working period of a local date, as UTC instants, or None on a day off."""
-        if day not in self._periods:
-            if not self.is_working_day(day):
-                self._periods[day] = None
-            else:
-                opens = datetime.combine(day, self._hours.opens, self._zone).astimezone(UTC)
-                closes = datetime.combine(day, self._hours.closes, self._zone).astimezone(UTC)
-                self._periods[day] = (opens, closes)
-        return self._periods[day]
+        if not self.is_working_day(day):
+            return None
+        opens = datetime.combine(day, self._hours.opens, self._zone).astimezone(UTC)
+        closes = datetime.combine(day, self._hours.closes, self._zone).astimezone(UTC)
+        return opens, closes
 
-    def _local_date(self, instant: datetime) -> date:
-        return instant.astimezone(self._zone).date()
+    # -- the table of periods --------------------------------------------------------------------------
+    def _cover(self, first: date, end: date) -> None:
+        """Make the table hold every period of the local dates in [first, end)."""
+        if self._first_day is not None and self._end_day is not None:
+            if self._first_day <= first and end <= self._end_day:
+                return
+            first, end = min(first, self._first_day), max(end, self._end_day)
+        opens: list[float] = []
+        closes: list[float] = []
+        day = first
+        while day < end:
+            period = self.period(day)
+            if period is not None:
+                opens.append(period[0].timestamp())
+                closes.append(period[1].timestamp())
+            day += timedelta(days=1)
+        before, through, total = [], [], 0.0
+        for begin, finish in zip(opens, closes, strict=True):
+            before.append(total)
+            total += finish - begin
+            through.append(total)
+        self._first_day, self._end_day = first, end
+        self._covered_from = datetime.combine(first, time(0), self._zone).timestamp()
+        self._covered_to = datetime.combine(end, time(0), self._zone).timestamp()
+        self._opens, self._closes, self._before, self._through = opens, closes, before, through
 
+    def _cover_instant(self, ts: float) -> None:
+        if self._covered_from <= ts < self._covered_to:
+            return
+        day = datetime.fromtimestamp(ts, self._zone).date()
+        self._cover(day - timedelta(days=_CHUNK_DAYS // 2), day + timedelta(days=_CHUNK_DAYS))
+
+    def _elapsed(self, ts: float) -> float:
+        """Working seconds from the table's start to `ts` (which the table covers)."""
+        i = bisect.bisect_right(self._opens, ts) - 1
+        if i < 0:
+            return 0.0
+        return self._before[i] + min(ts, self._closes[i]) - self._opens[i]
+
+    # -- the arithmetic --------------------------------------------------------------------------------
     def working_seconds(self, start: datetime, end: datetime) -> float:
         if end <= start:
             return 0.0
-        total = 0.0
-        day = self._local_date(start)
-        last = self._local_date(end)
-        while day <= last:
-            period = self.period(day)
-            if period is not None:
-                overlap = (min(end, period[1]) - max(start, period[0])).total_seconds()
-                if overlap > 0:
-                    total += overlap
-            day += timedelta(days=1)
-        return total
+        a, b = start.timestamp(), end.timestamp()
+        self._cover_instant(a)
+        self._cover_instant(b)
+        return self._elapsed(b) - self._elapsed(a)
 
     def add(self, start: datetime, seconds: float) -> datetime:
         if seconds <= 0:
             return start
-        remaining = seconds
-        day = self._local_date(start)
-        for _ in range(_MAX_DAYS_SEARCHED):
-            period = self.period(day)
-            if period is not None:
-                begin = max(start, period[0])
-                available = (period[1] - begin).total_seconds()
-                if available > 0:
-                    if remaining <= available:
-                        return begin + timedelta(seconds=remaining)
-                    remaining -= available
-            day += timedelta(days=1)
-        raise NoWorkingTime(f"no working time within {_MAX_DAYS_SEARCHED} days after {start.isoformat()}")
+        ts = start.timestamp()
+        self._cover_instant(ts)
+        target = self._elapsed(ts) + seconds
+        searched = 0
+        while True:
+            j = bisect.bisect_left(self._through, target)
+            if j < len(self._through):
+                return datetime.fromtimestamp(self._opens[j] + target - self._before[j], start.tzinfo)
+            if searched >= _MAX_DAYS_SEARCHED:
+                raise NoWorkingTime(
+                    f"no working time within {_MAX_DAYS_SEARCHED} days after {start.isoformat()}"
+                )
+            # Beyond the table: extend it by a year (the running totals from its start stay valid).
+            assert self._first_day is not None
+            assert self._end_day is not None
+            self._cover(self._first_day, self._end_day + timedelta(days=_CHUNK_DAYS))
+            searched += _CHUNK_DAYS
 
     def next_working_instant(self, instant: datetime) -> datetime:
         """`instant` itself when inside working hours, else the next opening."""
-        day = self._local_date(instant)
+        day = instant.astimezone(self._zone).date()
         for _ in range(_MAX_DAYS_SEARCHED):
             period = self.period(day)
             if period is not None and instant < period[1]:

@@ -11,7 +11,7 @@ applied; the caller dead-letters them.
 
 from __future__ import annotations
 
-from collections import deque
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -45,27 +45,32 @@ class Outcome:
 
 @dataclass
 class SeenEvents:
-    """Event ids seen, forgotten once their event time is older than the dedupe horizon.
+    """Event ids seen in the last 24 to 48 hours of event time, in two generations of sets.
 
-    Ids queue in arrival order; input is nearly ordered (late by 5 minutes at most), so an id may be
-    kept a few minutes longer than the horizon, never shorter.
+    A generation is retired whole once it is older than the dedupe horizon, so remembering an id is one
+    set insertion and forgetting costs nothing per id; an id is kept at least the horizon, at most twice.
     """
 
-    ids: dict[str, datetime] = field(default_factory=dict)
-    _order: deque[tuple[datetime, str]] = field(default_factory=deque)
+    recent: set[str] = field(default_factory=set)
+    older: set[str] = field(default_factory=set)
+    recent_since: datetime | None = None
+    latest: datetime | None = None
 
     def seen(self, event_id: str) -> bool:
-        return event_id in self.ids
+        return event_id in self.recent or event_id in self.older
 
     def add(self, event_id: str, at: datetime) -> None:
-        self.ids[event_id] = at
-        self._order.append((at, event_id))
+        self.recent.add(event_id)
+        if self.latest is None or at > self.latest:
+            self.latest = at
+        if self.recent_since is None:
+            self.recent_since = at
 
     def prune(self, before: datetime) -> None:
-        order, ids = self._order, self.ids
-        while order and order[0][0] < before:
-            _, event_id = order.popleft()
-            ids.pop(event_id, None)
+        """Forget ids whose generation started before `before` and ended a horizon ago."""
+        if self.recent_since is not None and self.recent_since <= before:
+            self.older, self.recent = self.recent, set()
+            self.recent_since = self.latest
 
 
 class DetectionEngine:
@@ -83,6 +88,7 @@ class DetectionEngine:
         self.clock: datetime | None = None
         self.stream_start: datetime | None = None
         self._next_hour: datetime | None = None
+        self._next_hour_ts = math.inf
         self._lateness = timedelta(minutes=config.engine.allowed_lateness_minutes)
         self._dedupe = timedelta(hours=config.engine.dedupe_hours)
 
@@ -102,9 +108,13 @@ class DetectionEngine:
         if self.clock is None:
             self.clock = self.stream_start = at
             self._next_hour = next_hour_boundary(at)
+            self._next_hour_ts = self._next_hour.timestamp()
         self.seen.add(event.event_id, at)
-        alerts = self._run_until(at, inclusive=False)
-        self.clock = max(self.clock, at)
+        # Most events have no deadline before them: four float comparisons instead of the full search.
+        due_before = self._due_bound() < at.timestamp()
+        alerts = self._run_until(at, inclusive=False) if due_before else []
+        if at > self.clock:
+            self.clock = at
         alerts += self._apply(event)
         return Outcome(Verdict.ACCEPTED, alerts)
 
@@ -144,6 +154,15 @@ class DetectionEngine:
         return alerts
 
     # -- time ------------------------------------------------------------------------------------------
+    def _due_bound(self) -> float:
+        """A lower bound of the next deadline, as epoch seconds (each part may be early, never late)."""
+        return min(
+            self._next_hour_ts,
+            self.tickets.due_bound(),
+            self.silence.due_bound(),
+            self.incidents.due_bound(),
+        )
+
     def _next_due(self) -> datetime | None:
         due = self._next_hour
         for candidate in (self.tickets.next_due(), self.silence.next_due(), self.incidents.next_due()):
@@ -166,6 +185,7 @@ class DetectionEngine:
             if self._next_hour == due:
                 alerts += self._hourly(due)
                 self._next_hour = due + HOUR
+                self._next_hour_ts = self._next_hour.timestamp()
 
     def _hourly(self, at: datetime) -> list[Alert]:
         assert self.stream_start is not None

@@ -84,12 +84,17 @@ class _Request:
 @dataclass
 class FeatureCluster:
     cluster_id: str
+    order: int = 0
+    """Creation order: ties between equally similar clusters go to the oldest."""
     members: list[_Request] = field(default_factory=list)
     customers: Counter[str] = field(default_factory=Counter)
+    terms: Counter[str] = field(default_factory=Counter)
+    """How many members hold each term (the inverted index is built from it)."""
 
     def add(self, request: _Request) -> None:
         self.members.append(request)
         self.customers[request.customer] += 1
+        self.terms.update(request.terms)
 
     def drop_before(self, horizon: datetime) -> list[_Request]:
         """Forget members at or before `horizon`; return them."""
@@ -101,6 +106,7 @@ class FeatureCluster:
             self.customers[request.customer] -= 1
             if not self.customers[request.customer]:
                 del self.customers[request.customer]
+            self.terms.subtract(request.terms)
         return gone
 
 
@@ -112,6 +118,9 @@ class FeatureClusters:
         self._terms = TermExtractor(self._cfg)
         self._window = timedelta(days=self._cfg.window_days)
         self.clusters: dict[str, FeatureCluster] = {}
+        self._by_term: dict[str, set[str]] = {}
+        """term -> ids of clusters with a member holding it: only those can resemble a request."""
+        self._created = 0
         self._seen_tickets: set[str] = set()
 
     def request(
@@ -127,13 +136,33 @@ class FeatureClusters:
         cluster = self._best_cluster(terms)
         if cluster is None:
             cluster_id = "fr-" + hashlib.sha256(event_id.encode()).hexdigest()[:12]
-            cluster = self.clusters[cluster_id] = FeatureCluster(cluster_id)
+            self._created += 1
+            cluster = self.clusters[cluster_id] = FeatureCluster(cluster_id, self._created)
         cluster.add(request)
+        for term in terms:
+            self._by_term.setdefault(term, set()).add(cluster.cluster_id)
         return self._evaluate(cluster, at)
+
+    def _candidates(self, terms: frozenset[str]) -> list[FeatureCluster]:
+        """Clusters sharing a term with the request, oldest first; no other can reach the similarity."""
+        ids: set[str] = set()
+        for term in terms:
+            ids |= self._by_term.get(term, set())
+        return sorted((self.clusters[i] for i in ids), key=lambda cluster: cluster.order)
+
+    def _unindex(self, cluster: FeatureCluster, gone: list[_Request]) -> None:
+        for term in {term for request in gone for term in request.terms}:
+            if cluster.terms[term] <= 0:
+                del cluster.terms[term]
+                holders = self._by_term.get(term)
+                if holders is not None:
+                    holders.discard(cluster.cluster_id)
+                    if not holders:
+                        del self._by_term[term]
 
     def _best_cluster(self, terms: frozenset[str]) -> FeatureCluster | None:
         best, best_score = None, 0.0
-        for cluster in self.clusters.values():
+        for cluster in self._candidates(terms):
             # Average linkage over the latest members: a cluster's current wording, at bounded cost.
             members = cluster.members[-_LINKAGE_SAMPLE:]
             scores = [dice(terms, m.terms) for m in members]
@@ -148,10 +177,18 @@ class FeatureClusters:
         return min(self._cfg.min_shared_terms, len(terms))
 
     def _evaluate(self, cluster: FeatureCluster, at: datetime) -> list[Alert]:
-        recent = [m for m in cluster.members if m.at > at - self._window]
-        customers = sorted({m.customer for m in recent})
+        horizon = at - self._window
+        members = cluster.members
+        stale = 0  # members arrive nearly in time order and leave hourly: a short scan from the front
+        while stale < len(members) and members[stale].at <= horizon:
+            stale += 1
+        if stale:
+            recent = [m for m in members if m.at > horizon]
+            customers = len({m.customer for m in recent})
+        else:
+            recent, customers = members, len(cluster.customers)
         subject = {"cluster_id": cluster.cluster_id}
-        if len(recent) < self._cfg.min_requests or len(customers) < self._cfg.min_customers:
+        if len(recent) < self._cfg.min_requests or customers < self._cfg.min_customers:
             if self._alerts.is_firing(FEATURE_REQUEST_CLUSTER, subject):
                 alert = self._alerts.resolve(FEATURE_REQUEST_CLUSTER, subject, at, self._details(cluster))
                 return [alert] if alert else []
@@ -161,7 +198,7 @@ class FeatureClusters:
             FEATURE_REQUEST_CLUSTER,
             self._locale,
             {
-                "customers": len(customers),
+                "customers": customers,
                 "count": len(recent),
                 "example": recent[0].text[:120],
             },
@@ -190,7 +227,10 @@ class FeatureClusters:
         alerts: list[Alert] = []
         for cluster_id in list(self.clusters):
             cluster = self.clusters[cluster_id]
-            if cluster.members and cluster.members[0].at <= now - self._window:
+            gone = cluster.drop_before(now - self._window)
+            if gone:
+                self._unindex(cluster, gone)
+                self._seen_tickets.difference_update(request.ticket_id for request in gone)
                 alerts += self._evaluate(cluster, now)
             if not cluster.members:
                 del self.clusters[cluster_id]

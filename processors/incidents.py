@@ -8,6 +8,7 @@ A report without a customer id counts its ticket as the reporter, so anonymous c
 
 from __future__ import annotations
 
+import math
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -107,6 +108,10 @@ class IncidentDetector:
             details=details,
         )
         return [alert] if alert else []
+
+    def due_bound(self) -> float:
+        """While an incident fires, always ask `next_due` (incidents are rare; reports move it later)."""
+        return -math.inf if self._any_firing else math.inf
 
     def next_due(self) -> datetime | None:
         if not self._any_firing:

@@ -10,6 +10,7 @@ with the channel's next new contact.
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +43,8 @@ class SilenceDetector:
         self.channels: dict[str, ChannelFlow] = {}
         self._next_due: datetime | None = None
         self._next_due_dirty = False
+        self._bound = math.inf
+        """A lower bound of the next check as epoch seconds, exact after each `next_due`."""
 
     def contact(self, channel: str, at: datetime) -> list[Alert]:
         flow = self.channels.get(channel)
@@ -56,6 +59,8 @@ class SilenceDetector:
             flow.last_contact = at
             flow.next_check = at + self._silence
             self._next_due_dirty = True
+            # A check only moves later, except a new channel's first: the bound stays a lower bound.
+            self._bound = min(self._bound, flow.next_check.timestamp())
             alert = self._alerts.resolve(CHANNEL_SILENT, {"channel": channel}, at)
             if alert is not None:
                 alerts.append(alert)
@@ -66,7 +71,11 @@ class SilenceDetector:
             checks = [flow.next_check for flow in self.channels.values() if flow.next_check is not None]
             self._next_due = min(checks) if checks else None
             self._next_due_dirty = False
+            self._bound = self._next_due.timestamp() if self._next_due is not None else math.inf
         return self._next_due
+
+    def due_bound(self) -> float:
+        return self._bound
 
     def fire_due(self, now: datetime, stream_start: datetime) -> list[Alert]:
         alerts = []

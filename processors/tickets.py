@@ -11,6 +11,7 @@ Rules (subject `{"ticket_id"}`):
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -109,6 +110,9 @@ class TicketBook:
             ticket.resolution.run(at)
             facts.opened = event.type is EventType.CONTACT_RECEIVED
         else:
+            # Re-inserted so the book stays in order of last activity: `expire` reads only its head.
+            del self.tickets[event.ticket_id]
+            self.tickets[event.ticket_id] = ticket
             ticket.absorb(event)
             if (
                 event.priority is not None
@@ -296,6 +300,10 @@ class TicketBook:
             heapq.heappush(self._deadlines, (due.timestamp(), self._seq, due, key, rule, version))
             return
 
+    def due_bound(self) -> float:
+        """The earliest deadline in the heap as epoch seconds (perhaps a superseded one: a lower bound)."""
+        return self._deadlines[0][0] if self._deadlines else math.inf
+
     def next_due(self) -> datetime | None:
         deadlines, versions = self._deadlines, self._versions
         while deadlines:
@@ -371,11 +379,16 @@ class TicketBook:
         closed_horizon = now - timedelta(days=engine.closed_ticket_retention_days)
         open_horizon = now - timedelta(days=engine.open_ticket_retention_days)
         alerts: list[Alert] = []
-        for ticket_id in [
-            tid
-            for tid, t in self.tickets.items()
-            if t.last_event_at < (closed_horizon if t.done else open_horizon)
-        ]:
+        # The book is in order of last activity (nearly of last_event_at: input is at most minutes out
+        # of order), so the scan stops at the first ticket active within the shorter horizon.
+        shorter = max(closed_horizon, open_horizon)
+        expired = []
+        for ticket_id, ticket in self.tickets.items():
+            if ticket.last_event_at >= shorter:
+                break
+            if ticket.last_event_at < (closed_horizon if ticket.done else open_horizon):
+                expired.append(ticket_id)
+        for ticket_id in expired:
             ticket = self.tickets.pop(ticket_id)
             for index in (0, 1):
                 self._versions.pop((ticket_id, index), None)
