@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from processors.alerting import AlertBook
 from processors.calendar import BusinessCalendar
@@ -28,6 +29,10 @@ from processors.windows import HOUR, next_hour_boundary
 from schemas.alert import Alert
 from schemas.config import DetectionConfig
 from schemas.event import ContactEvent, ContactKind, EventType
+
+
+STATE_FORMAT: Final = 2
+"""The shape of the engine's state as checkpoints pickle it; bump it when a state class changes."""
 
 
 class Verdict(StrEnum):
@@ -45,10 +50,11 @@ class Outcome:
 
 @dataclass
 class SeenEvents:
-    """Event ids seen in the last 24 to 48 hours of event time, in two generations of sets.
+    """Event ids seen in the last 24 to about 48 hours of event time, in two generations of sets.
 
     A generation is retired whole once it is older than the dedupe horizon, so remembering an id is one
-    set insertion and forgetting costs nothing per id; an id is kept at least the horizon, at most twice.
+    set insertion and forgetting costs nothing per id; an id is kept at least the horizon and at most
+    twice that plus the hour between two prunes.
     """
 
     recent: set[str] = field(default_factory=set)

@@ -22,6 +22,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from processors.engine import STATE_FORMAT
+
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES: Final = 900 * 1024
@@ -46,6 +48,7 @@ def encode(state: Any, next_offset: int, checkpoint_id: int) -> list[tuple[bytes
         "chunks": len(chunks),
         "sha256": hashlib.sha256(blob).hexdigest(),
         "next_offset": next_offset,
+        "format": STATE_FORMAT,
     }
     records.append((MANIFEST_KEY, orjson.dumps(manifest)))
     return records
@@ -57,6 +60,15 @@ def decode(latest: dict[bytes, bytes]) -> Checkpoint | None:
     if raw_manifest is None:
         return None
     manifest = orjson.loads(raw_manifest)
+    if manifest.get("format") != STATE_FORMAT:
+        # Written by a version whose engine state had another shape: rebuild by re-reading the input.
+        log.warning(
+            "detector checkpoint %s has state format %s, this version reads %s; starting over",
+            manifest.get("id"),
+            manifest.get("format"),
+            STATE_FORMAT,
+        )
+        return None
     parts = []
     for n in range(manifest["chunks"]):
         value = latest.get(f"chunk-{n}".encode())
@@ -68,7 +80,12 @@ def decode(latest: dict[bytes, bytes]) -> Checkpoint | None:
     if hashlib.sha256(blob).hexdigest() != manifest["sha256"]:
         log.warning("detector checkpoint %s fails its digest; starting over", manifest["id"])
         return None
-    return Checkpoint(pickle.loads(zlib.decompress(blob)), int(manifest["next_offset"]))
+    try:
+        state = pickle.loads(zlib.decompress(blob))
+    except Exception:  # noqa: BLE001 - any unreadable state means the same thing: start over
+        log.warning("detector checkpoint %s cannot be read; starting over", manifest["id"], exc_info=True)
+        return None
+    return Checkpoint(state, int(manifest["next_offset"]))
 
 
 async def ensure_checkpoint_topic(bootstrap: str, topic: str) -> None:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import hashlib
+import pickle
+import zlib
 from datetime import datetime, timedelta
 
 import orjson
@@ -81,3 +84,21 @@ def test_the_idle_clock_moves_only_with_quiet_time_beyond_the_grace() -> None:
     assert idle_clock(at, idle_seconds=1800, grace_seconds=300) == at + timedelta(minutes=25)
     assert idle_clock(at, idle_seconds=1800, grace_seconds=0) is None  # turned off
     assert idle_clock(None, idle_seconds=1800, grace_seconds=300) is None  # nothing seen yet
+
+
+def test_a_checkpoint_of_another_state_format_or_unreadable_state_is_ignored() -> None:
+    records = dict(checkpoint.encode([1, 2, 3], next_offset=4, checkpoint_id=3))
+    manifest = orjson.loads(records[checkpoint.MANIFEST_KEY])
+    assert manifest["format"] == checkpoint.STATE_FORMAT
+    older = {**records, checkpoint.MANIFEST_KEY: orjson.dumps({**manifest, "format": manifest["format"] - 1})}
+    assert checkpoint.decode(older) is None
+    # Digest right, but the pickle names a class this version does not have.
+    blob = zlib.compress(pickle.dumps(datetime(2026, 1, 1)).replace(b"datetime", b"datetimx"), 1)
+    broken = {
+        b"chunk-0": (3).to_bytes(8, "big") + blob,
+        checkpoint.MANIFEST_KEY: orjson.dumps(
+            {**manifest, "chunks": 1, "sha256": hashlib.sha256(blob).hexdigest()}
+        ),
+    }
+    assert checkpoint.decode(broken) is None
+    assert checkpoint.decode(records) == checkpoint.Checkpoint([1, 2, 3], 4)

@@ -66,3 +66,20 @@ def test_a_zero_duration_is_the_start_itself() -> None:
     assert CALENDAR.add(msk(28, 3), 0) == msk(28, 3)
     assert CALENDAR.next_working_instant(msk(28, 3)) == msk(30, 9)
     assert CALENDAR.next_working_instant(msk(30, 12)) == msk(30, 12)
+
+
+def test_the_period_table_grows_to_any_instant_asked_about() -> None:
+    calendar = BusinessCalendar(BusinessHours(holiday_country=None))
+    # First a question in 2026, then one years later and one years earlier: same answers as a fresh table.
+    assert calendar.working_seconds(msk(24, 9), msk(24, 18)) == 9 * 3600
+    later = datetime(2031, 3, 3, 9, tzinfo=msk(1, 0).tzinfo)  # a Monday
+    assert calendar.add(later, 9 * 3600 + 60) == datetime(2031, 3, 4, 9, 1, tzinfo=later.tzinfo)
+    earlier = datetime(2019, 1, 4, 17, tzinfo=msk(1, 0).tzinfo)  # a Friday
+    assert calendar.add(earlier, 2 * 3600) == datetime(2019, 1, 7, 10, tzinfo=earlier.tzinfo)
+    # Monday 4 January 2027 to Monday 1 January 2029 is 104 whole weeks (no holiday table here).
+    two_years = calendar.working_seconds(datetime(2027, 1, 4, tzinfo=UTC), datetime(2029, 1, 1, tzinfo=UTC))
+    assert two_years == 104 * 5 * 9 * 3600
+    fresh = BusinessCalendar(BusinessHours(holiday_country=None))
+    assert fresh.add(earlier, 2 * 3600) == calendar.add(earlier, 2 * 3600)
+    # A target beyond the table extends it forward.
+    assert calendar.add(later, 300 * 9 * 3600).year == 2032

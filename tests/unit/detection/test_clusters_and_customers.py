@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import random
+from datetime import timedelta
+
 import pytest
 
-from processors.features import TermExtractor, dice
+from processors.alerting import AlertBook
+from processors.features import FeatureCluster, FeatureClusters, TermExtractor, dice
+from processors.simulator import _FEATURE_REQUESTS
 from processors.incidents import normalize_error_code
 from schemas.alert import Audience, Severity
 from schemas.config import FeatureClusterConfig
-from tests.unit.detection.helpers import Run, event, msk
+from tests.unit.detection.helpers import Run, config, event, msk
 
 
 @pytest.mark.parametrize("raw", ["ERR-504", "err 504", " Err_504 ", "ERR  -  504", "err.504"])
@@ -221,3 +226,46 @@ def test_follow_up_messages_on_the_same_ticket_are_not_repeats() -> None:
         event("contact_received", msk(24, 12), ticket="A", customer_id="c1", topic="billing"),
     )
     assert run.of("repeat_contact") == []
+
+
+class _EveryCluster(FeatureClusters):
+    """The reference: every cluster is a candidate (what the term index must reproduce)."""
+
+    def _candidates(self, terms: frozenset[str]) -> list[FeatureCluster]:
+        return list(self.clusters.values())
+
+
+def test_the_term_index_clusters_exactly_like_comparing_with_every_cluster() -> None:
+    rng = random.Random(3)
+    words = "export excel report api token webhook dashboard filter csv pdf dark theme sso mobile".split()
+    texts = [text for family in _FEATURE_REQUESTS for text in family]
+    texts += [" ".join(rng.sample(words, rng.randint(1, 4))) for _ in range(150)]
+    cfg = config()
+    indexed, reference = FeatureClusters(cfg, AlertBook()), _EveryCluster(cfg, AlertBook())
+    at = msk(1, 9)
+    for n in range(600):
+        text, customer = rng.choice(texts), f"c-{rng.randint(1, 40)}"
+        at += timedelta(minutes=rng.randint(1, 180))
+        for clusters in (indexed, reference):
+            alerts = clusters.request(f"e-{n}", f"T-{n}", customer, text, at)
+            assert all(a.rule == "feature_request_cluster" for a in alerts)
+        if n % 50 == 0:
+            assert [a.to_json() for a in indexed.expire(at)] == [a.to_json() for a in reference.expire(at)]
+    assert {c: [m.ticket_id for m in k.members] for c, k in indexed.clusters.items()} == {
+        c: [m.ticket_id for m in k.members] for c, k in reference.clusters.items()
+    }
+    assert len(indexed.clusters) > 10
+
+
+def test_requests_leave_their_cluster_after_thirty_days_and_empty_clusters_go() -> None:
+    clusters = FeatureClusters(config(), AlertBook())
+    for n, text in enumerate(REQUESTS):
+        clusters.request(f"e-{n}", f"T-{n}", f"c-{n}", text, msk(1, 10 + n))
+    assert [len(c.members) for c in clusters.clusters.values()] == [5]
+    resolved = clusters.expire(msk(1, 12, month=12))  # 30 days after the first three requests
+    assert [(a.status, a.details["count"]) for a in resolved] == [("resolved", 2)]
+    assert [len(c.members) for c in clusters.clusters.values()] == [2]
+    assert clusters.expire(msk(2, 0, month=12)) == []
+    assert clusters.clusters == {}
+    assert clusters._by_term == {}
+    assert clusters._seen_tickets == set()

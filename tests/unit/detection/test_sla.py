@@ -304,6 +304,22 @@ def test_duplicate_events_count_once() -> None:
     assert len(run.of("negative_csat")) == 1
 
 
+def test_an_id_is_remembered_for_at_least_a_day_and_about_two_at_most() -> None:
+    run = Run()
+    run.feed(event("contact_received", msk(24, 10), event_id="once"))
+    # Hourly traffic keeps the clock moving; the id is still known 23 h 59 min later...
+    for hour in range(11, 34):
+        run.feed(event("assigned", msk(24, 0) + timedelta(hours=hour), event_id=f"tick-{hour}"))
+    again = event("contact_received", msk(25, 9, 59), event_id="once")
+    assert [o.verdict.value for o in run.feed(again)] == ["duplicate"]
+    # ... and forgotten (memory stays bounded) once about two days of event time have passed.
+    for hour in range(34, 62):
+        run.feed(event("assigned", msk(24, 0) + timedelta(hours=hour), event_id=f"tick-{hour}"))
+    assert not run.engine.seen.seen("once")
+    assert run.engine.seen.seen("tick-61")
+    assert len(run.engine.seen.recent) + len(run.engine.seen.older) < 50
+
+
 def test_late_events_beyond_five_minutes_are_refused() -> None:
     run = Run()
     outcomes = run.feed(
@@ -313,6 +329,20 @@ def test_late_events_beyond_five_minutes_are_refused() -> None:
     )
     assert [o.verdict.value for o in outcomes] == ["accepted", "accepted", "late"]
     assert "T-3" not in run.engine.tickets.tickets
+
+
+def test_expiry_keeps_open_tickets_and_forgets_closed_ones_behind_them() -> None:
+    run = Run()
+    run.feed(
+        event("contact_received", msk(2, 10), ticket="OPEN", priority="p3"),
+        event("contact_received", msk(2, 11), ticket="DONE", priority="p3"),
+        event("status_changed", msk(3, 12), ticket="DONE", status="closed"),
+    )
+    # Expiry runs daily; by the one after DONE's 8 days, OPEN (older, still open) is kept.
+    run.advance(msk(13, 4))
+    assert list(run.engine.tickets.tickets) == ["OPEN"]
+    run.advance(msk(2, 10) + timedelta(days=61))
+    assert run.engine.tickets.tickets == {}
 
 
 def test_closed_tickets_are_forgotten_after_retention() -> None:
