@@ -30,7 +30,6 @@ from schemas.alert import Alert
 from schemas.config import DetectionConfig
 from schemas.event import ContactEvent, ContactKind, EventType
 
-
 STATE_FORMAT: Final = 2
 """The shape of the engine's state as checkpoints pickle it; bump it when a state class changes."""
 

@@ -82,7 +82,7 @@ def decode(latest: dict[bytes, bytes]) -> Checkpoint | None:
         return None
     try:
         state = pickle.loads(zlib.decompress(blob))
-    except Exception:  # noqa: BLE001 - any unreadable state means the same thing: start over
+    except Exception:
         log.warning("detector checkpoint %s cannot be read; starting over", manifest["id"], exc_info=True)
         return None
     return Checkpoint(state, int(manifest["next_offset"]))

@@ -7,8 +7,8 @@ import pytest
 
 from processors.alerting import AlertBook
 from processors.features import FeatureCluster, FeatureClusters, TermExtractor, dice
-from processors.simulator import _FEATURE_REQUESTS
 from processors.incidents import normalize_error_code
+from processors.simulator import _FEATURE_REQUESTS
 from schemas.alert import Audience, Severity
 from schemas.config import FeatureClusterConfig
 from tests.unit.detection.helpers import Run, config, event, msk
@@ -237,7 +237,22 @@ class _EveryCluster(FeatureClusters):
 
 def test_the_term_index_clusters_exactly_like_comparing_with_every_cluster() -> None:
     rng = random.Random(3)
-    words = "export excel report api token webhook dashboard filter csv pdf dark theme sso mobile".split()
+    words = [
+        "export",
+        "excel",
+        "report",
+        "api",
+        "token",
+        "webhook",
+        "dashboard",
+        "filter",
+        "csv",
+        "pdf",
+        "dark",
+        "theme",
+        "sso",
+        "mobile",
+    ]
     texts = [text for family in _FEATURE_REQUESTS for text in family]
     texts += [" ".join(rng.sample(words, rng.randint(1, 4))) for _ in range(150)]
     cfg = config()
