@@ -31,6 +31,8 @@ class ChannelFlow:
     """Times of new contacts within the history horizon, sorted."""
     last_contact: datetime | None = None
     next_check: datetime | None = None
+    firing: bool = False
+    """Mirrors the alert book, so a contact on a flowing channel skips the look-up."""
 
 
 class SilenceDetector:
@@ -61,9 +63,11 @@ class SilenceDetector:
             self._next_due_dirty = True
             # A check only moves later, except a new channel's first: the bound stays a lower bound.
             self._bound = min(self._bound, flow.next_check.timestamp())
-            alert = self._alerts.resolve(CHANNEL_SILENT, {"channel": channel}, at)
-            if alert is not None:
-                alerts.append(alert)
+            if flow.firing:
+                flow.firing = False
+                alert = self._alerts.resolve(CHANNEL_SILENT, {"channel": channel}, at)
+                if alert is not None:
+                    alerts.append(alert)
         return alerts
 
     def next_due(self) -> datetime | None:
@@ -86,6 +90,7 @@ class SilenceDetector:
                 alert = self._check(channel, flow, at, stream_start)
                 if alert is not None:
                     alerts.append(alert)
+                    flow.firing = True
                     flow.next_check = None  # firing: nothing to check until the next contact
                 else:
                     flow.next_check = at + _MINUTE

@@ -51,18 +51,22 @@ class TrendDetectors:
         self._alerts = alerts
         self.state = TrendState()
         self._week = config.volume_spike.window_days * 24
+        self._dimensions = tuple(config.volume_spike.dimensions)
 
     # -- inputs ----------------------------------------------------------------------------------------
     def count_contact(self, event: ContactEvent) -> None:
         hour = hour_index(event.occurred_at)
-        for dimension in self._config.volume_spike.dimensions:
-            raw = getattr(event, dimension)
-            if raw is None:
+        contacts = self.state.contacts
+        for dimension in self._dimensions:
+            value = getattr(event, dimension)
+            if value is None:
                 continue
-            value = raw if isinstance(raw, str) else raw.value
-            series = self.state.contacts.get((dimension, value))
+            # Enum members are str subclasses; the key must be the plain value (it is pickled, compared
+            # and printed), and str() of a StrEnum member is its value.
+            key = (dimension, str(value))
+            series = contacts.get(key)
             if series is None:
-                series = self.state.contacts[(dimension, value)] = HourlySeries()
+                series = contacts[key] = HourlySeries()
             series.add(hour)
 
     def ticket_opened(self, topic: str | None, opened_at: datetime) -> None:
