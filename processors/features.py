@@ -90,11 +90,15 @@ class FeatureCluster:
     customers: Counter[str] = field(default_factory=Counter)
     terms: Counter[str] = field(default_factory=Counter)
     """How many members hold each term (the inverted index is built from it)."""
+    oldest: datetime | None = None
+    """The earliest member's time (members are only nearly in time order)."""
 
     def add(self, request: _Request) -> None:
         self.members.append(request)
         self.customers[request.customer] += 1
         self.terms.update(request.terms)
+        if self.oldest is None or request.at < self.oldest:
+            self.oldest = request.at
 
     def drop_before(self, horizon: datetime) -> list[_Request]:
         """Forget members at or before `horizon`; return them."""
@@ -107,6 +111,8 @@ class FeatureCluster:
             if not self.customers[request.customer]:
                 del self.customers[request.customer]
             self.terms.subtract(request.terms)
+        if gone:
+            self.oldest = min((m.at for m in self.members), default=None)
         return gone
 
 
@@ -178,15 +184,12 @@ class FeatureClusters:
 
     def _evaluate(self, cluster: FeatureCluster, at: datetime) -> list[Alert]:
         horizon = at - self._window
-        members = cluster.members
-        stale = 0  # members arrive nearly in time order and leave hourly: a short scan from the front
-        while stale < len(members) and members[stale].at <= horizon:
-            stale += 1
-        if stale:
-            recent = [m for m in members if m.at > horizon]
-            customers = len({m.customer for m in recent})
+        if cluster.oldest is not None and cluster.oldest > horizon:
+            # The usual case (members leave hourly): all are recent, the counts are at hand.
+            recent, customers = cluster.members, len(cluster.customers)
         else:
-            recent, customers = members, len(cluster.customers)
+            recent = [m for m in cluster.members if m.at > horizon]
+            customers = len({m.customer for m in recent})
         subject = {"cluster_id": cluster.cluster_id}
         if len(recent) < self._cfg.min_requests or customers < self._cfg.min_customers:
             if self._alerts.is_firing(FEATURE_REQUEST_CLUSTER, subject):

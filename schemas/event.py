@@ -7,7 +7,7 @@ judged the same way everywhere.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
@@ -100,6 +100,10 @@ def truncate_utf8(text: str, max_bytes: int) -> tuple[str, bool]:
     return encoded[:max_bytes].decode("utf-8", errors="ignore"), True
 
 
+_EARLIEST_INSTANT: Final = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST_INSTANT: Final = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 class ContactEvent(BaseModel):
     """One thing that happened to a ticket, in one source, at one instant."""
 
@@ -172,6 +176,9 @@ class ContactEvent(BaseModel):
             raise ValueError("must be an RFC 3339 timestamp string with an offset")
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise ValueError("must carry a UTC offset (Z or +hh:mm); a local time is ambiguous")
+        if not _EARLIEST_INSTANT <= parsed < _LATEST_INSTANT:
+            # A broken sender clock, not a contact: calendars and windows are not built for year 1 or 9999.
+            raise ValueError("must lie in the years 2000 to 2099")
         return parsed
 
     @model_validator(mode="after")

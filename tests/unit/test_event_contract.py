@@ -156,6 +156,9 @@ def test_unknown_enum_names_field_value_and_rule() -> None:
         ("24.11.2026 10:15", "must be an RFC 3339 timestamp"),
         ("", "must be an RFC 3339 timestamp"),
         (1795500000, "must be an RFC 3339 timestamp string"),
+        ("0001-01-01T10:00:00+00:00", "must lie in the years 2000 to 2099"),
+        ("9999-12-31T10:00:00+03:00", "must lie in the years 2000 to 2099"),
+        ("1999-12-31T23:59:59Z", "must lie in the years 2000 to 2099"),
     ],
 )
 def test_bad_timestamps_are_rejected_with_the_rule(value: object, expected: str) -> None:
