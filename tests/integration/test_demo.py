@@ -13,7 +13,7 @@ import pytest
 
 from schemas.settings import Settings
 from stream.demo import broker_answers
-from tests.integration.conftest import free_port, settings_env
+from tests.integration.conftest import free_port_pair, settings_env
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,10 @@ def test_demo_shows_traffic_flowing_into_clickhouse(isolated_settings: Settings,
 def test_demo_starts_its_own_broker_and_ctrl_c_stops_everything(
     isolated_settings: Settings, tmp_path: Path
 ) -> None:
-    port = free_port()
+    # The broker listens on port and its controller on port + 1: neither may be the worker's web port.
+    port = free_port_pair()
+    while isolated_settings.web_port in (port, port + 1):
+        port = free_port_pair()
     settings = isolated_settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{port}"})
     env = {**settings_env(settings), "KAFKA_DATA_DIR": str(tmp_path / "kafka")}
     demo = subprocess.Popen(
@@ -86,13 +89,19 @@ def test_demo_starts_its_own_broker_and_ctrl_c_stops_everything(
             if re.search(r"accepted [1-9]\d*", line) or time.monotonic() > deadline:
                 break
         assert any("starting local Kafka" in line for line in seen), "".join(seen)
-        assert broker_answers("127.0.0.1", port)
-        assert broker_answers("127.0.0.1", settings.web_port)  # the worker's HTTP server
+        assert broker_answers("127.0.0.1", port), "".join(seen)
+        assert broker_answers("127.0.0.1", settings.web_port), "".join(seen)  # the worker's HTTP server
         demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
         rest, _ = demo.communicate(timeout=90)
     finally:
         if demo.poll() is None:
-            demo.kill()
+            # A failed assertion: Ctrl-C first, so the demo stops the broker and worker it started.
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+                demo.communicate()
     out = "".join(seen) + rest
     assert demo.returncode == 0, out
     assert "stopping local Kafka" in out
