@@ -41,12 +41,25 @@ def _show(value: Any) -> str:
     return shown
 
 
+_INSTANT_RULES: Final = {
+    "timezone_aware": "must carry a UTC offset (Z or +hh:mm); a local time is ambiguous",
+    "datetime_parsing": "must be an RFC 3339 timestamp such as 2026-11-24T10:00:00+03:00",
+    "datetime_from_date_parsing": "must be an RFC 3339 timestamp such as 2026-11-24T10:00:00+03:00",
+    "datetime_type": "must be an RFC 3339 timestamp string with an offset",
+    "greater_than_equal": "must lie in the years 2000 to 2099",
+    "less_than": "must lie in the years 2000 to 2099",
+}
+"""`occurred_at` is checked inside pydantic-core; these say its rules in the contract's words."""
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One line per failed rule: the field, the bad value and the rule it broke."""
     parts = []
     for error in exc.errors(include_url=False):
         field = ".".join(str(part) for part in error["loc"]) or "(event)"
         message = error["msg"].removeprefix("Value error, ")
+        if field == "occurred_at":
+            message = _INSTANT_RULES.get(error["type"], message)
         if error["type"] == "missing":
             parts.append(f"{field}: required field is missing")
         else:

@@ -16,11 +16,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     StringConstraints,
     ValidationError,
-    field_validator,
     model_validator,
 )
+from pydantic_core import CoreSchema, core_schema
 
 from schemas.errors import DeadLetterReason, InvalidEvent, describe_validation_error
 
@@ -104,20 +105,42 @@ _EARLIEST_INSTANT: Final = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST_INSTANT: Final = datetime(2100, 1, 1, tzinfo=UTC)
 
 
+class _RFC3339Instant:
+    """`occurred_at`'s rule, checked by pydantic-core itself: no Python runs per event for it.
+
+    On the wire (JSON) only an RFC 3339 string with an offset is an instant; a number is refused, not
+    read as Unix time. From Python (adapters, tests) a datetime or such a string. Either way the year
+    lies in 2000-2099: a broken sender clock is not a contact, and calendars and windows are not built
+    for year 1 or 9999. The sentences a dead letter shows are in `schemas.errors`.
+    """
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        def instant(strict: bool) -> CoreSchema:
+            return core_schema.datetime_schema(
+                strict=strict, tz_constraint="aware", ge=_EARLIEST_INSTANT, lt=_LATEST_INSTANT
+            )
+
+        return core_schema.json_or_python_schema(json_schema=instant(True), python_schema=instant(False))
+
+
+Instant = Annotated[datetime, _RFC3339Instant()]
+
+
 class ContactEvent(BaseModel):
     """One thing that happened to a ticket, in one source, at one instant."""
 
     model_config = ConfigDict(
         frozen=True,
-        extra="forbid",
+        # Unknown fields are a producer's business, not an error: they are accepted and moved into
+        # `extra` (see `_fields_the_type_needs`); the published schema says so.
+        extra="allow",
         coerce_numbers_to_str=True,
-        # Unknown fields are accepted on the wire (and kept in `extra`), so the published schema says so.
         json_schema_extra={"additionalProperties": True},
     )
 
     event_id: Identifier
     type: EventType
-    occurred_at: datetime
+    occurred_at: Instant
     ticket_id: Identifier
     channel: Channel | None = None
     source: Identifier | None = None
@@ -138,62 +161,31 @@ class ContactEvent(BaseModel):
     score: Annotated[int, Field(ge=1, le=5)] | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _keep_unknown_fields_and_cut_text(cls, data: Any) -> Any:
-        # Unknown fields are a producer's business, not an error: they survive in `extra`.
-        if not isinstance(data, dict):
-            return data
-        unknown = data.keys() - _KNOWN_FIELDS
-        text = data.get("text")
-        if not unknown and not (isinstance(text, str) and len(text) > MAX_TEXT_BYTES // 4):
-            return data
-        data = dict(data)
-        if unknown:
-            extra = data.get("extra")
-            merged: dict[str, Any] = dict(extra) if isinstance(extra, dict) else {}
-            for key in sorted(unknown):
-                merged[key] = data.pop(key)
-            data["extra"] = merged
-        if isinstance(text, str):
-            cut, truncated = truncate_utf8(text, MAX_TEXT_BYTES)
-            if truncated:
-                data["text"] = cut
-                data["text_truncated"] = True
-        return data
-
-    @field_validator("occurred_at", mode="before")
-    @classmethod
-    def _rfc3339_with_offset(cls, value: Any) -> datetime:
-        if isinstance(value, datetime):
-            parsed = value
-        elif isinstance(value, str):
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError:
-                raise ValueError("must be an RFC 3339 timestamp such as 2026-11-24T10:00:00+03:00") from None
-        else:
-            raise ValueError("must be an RFC 3339 timestamp string with an offset")
-        if parsed.tzinfo is None or parsed.utcoffset() is None:
-            raise ValueError("must carry a UTC offset (Z or +hh:mm); a local time is ambiguous")
-        if not _EARLIEST_INSTANT <= parsed < _LATEST_INSTANT:
-            # A broken sender clock, not a contact: calendars and windows are not built for year 1 or 9999.
-            raise ValueError("must lie in the years 2000 to 2099")
-        return parsed
-
     @model_validator(mode="after")
     def _fields_the_type_needs(self) -> ContactEvent:
+        # The one Python step of validation (the rest runs in pydantic-core), so it does all the
+        # cross-field work: the fields a type needs, unknown fields into `extra`, an overlong text cut.
         if self.type is EventType.STATUS_CHANGED and self.status is None:
             raise ValueError("a status_changed event needs `status`")
         if self.type is EventType.CSAT_SUBMITTED and self.score is None:
             raise ValueError("a csat_submitted event needs `score` (1..5)")
+        unknown = self.__pydantic_extra__
+        if unknown:
+            merged = dict(self.extra)
+            for key in sorted(unknown):
+                merged[key] = unknown[key]
+            unknown.clear()
+            object.__setattr__(self, "extra", merged)
+        text = self.text
+        if text is not None and len(text) > MAX_TEXT_BYTES // 4:  # cheap test before encoding
+            cut, truncated = truncate_utf8(text, MAX_TEXT_BYTES)
+            if truncated:
+                object.__setattr__(self, "text", cut)
+                object.__setattr__(self, "text_truncated", True)
         return self
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json", exclude_defaults=True))
-
-
-_KNOWN_FIELDS: Final = frozenset(ContactEvent.model_fields)
 
 
 def parse_contact_event(raw: bytes | str) -> ContactEvent:
@@ -204,14 +196,24 @@ def parse_contact_event(raw: bytes | str) -> ContactEvent:
             DeadLetterReason.OVERSIZED, f"event is {size} bytes; the limit is {MAX_EVENT_BYTES} bytes"
         )
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(DeadLetterReason.INVALID_JSON, f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidEvent(
-            DeadLetterReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(data).__name__}"
-        )
-    return validate_contact_event(data)
+        # pydantic-core reads the JSON itself: no intermediate dict of Python objects per event.
+        return ContactEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _judge(exc) from None
+
+
+def _judge(exc: ValidationError) -> InvalidEvent:
+    """The dead-letter reason of a record pydantic refused: not JSON, not an object, or the contract."""
+    errors = exc.errors(include_url=False)
+    if len(errors) == 1 and not errors[0]["loc"]:
+        error = errors[0]
+        if error["type"] == "json_invalid":
+            message = error["ctx"].get("error", error["msg"]) if "ctx" in error else error["msg"]
+            return InvalidEvent(DeadLetterReason.INVALID_JSON, f"not valid JSON: {message}")
+        if error["type"] in ("model_type", "model_attributes_type"):
+            kind = type(error["input"]).__name__
+            return InvalidEvent(DeadLetterReason.NOT_AN_OBJECT, f"expected a JSON object, got {kind}")
+    return InvalidEvent(DeadLetterReason.SCHEMA_VIOLATION, describe_validation_error(exc))
 
 
 def validate_contact_event(data: dict[str, Any]) -> ContactEvent:
