@@ -27,8 +27,27 @@ class NoWorkingTime(ValueError):
     """The calendar has no working period within ten years of the instant asked about."""
 
 
+def to_microsecond(ts: float) -> float:
+    """`ts` on the microsecond grid, as `datetime.timestamp()` gives it for the same datetime.
+
+    Computed instants (a threshold, a due time) are put on this grid so that they compare equal to an
+    event stamped at the same microsecond: a reply exactly at the due instant is in time.
+    """
+    return round(ts * 1_000_000) / 1_000_000
+
+
 class SlaCalendar(Protocol):
+    """Both questions in epoch seconds (the hot path: SLA clocks keep floats) and in datetimes."""
+
     name: str
+
+    def working_between(self, start: float, end: float) -> float:
+        """Working seconds in [start, end) (epoch seconds); 0 when end <= start."""
+        ...
+
+    def due_after(self, start: float, seconds: float) -> float:
+        """The epoch second at which `seconds` of working time have elapsed since `start`."""
+        ...
 
     def working_seconds(self, start: datetime, end: datetime) -> float:
         """Working time in [start, end); 0 when end <= start."""
@@ -41,6 +60,12 @@ class SlaCalendar(Protocol):
 
 class AlwaysOpen:
     name = "24x7"
+
+    def working_between(self, start: float, end: float) -> float:
+        return end - start if end > start else 0.0
+
+    def due_after(self, start: float, seconds: float) -> float:
+        return start + seconds if seconds > 0 else start
 
     def working_seconds(self, start: datetime, end: datetime) -> float:
         return max(0.0, (end - start).total_seconds())
@@ -134,34 +159,44 @@ class BusinessCalendar:
         return self._before[i] + min(ts, self._closes[i]) - self._opens[i]
 
     # -- the arithmetic --------------------------------------------------------------------------------
-    def working_seconds(self, start: datetime, end: datetime) -> float:
+    def working_between(self, start: float, end: float) -> float:
         if end <= start:
             return 0.0
-        a, b = start.timestamp(), end.timestamp()
-        self._cover_instant(a)
-        self._cover_instant(b)
-        return self._elapsed(b) - self._elapsed(a)
+        if not self._covered_from <= start < self._covered_to:
+            self._cover_instant(start)
+        if not self._covered_from <= end < self._covered_to:
+            self._cover_instant(end)
+        return self._elapsed(end) - self._elapsed(start)
 
-    def add(self, start: datetime, seconds: float) -> datetime:
+    def due_after(self, start: float, seconds: float) -> float:
         if seconds <= 0:
             return start
-        ts = start.timestamp()
-        self._cover_instant(ts)
-        target = self._elapsed(ts) + seconds
+        if not self._covered_from <= start < self._covered_to:
+            self._cover_instant(start)
+        target = self._elapsed(start) + seconds
         searched = 0
         while True:
             j = bisect.bisect_left(self._through, target)
             if j < len(self._through):
-                return datetime.fromtimestamp(self._opens[j] + target - self._before[j], start.tzinfo)
+                return self._opens[j] + target - self._before[j]
             if searched >= _MAX_DAYS_SEARCHED:
-                raise NoWorkingTime(
-                    f"no working time within {_MAX_DAYS_SEARCHED} days after {start.isoformat()}"
-                )
+                after = datetime.fromtimestamp(start, UTC).isoformat()
+                raise NoWorkingTime(f"no working time within {_MAX_DAYS_SEARCHED} days after {after}")
             # Beyond the table: extend it by a year (the running totals from its start stay valid).
             assert self._first_day is not None
             assert self._end_day is not None
             self._cover(self._first_day, self._end_day + timedelta(days=_CHUNK_DAYS))
             searched += _CHUNK_DAYS
+
+    def working_seconds(self, start: datetime, end: datetime) -> float:
+        if end <= start:
+            return 0.0
+        return self.working_between(start.timestamp(), end.timestamp())
+
+    def add(self, start: datetime, seconds: float) -> datetime:
+        if seconds <= 0:
+            return start
+        return datetime.fromtimestamp(self.due_after(start.timestamp(), seconds), start.tzinfo)
 
     def next_working_instant(self, instant: datetime) -> datetime:
         """`instant` itself when inside working hours, else the next opening."""

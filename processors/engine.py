@@ -25,12 +25,12 @@ from processors.repeats import RepeatContacts
 from processors.silence import SilenceDetector
 from processors.tickets import TicketBook
 from processors.trends import TrendDetectors
-from processors.windows import HOUR, next_hour_boundary
+from processors.windows import HOUR, hour_index, hour_of, next_hour_boundary
 from schemas.alert import Alert
 from schemas.config import DetectionConfig
 from schemas.event import ContactEvent, ContactKind, EventType
 
-STATE_FORMAT: Final = 2
+STATE_FORMAT: Final = 3
 """The shape of the engine's state as checkpoints pickle it; bump it when a state class changes."""
 
 
@@ -58,22 +58,23 @@ class SeenEvents:
 
     recent: set[str] = field(default_factory=set)
     older: set[str] = field(default_factory=set)
-    recent_since: datetime | None = None
-    latest: datetime | None = None
+    recent_since: float = math.inf
+    """Epoch seconds of the earliest event in `recent`."""
+    latest: float = -math.inf
 
     def seen(self, event_id: str) -> bool:
         return event_id in self.recent or event_id in self.older
 
-    def add(self, event_id: str, at: datetime) -> None:
+    def add(self, event_id: str, ts: float) -> None:
         self.recent.add(event_id)
-        if self.latest is None or at > self.latest:
-            self.latest = at
-        if self.recent_since is None:
-            self.recent_since = at
+        if ts > self.latest:
+            self.latest = ts
+        if self.recent_since == math.inf:
+            self.recent_since = ts
 
-    def prune(self, before: datetime) -> None:
+    def prune(self, before: float) -> None:
         """Forget ids whose generation started before `before` and ended a horizon ago."""
-        if self.recent_since is not None and self.recent_since <= before:
+        if self.recent_since <= before:
             self.older, self.recent = self.recent, set()
             self.recent_since = self.latest
 
@@ -91,72 +92,84 @@ class DetectionEngine:
         self.repeats = RepeatContacts(config, self.alerts)
         self.seen = SeenEvents()
         self.clock: datetime | None = None
+        self._clock_ts = -math.inf
+        """`clock` as epoch seconds: the hot path compares floats."""
         self.stream_start: datetime | None = None
         self._next_hour: datetime | None = None
         self._next_hour_ts = math.inf
         self._lateness = timedelta(minutes=config.engine.allowed_lateness_minutes)
-        self._dedupe = timedelta(hours=config.engine.dedupe_hours)
+        self._lateness_seconds = self._lateness.total_seconds()
+        self._dedupe_seconds = timedelta(hours=config.engine.dedupe_hours).total_seconds()
 
     # -- input -----------------------------------------------------------------------------------------
     def observe(self, event: ContactEvent) -> Outcome:
         at = event.occurred_at
-        if self.clock is not None and self.seen.seen(event.event_id):
-            return Outcome(Verdict.DUPLICATE, detail=f"event_id {event.event_id!r} was already processed")
-        if self.clock is not None and at < self.clock - self._lateness:
-            behind = (self.clock - at).total_seconds()
-            allowed = self._lateness.total_seconds()
-            return Outcome(
-                Verdict.LATE,
-                detail=f"occurred_at {at.isoformat()} is {behind:.0f} s behind the stream clock "
-                f"{self.clock.isoformat()} (allowed: {allowed:.0f} s)",
-            )
-        if self.clock is None:
+        ts = at.timestamp()
+        if self.clock is not None:
+            if self.seen.seen(event.event_id):
+                return Outcome(Verdict.DUPLICATE, detail=f"event_id {event.event_id!r} was already processed")
+            if ts < self._clock_ts - self._lateness_seconds:
+                return Outcome(
+                    Verdict.LATE,
+                    detail=f"occurred_at {at.isoformat()} is {self._clock_ts - ts:.0f} s behind the stream "
+                    f"clock {self.clock.isoformat()} (allowed: {self._lateness_seconds:.0f} s)",
+                )
+        else:
             self.clock = self.stream_start = at
+            self._clock_ts = ts
             self._next_hour = next_hour_boundary(at)
             self._next_hour_ts = self._next_hour.timestamp()
-        self.seen.add(event.event_id, at)
+        self.seen.add(event.event_id, ts)
+        alerts: list[Alert] = []
         # Most events have no deadline before them: four float comparisons instead of the full search.
-        due_before = self._due_bound() < at.timestamp()
-        alerts = self._run_until(at, inclusive=False) if due_before else []
-        if at > self.clock:
+        if self._due_bound() < ts:
+            self._run_until(ts, False, alerts)
+        if ts > self._clock_ts:
             self.clock = at
-        alerts += self._apply(event)
+            self._clock_ts = ts
+        self._apply(event, ts, alerts)
         return Outcome(Verdict.ACCEPTED, alerts)
 
     def advance_to(self, instant: datetime) -> list[Alert]:
         """Move the clock to `instant` (never back), firing every deadline up to and including it."""
-        if self.clock is None or instant <= self.clock:
-            return self._run_until(instant, inclusive=True) if self.clock is not None else []
-        alerts = self._run_until(instant, inclusive=True)
-        self.clock = instant
+        alerts: list[Alert] = []
+        if self.clock is None:
+            return alerts
+        ts = instant.timestamp()
+        self._run_until(ts, True, alerts)
+        if ts > self._clock_ts:
+            self.clock = instant
+            self._clock_ts = ts
         return alerts
 
-    def _apply(self, event: ContactEvent) -> list[Alert]:
+    def _apply(self, event: ContactEvent, ts: float, alerts: list[Alert]) -> None:
         at = event.occurred_at
-        alerts, facts = self.tickets.apply(event)
-        ticket = self.tickets.tickets[event.ticket_id]
+        tickets = self.tickets
+        ticket = tickets.apply(event, ts, alerts)
+        facts = tickets.facts
         if event.type is EventType.CONTACT_RECEIVED:
-            self.trends.count_contact(event)
+            hour = hour_of(ts)
+            self.trends.count_contact(event, hour)
             if event.channel is not None:
                 alerts += self.silence.contact(event.channel.value, at)
             if event.error_code:
                 alerts += self.incidents.report(event.error_code, ticket.customer_id, ticket.ticket_id, at)
             kind = event.kind or ticket.kind
-            text = event.text or event.subject
-            if kind is ContactKind.FEATURE_REQUEST and text:
-                alerts += self.features.request(
-                    event.event_id, ticket.ticket_id, ticket.customer_id, text, at
-                )
-        if facts.opened:
-            self.trends.ticket_opened(ticket.topic, ticket.opened_at)
-            alerts += self.repeats.ticket_opened(ticket.ticket_id, ticket.customer_id, ticket.topic, at)
+            if kind is ContactKind.FEATURE_REQUEST:
+                text = event.text or event.subject
+                if text:
+                    alerts += self.features.request(
+                        event.event_id, ticket.ticket_id, ticket.customer_id, text, at
+                    )
+            if facts.opened:
+                self.trends.ticket_opened(ticket.topic, hour)
+                alerts += self.repeats.ticket_opened(ticket.ticket_id, ticket.customer_id, ticket.topic, at)
         if facts.first_escalation and not ticket.first_seen_mid_life:
-            self.trends.ticket_escalated(ticket.topic, ticket.opened_at)
+            self.trends.ticket_escalated(ticket.topic, hour_index(ticket.opened_at))
         if facts.resolution_seconds is not None:
-            self.trends.ticket_resolved(ticket.topic, at, facts.resolution_seconds)
-        if ticket.done:
+            self.trends.ticket_resolved(ticket.topic, hour_of(ts), facts.resolution_seconds)
+        if ticket.done and self.repeats.open_repeats:
             alerts += self.repeats.ticket_done(ticket.ticket_id, at)
-        return alerts
 
     # -- time ------------------------------------------------------------------------------------------
     def _due_bound(self) -> float:
@@ -168,28 +181,28 @@ class DetectionEngine:
             self.incidents.due_bound(),
         )
 
-    def _next_due(self) -> datetime | None:
-        due = self._next_hour
-        for candidate in (self.tickets.next_due(), self.silence.next_due(), self.incidents.next_due()):
-            if candidate is not None and (due is None or candidate < due):
-                due = candidate
-        return due
-
-    def _run_until(self, limit: datetime, inclusive: bool) -> list[Alert]:
-        alerts: list[Alert] = []
+    def _run_until(self, limit: float, inclusive: bool, alerts: list[Alert]) -> None:
+        """Fire every deadline before `limit` (epoch seconds; at it too when `inclusive`), in time order."""
         assert self.stream_start is not None
+        tickets, silence, incidents = self.tickets, self.silence, self.incidents
         while True:
-            due = self._next_due()
-            if due is None or due > limit or (due == limit and not inclusive):
-                return alerts
-            alerts += self.tickets.fire_due(due)
-            if self.incidents.next_due() == due:
-                alerts += self.incidents.fire_due(due)
-            if self.silence.next_due() == due:
-                alerts += self.silence.fire_due(due, self.stream_start)
-            if self._next_hour == due:
-                alerts += self._hourly(due)
-                self._next_hour = due + HOUR
+            # Silence and incidents give a cheap lower bound first; their exact next check is asked for
+            # only when that bound is within reach.
+            silence_at = silence.next_due() if silence.due_bound() <= limit else None
+            incident_at = incidents.next_due() if incidents.due_bound() <= limit else None
+            silence_ts = silence_at.timestamp() if silence_at is not None else math.inf
+            incident_ts = incident_at.timestamp() if incident_at is not None else math.inf
+            due = min(tickets.next_due(), silence_ts, incident_ts, self._next_hour_ts)
+            if due > limit or (due == limit and not inclusive):
+                return
+            tickets.fire_due(due, alerts)
+            if incident_at is not None and incident_ts == due:
+                alerts += incidents.fire_due(incident_at)
+            if silence_at is not None and silence_ts == due:
+                alerts += silence.fire_due(silence_at, self.stream_start)
+            if self._next_hour is not None and self._next_hour_ts == due:
+                alerts += self._hourly(self._next_hour)
+                self._next_hour += HOUR
                 self._next_hour_ts = self._next_hour.timestamp()
 
     def _hourly(self, at: datetime) -> list[Alert]:
@@ -198,7 +211,7 @@ class DetectionEngine:
         alerts += self.features.expire(at)
         self.silence.prune(at)
         self.incidents.prune(at)
-        self.seen.prune(at - self._dedupe)
+        self.seen.prune(at.timestamp() - self._dedupe_seconds)
         if at.hour == 0:
             # Scans over every ticket and customer: once a day is enough to keep memory bounded.
             alerts += self.tickets.expire(at)

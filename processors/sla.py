@@ -4,7 +4,8 @@ A ticket has two clocks, first response and resolution, each measured on the cal
 (24x7 or business hours). The resolution clock pauses while the ticket waits on the customer and
 resumes on a reopen. A clock's threshold instant (75% or 100% of its target) is computed from the
 working time already spent and the calendar, so it moves exactly when a pause or a priority change
-moves it.
+moves it. Clocks keep instants as epoch seconds on the microsecond grid (`to_microsecond`): they are read
+on every ticket event and at every threshold, and the calendar table works in epoch seconds.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from processors.calendar import SlaCalendar
+from processors.calendar import SlaCalendar, to_microsecond
 from schemas.config import SlaConfig, SlaPolicy
 from schemas.event import BusinessImpact, ContactEvent, ContactKind, CustomerTier, Priority
 
@@ -53,46 +54,52 @@ def choose_policy(config: SlaConfig, ticket: TicketState) -> SlaPolicy | None:
     return None
 
 
-@dataclass
+@dataclass(slots=True)
 class SlaClock:
-    """Working time spent against one target; stopped for good once met."""
+    """Working time spent against one target; stopped for good once met. Instants in epoch seconds."""
 
     target_seconds: float = 0.0
     spent_seconds: float = 0.0
     """Working time spent in spans that have ended (before the current pause or run)."""
-    running_since: datetime | None = None
-    met_at: datetime | None = None
+    running_since: float | None = None
+    met_at: float | None = None
+    version: int = 0
+    """Bumped whenever the thresholds may have moved: a threshold scheduled under an older one is void."""
+    scheduled_from: tuple[object, ...] | None = None
+    """The inputs the scheduled thresholds were computed from (calendar, target, spent, run, met)."""
 
-    def spent(self, now: datetime, calendar: SlaCalendar) -> float:
+    def spent(self, now: float, calendar: SlaCalendar) -> float:
         if self.running_since is None:
             return self.spent_seconds
-        return self.spent_seconds + calendar.working_seconds(self.running_since, now)
+        return self.spent_seconds + calendar.working_between(self.running_since, now)
 
-    def crossing(self, fraction: float, calendar: SlaCalendar) -> datetime | None:
+    def crossing(self, fraction: float, calendar: SlaCalendar) -> float | None:
         """When `fraction` of the target is (or was) reached, if the clock runs; None while paused."""
         if self.running_since is None or self.met_at is not None or self.target_seconds <= 0:
             return None
-        return calendar.add(self.running_since, fraction * self.target_seconds - self.spent_seconds)
+        return to_microsecond(
+            calendar.due_after(self.running_since, fraction * self.target_seconds - self.spent_seconds)
+        )
 
-    def pause(self, now: datetime, calendar: SlaCalendar) -> None:
+    def pause(self, now: float, calendar: SlaCalendar) -> None:
         if self.running_since is not None:
             self.spent_seconds = self.spent(now, calendar)
             self.running_since = None
 
-    def run(self, now: datetime) -> None:
+    def run(self, now: float) -> None:
         if self.running_since is None and self.met_at is None:
             self.running_since = now
 
-    def meet(self, now: datetime, calendar: SlaCalendar) -> None:
+    def meet(self, now: float, calendar: SlaCalendar) -> None:
         self.pause(now, calendar)
         self.met_at = now
 
-    def reopen(self, now: datetime) -> None:
+    def reopen(self, now: float) -> None:
         self.met_at = None
         self.run(now)
 
 
-@dataclass
+@dataclass(slots=True)
 class TicketState:
     ticket_id: str
     opened_at: datetime

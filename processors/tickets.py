@@ -35,19 +35,21 @@ _FIRST_RESPONSE_RULES = (FIRST_RESPONSE_AT_RISK, FIRST_RESPONSE_BREACHED)
 _RESOLUTION_RULES = (RESOLUTION_AT_RISK, RESOLUTION_BREACHED)
 _ALL_TICKET_RULES = (*_FIRST_RESPONSE_RULES, *_RESOLUTION_RULES, NEGATIVE_CSAT)
 _CLOCK_RULES = (_FIRST_RESPONSE_RULES, _RESOLUTION_RULES)
+_CLOCK_RULES_FLAT = (*_FIRST_RESPONSE_RULES, *_RESOLUTION_RULES)
+_BREACH_RULES = frozenset({FIRST_RESPONSE_BREACHED, RESOLUTION_BREACHED})
+_URGENT = frozenset({Priority.P1, Priority.P2})
 _DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 
-# A deadline in the heap: (instant as epoch seconds, sequence, instant, (ticket id, clock index), rule,
-# version of that clock's schedule). Plain tuples: the heap compares millions of them and a dataclass's
-# generated __lt__ is ten times slower.
-_ClockKey = tuple[str, int]
-_Deadline = tuple[float, int, datetime, _ClockKey, str, int]
+# A threshold in the heap: (instant in epoch seconds, sequence, ticket id, clock index, rule, version of
+# that clock's schedule). Plain tuples: the heap compares millions of them, and the sequence breaks ties
+# before anything else is compared.
+_Deadline = tuple[float, int, str, int, str, int]
 
 
-@dataclass
+@dataclass(slots=True)
 class TicketFacts:
-    """What other detectors learn from a ticket event (computed once, here)."""
+    """What other detectors learn from the last ticket event (computed once, here)."""
 
     opened: bool = False
     first_escalation: bool = False
@@ -64,10 +66,14 @@ class TicketBook:
         self.tickets: dict[str, TicketState] = {}
         self.touched: set[str] = set()
         """Tickets whose state changed since the caller last took them (`take_touched`)."""
-        self._versions: dict[_ClockKey, int] = {}
-        self._signatures: dict[_ClockKey, tuple[object, ...]] = {}
+        self.facts = TicketFacts()
+        """The facts of the last `apply` (one object, overwritten: it is read right after each call)."""
         self._deadlines: list[_Deadline] = []
         self._seq = 0
+        self._at_risk = config.sla.at_risk_fraction
+        self._percent = round(100 * config.sla.at_risk_fraction)
+        self._targets: dict[float, str] = {}
+        """target seconds -> its text in the summary (a handful of distinct targets)."""
         hours = config.business_hours
         day = datetime.combine(datetime(2000, 1, 3).date(), hours.closes) - datetime.combine(
             datetime(2000, 1, 3).date(), hours.opens
@@ -85,34 +91,42 @@ class TicketBook:
         self.touched.clear()
         return changed
 
-    def apply(self, event: ContactEvent) -> tuple[list[Alert], TicketFacts]:
+    def apply(self, event: ContactEvent, ts: float, alerts: list[Alert]) -> TicketState:
+        """Apply `event` (stamped `ts`, its epoch seconds) to its ticket; alerts are appended to `alerts`.
+
+        What other detectors need to know is left in `self.facts`.
+        """
         at = event.occurred_at
-        self.touched.add(event.ticket_id)
-        alerts: list[Alert] = []
-        facts = TicketFacts()
+        ticket_id = event.ticket_id
+        kind = event.type
+        self.touched.add(ticket_id)
+        facts = self.facts
+        facts.opened = facts.first_escalation = False
+        facts.resolution_seconds = None
         timing_changed = True  # whether a clock's target, run state or spent time may have moved
-        ticket = self.tickets.get(event.ticket_id)
+        tickets = self.tickets
+        ticket = tickets.get(ticket_id)
         if ticket is None:
             ticket = TicketState(
-                ticket_id=event.ticket_id,
+                ticket_id=ticket_id,
                 opened_at=at,
-                first_seen_mid_life=event.type is not EventType.CONTACT_RECEIVED,
+                first_seen_mid_life=kind is not EventType.CONTACT_RECEIVED,
                 last_event_at=at,
             )
-            self.tickets[event.ticket_id] = ticket
+            tickets[ticket_id] = ticket
             ticket.absorb(event)
-            self._apply_policy(ticket, at)
+            self._apply_policy(ticket, ts)
             if not ticket.first_seen_mid_life:
                 # First seen mid-life (the stream started after it opened), a reply may already have
                 # been sent: no first-response clock rather than a false alarm. The resolution clock
                 # runs from the first event seen, which can only under-state the time spent.
-                ticket.first_response.run(at)
-            ticket.resolution.run(at)
-            facts.opened = event.type is EventType.CONTACT_RECEIVED
+                ticket.first_response.run(ts)
+            ticket.resolution.run(ts)
+            facts.opened = kind is EventType.CONTACT_RECEIVED
         else:
             # Re-inserted so the book stays in order of last activity: `expire` reads only its head.
-            del self.tickets[event.ticket_id]
-            self.tickets[event.ticket_id] = ticket
+            del tickets[ticket_id]
+            tickets[ticket_id] = ticket
             ticket.absorb(event)
             if (
                 event.priority is not None
@@ -121,80 +135,84 @@ class TicketBook:
                 or event.kind is not None
                 or (event.channel is not None and ticket.policy is None)
             ):
-                self._apply_policy(ticket, at)
+                self._apply_policy(ticket, ts)
             else:
-                timing_changed = event.type is EventType.STATUS_CHANGED or (
-                    event.type is EventType.AGENT_REPLIED and ticket.first_response.met_at is None
+                timing_changed = kind is EventType.STATUS_CHANGED or (
+                    kind is EventType.AGENT_REPLIED and ticket.first_response.met_at is None
                 )
-        ticket.last_event_at = max(ticket.last_event_at, at)
-        calendar = self.calendar_of(ticket)
+            if at > ticket.last_event_at:
+                ticket.last_event_at = at
 
-        if event.type is EventType.AGENT_REPLIED:
+        if kind is EventType.AGENT_REPLIED:
             ticket.agent_replies += 1
             if ticket.first_response.met_at is None:
-                ticket.first_response.meet(at, calendar)
+                ticket.first_response.meet(ts, self.calendar_of(ticket))
                 if not ticket.first_seen_mid_life:
                     ticket.first_response_at = at
-                alerts += self._resolve(ticket, _FIRST_RESPONSE_RULES, at)
+                if ticket.firing_rules:
+                    self._resolve(ticket, _FIRST_RESPONSE_RULES, at, alerts)
             if ticket.negative_csat_at is not None and at >= ticket.negative_csat_at:
                 ticket.negative_csat_at = None
-                alerts += self._resolve(ticket, (NEGATIVE_CSAT,), at)
-        elif event.type is EventType.STATUS_CHANGED and event.status is not None:
-            alerts += self._change_status(ticket, event.status, at, calendar, facts)
-        elif event.type is EventType.ASSIGNED:
+                self._resolve(ticket, (NEGATIVE_CSAT,), at, alerts)
+        elif kind is EventType.STATUS_CHANGED and event.status is not None:
+            self._change_status(ticket, event.status, at, ts, facts, alerts)
+        elif kind is EventType.ASSIGNED:
             ticket.touches += 1
             if event.team:
                 ticket.teams.append(event.team)
-        elif event.type is EventType.ESCALATED:
+        elif kind is EventType.ESCALATED:
             facts.first_escalation = ticket.escalations == 0
             ticket.escalations += 1
             if event.team:
                 ticket.teams.append(event.team)
-        elif event.type is EventType.CSAT_SUBMITTED and event.score is not None:
+        elif kind is EventType.CSAT_SUBMITTED and event.score is not None:
             ticket.csat_score = event.score
             if event.score <= self._config.negative_csat.max_score:
-                alerts += self._negative_csat(ticket, event.score, at)
+                alert = self._negative_csat(ticket, event.score, at)
+                if alert is not None:
+                    alerts.append(alert)
         if timing_changed:
-            self._schedule(ticket, at)
-        return alerts, facts
+            self._schedule(ticket, ts)
+        return ticket
 
     def _change_status(
         self,
         ticket: TicketState,
         status: TicketStatus,
         at: datetime,
-        calendar: SlaCalendar,
+        ts: float,
         facts: TicketFacts,
-    ) -> list[Alert]:
-        alerts: list[Alert] = []
+        alerts: list[Alert],
+    ) -> None:
         was_done = ticket.done
         if status in _DONE:
             if not was_done:
-                ticket.resolution.meet(at, calendar)
+                calendar = self.calendar_of(ticket)
+                ticket.resolution.meet(ts, calendar)
                 if ticket.first_response.met_at is None:
-                    ticket.first_response.meet(at, calendar)  # moot once the ticket is solved
+                    ticket.first_response.meet(ts, calendar)  # moot once the ticket is solved
                 ticket.resolved_at = at
                 ticket.resolution_sla_seconds = ticket.resolution.spent_seconds
                 ticket.resolution_calendar_seconds = (at - ticket.opened_at).total_seconds()
                 if not ticket.resolution_recorded and not ticket.first_seen_mid_life:
                     ticket.resolution_recorded = True
                     facts.resolution_seconds = ticket.resolution_sla_seconds
-                alerts += self._resolve(ticket, (*_FIRST_RESPONSE_RULES, *_RESOLUTION_RULES), at)
+                if ticket.firing_rules:
+                    self._resolve(ticket, _CLOCK_RULES_FLAT, at, alerts)
         elif status is TicketStatus.WAITING_CUSTOMER:
             if was_done:
                 ticket.reopens += 1
                 ticket.resolution.met_at = None
-            ticket.resolution.pause(at, calendar)
+            ticket.resolution.pause(ts, self.calendar_of(ticket))
         else:
             if was_done:
                 ticket.reopens += 1
-                ticket.resolution.reopen(at)
+                ticket.resolution.reopen(ts)
             else:
-                ticket.resolution.run(at)
+                ticket.resolution.run(ts)
         ticket.status = status.value
-        return alerts
 
-    def _negative_csat(self, ticket: TicketState, score: int, at: datetime) -> list[Alert]:
+    def _negative_csat(self, ticket: TicketState, score: int, at: datetime) -> Alert | None:
         ticket.negative_csat_at = at
         days = self._config.negative_csat.respond_within_business_days
         respond_by = self._business.add(
@@ -213,8 +231,8 @@ class TicketBook:
             {"ticket_id": ticket.ticket_id, "score": score, "respond_by": local_time(respond_by, self._zone)},
         )
         if NEGATIVE_CSAT in ticket.firing_rules:
-            return []
-        alert = self._fire(
+            return None
+        return self._fire(
             ticket,
             NEGATIVE_CSAT,
             severity=Severity.WARNING,
@@ -223,9 +241,8 @@ class TicketBook:
             summary=summary,
             details=details,
         )
-        return [alert] if alert else []
 
-    def _apply_policy(self, ticket: TicketState, at: datetime) -> None:
+    def _apply_policy(self, ticket: TicketState, ts: float) -> None:
         sla = self._config.sla
         policy = choose_policy(sla, ticket)
         if policy is None:
@@ -240,114 +257,127 @@ class TicketBook:
             # Working time already spent was measured on the old calendar; carry it over as it is.
             for clock in (ticket.first_response, ticket.resolution):
                 if clock.running_since is not None:
-                    clock.spent_seconds = clock.spent(at, self.calendar_of(ticket))
-                    clock.running_since = at
+                    clock.spent_seconds = clock.spent(ts, self.calendar_of(ticket))
+                    clock.running_since = ts
         ticket.policy = policy.name
         ticket.calendar = policy.calendar
         ticket.first_response.target_seconds = first_response * 60
         ticket.resolution.target_seconds = policy.resolution_minutes * 60
 
-    def _resolve(self, ticket: TicketState, rules: tuple[str, ...], at: datetime) -> list[Alert]:
-        if not ticket.firing_rules:
-            return []
-        subject = {"ticket_id": ticket.ticket_id}
-        resolved = []
+    def _resolve(
+        self, ticket: TicketState, rules: tuple[str, ...], at: datetime, alerts: list[Alert]
+    ) -> None:
+        firing = ticket.firing_rules
+        subject = None
         for rule in rules:
-            if rule in ticket.firing_rules:
-                ticket.firing_rules.discard(rule)
+            if rule in firing:
+                firing.discard(rule)
+                if subject is None:
+                    subject = {"ticket_id": ticket.ticket_id}
                 alert = self._alerts.resolve(rule, subject, at)
                 if alert is not None:
-                    resolved.append(alert)
-        return resolved
+                    alerts.append(alert)
 
     def _fire(self, ticket: TicketState, rule: str, **alert: Any) -> Alert | None:
         ticket.firing_rules.add(rule)
         return self._alerts.fire(rule, {"ticket_id": ticket.ticket_id}, **alert)
 
     # -- deadlines -------------------------------------------------------------------------------------
-    def _schedule(self, ticket: TicketState, now: datetime) -> None:
+    def _schedule(self, ticket: TicketState, now: float) -> None:
         """(Re)schedule the thresholds of each clock whose timing inputs changed since last time."""
         for index, clock in enumerate((ticket.first_response, ticket.resolution)):
-            key = (ticket.ticket_id, index)
-            signature = (
+            inputs = (
                 ticket.calendar,
                 clock.target_seconds,
                 clock.spent_seconds,
                 clock.running_since,
                 clock.met_at,
             )
-            if self._signatures.get(key) == signature:
-                continue  # nothing that moves this clock's thresholds changed: its deadlines stand
-            self._signatures[key] = signature
-            version = self._versions.get(key, 0) + 1
-            self._versions[key] = version
-            if clock.running_since is None or clock.met_at is not None or clock.target_seconds <= 0:
-                continue
-            self._push_next(ticket, index, version, now)
+            if clock.scheduled_from != inputs:
+                clock.scheduled_from = inputs
+                # Unique across the book, so a threshold left by an expired ticket can never match a
+                # later ticket with the same id.
+                self._seq += 1
+                clock.version = self._seq
+                if clock.running_since is not None and clock.met_at is None and clock.target_seconds > 0:
+                    self._push_next(ticket, index, clock, now)
 
-    def _push_next(self, ticket: TicketState, index: int, version: int, now: datetime) -> None:
+    def _push_next(self, ticket: TicketState, index: int, clock: SlaClock, now: float) -> None:
         """Schedule the clock's next threshold not yet firing (the breach once the at-risk has fired)."""
-        clock = ticket.first_response if index == 0 else ticket.resolution
-        for rule, fraction in zip(_CLOCK_RULES[index], (self._config.sla.at_risk_fraction, 1.0), strict=True):
-            if rule in ticket.firing_rules:
-                continue
-            crossing = clock.crossing(fraction, self.calendar_of(ticket))
-            if crossing is None:
-                return
-            self._seq += 1
-            due = max(crossing, now)
-            key = (ticket.ticket_id, index)
-            heapq.heappush(self._deadlines, (due.timestamp(), self._seq, due, key, rule, version))
+        at_risk, breached = _CLOCK_RULES[index]
+        firing = ticket.firing_rules
+        if at_risk not in firing:
+            rule, fraction = at_risk, self._at_risk
+        elif breached not in firing:
+            rule, fraction = breached, 1.0
+        else:
             return
+        crossing = clock.crossing(fraction, self.calendar_of(ticket))
+        if crossing is None:
+            return
+        self._seq += 1
+        due = crossing if crossing > now else now
+        heapq.heappush(self._deadlines, (due, self._seq, ticket.ticket_id, index, rule, clock.version))
+
+    def _live(self, deadline: _Deadline) -> TicketState | None:
+        """The ticket of a scheduled threshold still valid (its clock not rescheduled since), or None."""
+        ticket = self.tickets.get(deadline[2])
+        if ticket is None:
+            return None
+        clock = ticket.first_response if deadline[3] == 0 else ticket.resolution
+        return ticket if clock.version == deadline[5] else None
 
     def due_bound(self) -> float:
-        """The earliest deadline in the heap as epoch seconds (perhaps a superseded one: a lower bound)."""
+        """The earliest threshold in the heap as epoch seconds (perhaps a void one: a lower bound)."""
         return self._deadlines[0][0] if self._deadlines else math.inf
 
-    def next_due(self) -> datetime | None:
-        deadlines, versions = self._deadlines, self._versions
+    def next_due(self) -> float:
+        """The earliest valid threshold as epoch seconds (void ones are dropped on the way), or inf."""
+        deadlines = self._deadlines
         while deadlines:
-            _, _, at, key, _, version = deadlines[0]
-            if versions.get(key) == version:
-                return at
+            if self._live(deadlines[0]) is not None:
+                return deadlines[0][0]
             heapq.heappop(deadlines)
-        return None
+        return math.inf
 
-    def fire_due(self, now: datetime) -> list[Alert]:
-        alerts: list[Alert] = []
-        limit = now.timestamp()
-        while self._deadlines and self._deadlines[0][0] <= limit:
-            _, _, at, key, rule, version = heapq.heappop(self._deadlines)
-            ticket = self.tickets.get(key[0])
-            if ticket is None or self._versions.get(key) != version:
+    def fire_due(self, now: float, alerts: list[Alert]) -> None:
+        """Fire every valid threshold due at or before `now` (epoch seconds), in time order."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            deadline = heapq.heappop(deadlines)
+            ticket = self._live(deadline)
+            if ticket is None:
                 continue
-            alert = self._fire_sla(ticket, rule, at)
+            at, index = deadline[0], deadline[3]
+            clock = ticket.first_response if index == 0 else ticket.resolution
+            alert = self._fire_sla(ticket, clock, deadline[4], at)
             if alert is not None:
                 alerts.append(alert)
-            self._push_next(ticket, key[1], version, at)
-        return alerts
+            self._push_next(ticket, index, clock, at)
 
-    def _fire_sla(self, ticket: TicketState, rule: str, at: datetime) -> Alert | None:
-        first_response = rule in _FIRST_RESPONSE_RULES
-        clock: SlaClock = ticket.first_response if first_response else ticket.resolution
+    def _fire_sla(self, ticket: TicketState, clock: SlaClock, rule: str, at: float) -> Alert | None:
         if clock.met_at is not None or clock.running_since is None:
             return None
-        breached = rule in (FIRST_RESPONSE_BREACHED, RESOLUTION_BREACHED)
+        breached = rule in _BREACH_RULES
         calendar = self.calendar_of(ticket)
         due = clock.crossing(1.0, calendar)
         assert due is not None
         spent = clock.spent(at, calendar)
         priority = ticket.priority
-        severity = (
-            Severity.CRITICAL if breached and priority in (Priority.P1, Priority.P2) else Severity.WARNING
-        )
+        severity = Severity.CRITICAL if breached and priority in _URGENT else Severity.WARNING
+        due_local = datetime.fromtimestamp(due, self._zone)
+        target = self._targets.get(clock.target_seconds)
+        if target is None:
+            target = self._targets[clock.target_seconds] = duration_text(
+                clock.target_seconds, self._config.locale
+            )
         details: dict[str, Any] = {
             "priority": priority.value,
             "sla_policy": ticket.policy,
             "calendar": ticket.calendar,
             "target_seconds": clock.target_seconds,
             "spent_seconds": round(spent, 3),
-            "due_at": due.astimezone(self._zone).isoformat(),
+            "due_at": due_local.isoformat(),
             "channel": ticket.channel,
             "customer_id": ticket.customer_id,
             "customer_tier": ticket.customer_tier.value if ticket.customer_tier else None,
@@ -358,16 +388,17 @@ class TicketBook:
             "ticket_id": ticket.ticket_id,
             "priority": priority.value,
             "channel": ticket.channel or "unknown channel",
-            "percent": round(100 * self._config.sla.at_risk_fraction),
-            "target": duration_text(clock.target_seconds, self._config.locale),
-            "due": local_time(due, self._zone),
+            "percent": self._percent,
+            "target": target,
+            "due": local_time(due_local, self._zone),
         }
         return self._fire(
             ticket,
             rule,
             severity=severity,
             audience=Audience.ONCALL,
-            starts_at=at,
+            # In the offset the ticket's events are stamped in, as the rest of its alerts.
+            starts_at=datetime.fromtimestamp(at, ticket.opened_at.tzinfo),
             summary=summarize(rule, self._config.locale, values),
             details=details,
         )
@@ -389,11 +420,8 @@ class TicketBook:
             if ticket.last_event_at < (closed_horizon if ticket.done else open_horizon):
                 expired.append(ticket_id)
         for ticket_id in expired:
-            ticket = self.tickets.pop(ticket_id)
-            for index in (0, 1):
-                self._versions.pop((ticket_id, index), None)
-                self._signatures.pop((ticket_id, index), None)
-            alerts += self._resolve(ticket, _ALL_TICKET_RULES, now)
+            ticket = self.tickets.pop(ticket_id)  # its scheduled thresholds are void: no ticket, no clock
+            self._resolve(ticket, _ALL_TICKET_RULES, now, alerts)
             for rule in _ALL_TICKET_RULES:
                 self._alerts.forget(rule, {"ticket_id": ticket_id})
         return alerts

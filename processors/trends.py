@@ -54,8 +54,8 @@ class TrendDetectors:
         self._dimensions = tuple(config.volume_spike.dimensions)
 
     # -- inputs ----------------------------------------------------------------------------------------
-    def count_contact(self, event: ContactEvent) -> None:
-        hour = hour_index(event.occurred_at)
+    def count_contact(self, event: ContactEvent, hour: int) -> None:
+        """Count a new contact in hour `hour` (`hour_index` of its time) under each dimension's value."""
         contacts = self.state.contacts
         for dimension in self._dimensions:
             value = getattr(event, dimension)
@@ -69,17 +69,19 @@ class TrendDetectors:
                 series = contacts[key] = HourlySeries()
             series.add(hour)
 
-    def ticket_opened(self, topic: str | None, opened_at: datetime) -> None:
+    def ticket_opened(self, topic: str | None, hour: int) -> None:
+        """A new ticket opened in hour `hour`."""
         if topic:
-            self.state.opened.setdefault(topic, HourlySeries()).add(hour_index(opened_at))
+            self.state.opened.setdefault(topic, HourlySeries()).add(hour)
 
-    def ticket_escalated(self, topic: str | None, opened_at: datetime) -> None:
+    def ticket_escalated(self, topic: str | None, opened_hour: int) -> None:
+        """A ticket opened in hour `opened_hour` was escalated for the first time."""
         if topic:
-            self.state.escalated.setdefault(topic, HourlySeries()).add(hour_index(opened_at))
+            self.state.escalated.setdefault(topic, HourlySeries()).add(opened_hour)
 
-    def ticket_resolved(self, topic: str | None, resolved_at: datetime, sla_seconds: float) -> None:
+    def ticket_resolved(self, topic: str | None, hour: int, sla_seconds: float) -> None:
+        """A ticket was first resolved in hour `hour`, after `sla_seconds` on its SLA clock."""
         if topic:
-            hour = hour_index(resolved_at)
             self.state.resolution_sum.setdefault(topic, HourlySeries()).add(hour, sla_seconds)
             self.state.resolution_count.setdefault(topic, HourlySeries()).add(hour)
 

@@ -11,7 +11,12 @@ HOUR = timedelta(hours=1)
 
 def hour_index(instant: datetime) -> int:
     """Whole hours since the epoch: the bucket an instant falls in."""
-    return math.floor(instant.timestamp() / 3600)
+    return hour_of(instant.timestamp())
+
+
+def hour_of(ts: float) -> int:
+    """`hour_index` of an instant given as epoch seconds."""
+    return math.floor(ts / 3600)
 
 
 def hour_start(index: int) -> datetime:
