@@ -19,6 +19,11 @@ def subject_key(rule: str, subject: dict[str, str]) -> str:
     if len(subject) == 1:
         ((name, value),) = subject.items()
         return f"{rule}\x1f{name}={value}"
+    if len(subject) == 2:
+        (first, first_value), (second, second_value) = subject.items()
+        if second < first:
+            first, first_value, second, second_value = second, second_value, first, first_value
+        return f"{rule}\x1f{first}={first_value}\x1f{second}={second_value}"
     return rule + "".join(f"\x1f{name}={subject[name]}" for name in sorted(subject))
 
 
@@ -56,14 +61,14 @@ class AlertBook:
         if existing is not None:
             if existing.details == details and existing.summary == summary:
                 return None
-            updated = existing.model_copy(update={"details": details, "summary": summary})
+            updated = existing.changed(details=details, summary=summary)
             self.firing[key] = updated
             return updated
         if episode is None:
             number = self.episodes.get(key, 0) + 1
             self.episodes[key] = number
             episode = "" if number == 1 else str(number)
-        alert = Alert(
+        alert = Alert.trusted(
             alert_id=alert_id_for(rule, subject, episode),
             rule=rule,
             status=AlertStatus.FIRING,
@@ -87,7 +92,7 @@ class AlertBook:
         update: dict[str, Any] = {"status": AlertStatus.RESOLVED, "ends_at": max(ends_at, alert.starts_at)}
         if details is not None:
             update["details"] = details
-        return alert.model_copy(update=update)
+        return alert.changed(**update)
 
     def forget(self, rule: str, subject: dict[str, str]) -> None:
         """Drop the episode counter of a subject that can no longer fire (expired state)."""

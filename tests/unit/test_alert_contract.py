@@ -48,3 +48,39 @@ def test_alert_serializes_with_alertmanager_like_fields() -> None:
     assert decoded["ends_at"] is None
     assert decoded["starts_at"] == "2026-11-24T07:15:00Z"
     assert Alert.model_validate(decoded) == alert
+
+
+def _fields() -> dict[str, object]:
+    return {
+        "alert_id": alert_id_for("repeat_contact", {"customer_id": "c-1", "topic": "billing"}),
+        "rule": "repeat_contact",
+        "status": AlertStatus.FIRING,
+        "severity": Severity.INFO,
+        "audience": Audience.ONCALL,
+        "subject": {"customer_id": "c-1", "topic": "billing"},
+        "starts_at": datetime(2026, 11, 24, 7, 15, tzinfo=UTC),
+        "ends_at": None,
+        "summary": "Customer c-1 is back.",
+        "details": {"ticket_ids": ["T-1", "T-2"]},
+    }
+
+
+def test_trusted_alert_is_the_validated_alert() -> None:
+    trusted = Alert.trusted(**_fields())  # type: ignore[arg-type]
+    validated = Alert(**_fields())
+    assert trusted == validated
+    assert trusted.to_json() == validated.to_json()
+    assert trusted.model_dump() == validated.model_dump()
+    assert trusted.model_fields_set == validated.model_fields_set
+    with pytest.raises(ValueError, match="frozen"):
+        trusted.summary = "changed"  # type: ignore[misc]
+
+
+def test_changed_copies_and_leaves_the_original() -> None:
+    original = Alert.trusted(**_fields())  # type: ignore[arg-type]
+    ended = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    resolved = original.changed(status=AlertStatus.RESOLVED, ends_at=ended)
+    assert resolved == original.model_copy(update={"status": AlertStatus.RESOLVED, "ends_at": ended})
+    assert original.status is AlertStatus.FIRING
+    assert original.ends_at is None
+    assert orjson.loads(resolved.to_json())["ends_at"] == "2026-11-24T08:00:00Z"
