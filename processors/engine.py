@@ -40,7 +40,7 @@ class Verdict(StrEnum):
     LATE = "late"
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     verdict: Verdict
     alerts: list[Alert] = field(default_factory=list)
@@ -163,7 +163,9 @@ class DetectionEngine:
                     )
             if facts.opened:
                 self.trends.ticket_opened(ticket.topic, hour)
-                alerts += self.repeats.ticket_opened(ticket.ticket_id, ticket.customer_id, ticket.topic, at)
+                alerts += self.repeats.ticket_opened(
+                    ticket.ticket_id, ticket.customer_id, ticket.topic, at, ts
+                )
         if facts.first_escalation and not ticket.first_seen_mid_life:
             self.trends.ticket_escalated(ticket.topic, hour_index(ticket.opened_at))
         if facts.resolution_seconds is not None:

@@ -13,6 +13,7 @@ with the same id as the cluster grows. Resolves when the 30-day window no longer
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from collections import Counter
@@ -92,9 +93,16 @@ class FeatureCluster:
     """How many members hold each term (the inverted index is built from it)."""
     oldest: datetime | None = None
     """The earliest member's time (members are only nearly in time order)."""
+    ticket_ids: list[str] = field(default_factory=list)
+    """The members' tickets, in member order (kept alongside: every update of the alert lists them)."""
+    customer_names: list[str] = field(default_factory=list)
+    """The distinct customers, sorted (kept sorted as they come and go, for the same reason)."""
 
     def add(self, request: _Request) -> None:
         self.members.append(request)
+        self.ticket_ids.append(request.ticket_id)
+        if not self.customers[request.customer]:
+            bisect.insort(self.customer_names, request.customer)
         self.customers[request.customer] += 1
         self.terms.update(request.terms)
         if self.oldest is None or request.at < self.oldest:
@@ -106,10 +114,12 @@ class FeatureCluster:
         while keep < len(self.members) and self.members[keep].at <= horizon:
             keep += 1
         gone, self.members = self.members[:keep], self.members[keep:]
+        del self.ticket_ids[:keep]
         for request in gone:
             self.customers[request.customer] -= 1
             if not self.customers[request.customer]:
                 del self.customers[request.customer]
+                del self.customer_names[bisect.bisect_left(self.customer_names, request.customer)]
             self.terms.subtract(request.terms)
         if gone:
             self.oldest = min((m.at for m in self.members), default=None)
@@ -220,9 +230,9 @@ class FeatureClusters:
     def _details(self, cluster: FeatureCluster) -> dict[str, Any]:
         members = cluster.members
         return {
-            "ticket_ids": [m.ticket_id for m in members],
+            "ticket_ids": list(cluster.ticket_ids),
             "count": len(members),
-            "customers": sorted(cluster.customers),
+            "customers": list(cluster.customer_names),
             "examples": [m.text for m in members[: self._cfg.max_examples]],
         }
 

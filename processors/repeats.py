@@ -7,7 +7,6 @@ is resolved or closed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,15 +18,15 @@ from schemas.config import DetectionConfig
 REPEAT_CONTACT = "repeat_contact"
 
 
-@dataclass
-class _LastTicket:
-    ticket_id: str
-    opened_at: datetime
+# A customer's latest ticket on a topic: (ticket id, opened at as epoch seconds, opened at). A tuple:
+# one is made per new ticket.
+_LastTicket = tuple[str, float, datetime]
 
 
 class RepeatContacts:
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
         self._window = timedelta(days=config.repeat_contact.window_days)
+        self._window_seconds = self._window.total_seconds()
         self._locale = config.locale
         self._alerts = alerts
         self.last: dict[tuple[str, str], _LastTicket] = {}
@@ -36,34 +35,37 @@ class RepeatContacts:
         self._latest_repeat: dict[tuple[str, str], str] = {}
 
     def ticket_opened(
-        self, ticket_id: str, customer_id: str | None, topic: str | None, at: datetime
+        self, ticket_id: str, customer_id: str | None, topic: str | None, at: datetime, ts: float
     ) -> list[Alert]:
+        """A new ticket opened at `at` (`ts` in epoch seconds)."""
         if not customer_id or not topic:
             return []
         key = (customer_id, topic)
         previous = self.last.get(key)
-        if previous is None or at >= previous.opened_at:
-            self.last[key] = _LastTicket(ticket_id, at)
-        if (
-            previous is None
-            or previous.ticket_id == ticket_id
-            or not (timedelta(0) <= at - previous.opened_at <= self._window)
-        ):
+        if previous is None:
+            self.last[key] = (ticket_id, ts, at)
+            return []
+        previous_id, previous_ts, previous_at = previous
+        if ts >= previous_ts:
+            self.last[key] = (ticket_id, ts, at)
+        if previous_id == ticket_id or not -1.0 < ts - previous_ts < self._window_seconds + 1.0:
+            return []  # a cheap float test first; the exact one (to the microsecond) when it may hold
+        if not timedelta(0) <= at - previous_at <= self._window:
             return []
         subject = {"customer_id": customer_id, "topic": topic}
         current = self._alerts.current(REPEAT_CONTACT, subject)
-        tickets = list(current.details.get("ticket_ids", [])) if current else [previous.ticket_id]
+        tickets = list(current.details.get("ticket_ids", [])) if current else [previous_id]
         tickets.append(ticket_id)
         stale = self._latest_repeat.get(key)
         if stale is not None:
             self.open_repeats.pop(stale, None)
         self.open_repeats[ticket_id] = key
         self._latest_repeat[key] = ticket_id
-        days = round((at - previous.opened_at).total_seconds() / 86400, 1)
+        days = round((ts - previous_ts) / 86400, 1)
         details: dict[str, Any] = {
             "ticket_id": ticket_id,
-            "previous_ticket_id": previous.ticket_id,
-            "previous_opened_at": previous.opened_at.isoformat(),
+            "previous_ticket_id": previous_id,
+            "previous_opened_at": previous_at.isoformat(),
             "ticket_ids": tickets,
         }
         summary = summarize(
@@ -74,7 +76,7 @@ class RepeatContacts:
                 "ticket_id": ticket_id,
                 "topic": topic,
                 "days": days,
-                "previous_ticket_id": previous.ticket_id,
+                "previous_ticket_id": previous_id,
             },
         )
         alert = self._alerts.fire(
@@ -97,5 +99,6 @@ class RepeatContacts:
         return [alert] if alert else []
 
     def prune(self, now: datetime) -> None:
-        for key in [k for k, v in self.last.items() if v.opened_at < now - self._window]:
+        horizon = now.timestamp() - self._window_seconds
+        for key in [key for key, (_, opened, _) in self.last.items() if opened < horizon]:
             del self.last[key]

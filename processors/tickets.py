@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from processors.alerting import AlertBook
 from processors.calendar import AlwaysOpen, BusinessCalendar, SlaCalendar
 from processors.sla import SlaClock, TicketState, choose_policy
-from processors.summaries import duration_text, local_time, summarize
+from processors.summaries import duration_text, local_time, summarize, wall_clock
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
 from schemas.event import ContactEvent, EventType, Priority, TicketStatus
@@ -366,31 +366,33 @@ class TicketBook:
         priority = ticket.priority
         severity = Severity.CRITICAL if breached and priority in _URGENT else Severity.WARNING
         due_local = datetime.fromtimestamp(due, self._zone)
+        due_iso = due_local.isoformat()
+        priority_name = str(priority)  # str() of a StrEnum member is its value, without the descriptor
         target = self._targets.get(clock.target_seconds)
         if target is None:
             target = self._targets[clock.target_seconds] = duration_text(
                 clock.target_seconds, self._config.locale
             )
         details: dict[str, Any] = {
-            "priority": priority.value,
+            "priority": priority_name,
             "sla_policy": ticket.policy,
             "calendar": ticket.calendar,
             "target_seconds": clock.target_seconds,
             "spent_seconds": round(spent, 3),
-            "due_at": due_local.isoformat(),
+            "due_at": due_iso,
             "channel": ticket.channel,
             "customer_id": ticket.customer_id,
-            "customer_tier": ticket.customer_tier.value if ticket.customer_tier else None,
+            "customer_tier": str(ticket.customer_tier) if ticket.customer_tier else None,
             "topic": ticket.topic,
             "opened_at": ticket.opened_at.isoformat(),
         }
         values = {
             "ticket_id": ticket.ticket_id,
-            "priority": priority.value,
+            "priority": priority_name,
             "channel": ticket.channel or "unknown channel",
             "percent": self._percent,
             "target": target,
-            "due": local_time(due_local, self._zone),
+            "due": wall_clock(due_local, due_iso),
         }
         return self._fire(
             ticket,

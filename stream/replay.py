@@ -50,9 +50,9 @@ def replay(
     report = ReplayReport()
 
     def emit(alerts: list[Alert]) -> None:
-        for alert in alerts:
-            alerts_out.write(alert.to_json() + b"\n")
-        report.alerts += len(alerts)
+        if alerts:
+            alerts_out.write(b"".join([alert.to_json() + b"\n" for alert in alerts]))
+            report.alerts += len(alerts)
 
     def reject(number: int, raw: bytes, reason: str, detail: str) -> None:
         report.rejected[reason] += 1
@@ -79,7 +79,8 @@ def replay(
         outcome = engine.observe(event)
         if outcome.verdict is Verdict.ACCEPTED:
             report.accepted += 1
-            emit(outcome.alerts)
+            if outcome.alerts:
+                emit(outcome.alerts)
         else:
             reason = (
                 DeadLetterReason.DUPLICATE if outcome.verdict is Verdict.DUPLICATE else DeadLetterReason.LATE

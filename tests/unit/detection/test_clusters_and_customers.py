@@ -280,6 +280,9 @@ def test_requests_leave_their_cluster_after_thirty_days_and_empty_clusters_go() 
     resolved = clusters.expire(msk(1, 12, month=12))  # 30 days after the first three requests
     assert [(a.status, a.details["count"]) for a in resolved] == [("resolved", 2)]
     assert [len(c.members) for c in clusters.clusters.values()] == [2]
+    # The lists every update of the alert carries follow the members out.
+    assert resolved[0].details["ticket_ids"] == ["T-3", "T-4"]
+    assert resolved[0].details["customers"] == ["c-3", "c-4"]
     assert clusters.expire(msk(2, 0, month=12)) == []
     assert clusters.clusters == {}
     assert clusters._by_term == {}
