@@ -41,9 +41,13 @@ class HourlySeries:
     _length: int = 0
     _current: float = 0.0
     _previous: float = 0.0
+    _low: int | None = None
+    """No bucket is older than this hour: pruning reads only the hours it drops."""
 
     def add(self, hour: int, amount: float = 1.0) -> None:
         self.buckets[hour] = self.buckets.get(hour, 0.0) + amount
+        if self._low is None or hour < self._low:
+            self._low = hour
         if self._at is not None:
             if self._at - self._length <= hour < self._at:
                 self._current += amount
@@ -71,8 +75,17 @@ class HourlySeries:
         return sum(get(h, 0.0) for h in range(start_hour, end_hour))
 
     def prune(self, before_hour: int) -> None:
-        for hour in [h for h in self.buckets if h < before_hour]:
-            del self.buckets[hour]
+        """Drop the buckets of hours before `before_hour` (hourly, this reads one hour, not the series)."""
+        buckets, low = self.buckets, self._low
+        if low is None or low >= before_hour:
+            return
+        if before_hour - low > len(buckets):
+            for hour in [h for h in buckets if h < before_hour]:
+                del buckets[hour]
+        else:
+            for hour in range(low, before_hour):
+                buckets.pop(hour, None)
+        self._low = before_hour
 
     def __bool__(self) -> bool:
         return bool(self.buckets)

@@ -4,7 +4,10 @@ import bisect
 import random
 from datetime import datetime, timedelta
 
-from processors.windows import binomial_upper_tail
+from hypothesis import given
+from hypothesis import strategies as st
+
+from processors.windows import HourlySeries, binomial_upper_tail
 from schemas.event import ContactEvent
 from tests.unit.detection.helpers import MSK, Run, event, every, msk
 
@@ -225,3 +228,30 @@ def test_hourly_evaluations_are_on_the_hour_in_utc() -> None:
     run = Run()
     run.feed(event("contact_received", msk(24, 10, 17), ticket="x"))
     assert run.engine._next_hour == datetime(2026, 11, 24, 8, 0, tzinfo=MSK).astimezone(MSK).replace(hour=11)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("add"), st.integers(0, 80)),
+            st.tuples(st.just("evaluate"), st.integers(1, 3)),
+        ),
+        max_size=80,
+    )
+)
+def test_hourly_series_prunes_and_slides_like_a_plain_dict(steps: list[tuple[str, int]]) -> None:
+    # As the trend detectors use it: evaluations at rising hours, each followed by a prune of the
+    # hours behind both windows; additions at any hour, late ones before the pruned horizon too.
+    series, reference, now = HourlySeries(), {}, 10
+    for action, value in steps:
+        if action == "add":
+            series.add(value)
+            reference[value] = reference.get(value, 0.0) + 1.0
+        else:
+            now += value
+            current = sum(n for h, n in reference.items() if now - 5 <= h < now)
+            previous = sum(n for h, n in reference.items() if now - 10 <= h < now - 5)
+            assert series.two_windows(now, 5) == (current, previous)
+            series.prune(now - 11)
+            reference = {h: n for h, n in reference.items() if h >= now - 11}
+        assert series.buckets == reference
