@@ -177,10 +177,7 @@ class DetectionEngine:
     def _due_bound(self) -> float:
         """A lower bound of the next deadline, as epoch seconds (each part may be early, never late)."""
         return min(
-            self._next_hour_ts,
-            self.tickets.due_bound(),
-            self.silence.due_bound(),
-            self.incidents.due_bound(),
+            self._next_hour_ts, self.tickets.due_bound, self.silence.due_bound, self.incidents.due_bound
         )
 
     def _run_until(self, limit: float, inclusive: bool, alerts: list[Alert]) -> None:
@@ -190,8 +187,8 @@ class DetectionEngine:
         while True:
             # Silence and incidents give a cheap lower bound first; their exact next check is asked for
             # only when that bound is within reach.
-            silence_at = silence.next_due() if silence.due_bound() <= limit else None
-            incident_at = incidents.next_due() if incidents.due_bound() <= limit else None
+            silence_at = silence.next_due() if silence.due_bound <= limit else None
+            incident_at = incidents.next_due() if incidents.due_bound <= limit else None
             silence_ts = silence_at.timestamp() if silence_at is not None else math.inf
             incident_ts = incident_at.timestamp() if incident_at is not None else math.inf
             due = min(tickets.next_due(), silence_ts, incident_ts, self._next_hour_ts)

@@ -54,6 +54,8 @@ class IncidentDetector:
         self._quiet = timedelta(minutes=self._cfg.resolve_after_quiet_minutes)
         self.codes: dict[str, _Incident] = {}
         self._any_firing = False
+        self.due_bound = math.inf
+        """-inf while an incident fires (always ask `next_due`: incidents are rare), else inf."""
 
     def report(self, raw_code: str, customer_id: str | None, ticket_id: str, at: datetime) -> list[Alert]:
         code = normalize_error_code(raw_code)
@@ -78,6 +80,7 @@ class IncidentDetector:
             return []
         incident.firing = True
         self._any_firing = True
+        self.due_bound = -math.inf
         incident.customers = customers
         incident.ticket_ids = list(dict.fromkeys(r.ticket_id for r in in_window))
         return self._send(code, incident, at)
@@ -109,15 +112,12 @@ class IncidentDetector:
         )
         return [alert] if alert else []
 
-    def due_bound(self) -> float:
-        """While an incident fires, always ask `next_due` (incidents are rare; reports move it later)."""
-        return -math.inf if self._any_firing else math.inf
-
     def next_due(self) -> datetime | None:
         if not self._any_firing:
             return None
         due = [i.last_report + self._quiet for i in self.codes.values() if i.firing and i.last_report]
         self._any_firing = bool(due)
+        self.due_bound = -math.inf if due else math.inf
         return min(due) if due else None
 
     def fire_due(self, now: datetime) -> list[Alert]:

@@ -45,7 +45,7 @@ class SilenceDetector:
         self.channels: dict[str, ChannelFlow] = {}
         self._next_due: datetime | None = None
         self._next_due_dirty = False
-        self._bound = math.inf
+        self.due_bound = math.inf
         """A lower bound of the next check as epoch seconds, exact after each `next_due`."""
 
     def contact(self, channel: str, at: datetime) -> list[Alert]:
@@ -62,7 +62,7 @@ class SilenceDetector:
             flow.next_check = at + self._silence
             self._next_due_dirty = True
             # A check only moves later, except a new channel's first: the bound stays a lower bound.
-            self._bound = min(self._bound, flow.next_check.timestamp())
+            self.due_bound = min(self.due_bound, flow.next_check.timestamp())
             if flow.firing:
                 flow.firing = False
                 alert = self._alerts.resolve(CHANNEL_SILENT, {"channel": channel}, at)
@@ -75,11 +75,8 @@ class SilenceDetector:
             checks = [flow.next_check for flow in self.channels.values() if flow.next_check is not None]
             self._next_due = min(checks) if checks else None
             self._next_due_dirty = False
-            self._bound = self._next_due.timestamp() if self._next_due is not None else math.inf
+            self.due_bound = self._next_due.timestamp() if self._next_due is not None else math.inf
         return self._next_due
-
-    def due_bound(self) -> float:
-        return self._bound
 
     def fire_due(self, now: datetime, stream_start: datetime) -> list[Alert]:
         alerts = []

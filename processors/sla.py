@@ -132,6 +132,8 @@ class TicketState:
     resolution_recorded: bool = False
     firing_rules: set[str] = field(default_factory=set)
     """The ticket's rules firing now (mirrors the alert book, to skip look-ups on the hot path)."""
+    alerted: bool = False
+    """Whether any rule ever fired on the ticket (else the alert book holds nothing to forget)."""
 
     @property
     def priority(self) -> Priority:

@@ -22,7 +22,7 @@ from processors.calendar import AlwaysOpen, BusinessCalendar, SlaCalendar
 from processors.sla import SlaClock, TicketState, choose_policy
 from processors.summaries import duration_text, local_time, summarize, wall_clock
 from schemas.alert import Alert, Audience, Severity
-from schemas.config import DetectionConfig
+from schemas.config import DetectionConfig, SlaPolicy
 from schemas.event import ContactEvent, EventType, Priority, TicketStatus
 
 FIRST_RESPONSE_AT_RISK = "sla_first_response_at_risk"
@@ -69,9 +69,12 @@ class TicketBook:
         self.facts = TicketFacts()
         """The facts of the last `apply` (one object, overwritten: it is read right after each call)."""
         self._deadlines: list[_Deadline] = []
+        self.due_bound = math.inf
+        """The heap's earliest threshold as epoch seconds (perhaps a void one: a lower bound)."""
         self._seq = 0
         self._at_risk = config.sla.at_risk_fraction
         self._percent = round(100 * config.sla.at_risk_fraction)
+        self._policies: dict[tuple[object, ...], SlaPolicy | None] = {}
         self._targets: dict[float, str] = {}
         """target seconds -> its text in the summary (a handful of distinct targets)."""
         hours = config.business_hours
@@ -244,7 +247,18 @@ class TicketBook:
 
     def _apply_policy(self, ticket: TicketState, ts: float) -> None:
         sla = self._config.sla
-        policy = choose_policy(sla, ticket)
+        # A policy depends on these fields only, and few combinations occur: choose each once.
+        inputs = (
+            ticket.channel,
+            ticket.category,
+            ticket.explicit_priority,
+            ticket.kind,
+            ticket.customer_tier,
+        )
+        if inputs in self._policies:
+            policy = self._policies[inputs]
+        else:
+            policy = self._policies[inputs] = choose_policy(sla, ticket)
         if policy is None:
             ticket.policy = None
             ticket.first_response.target_seconds = 0.0
@@ -280,6 +294,7 @@ class TicketBook:
 
     def _fire(self, ticket: TicketState, rule: str, **alert: Any) -> Alert | None:
         ticket.firing_rules.add(rule)
+        ticket.alerted = True
         return self._alerts.fire(rule, {"ticket_id": ticket.ticket_id}, **alert)
 
     # -- deadlines -------------------------------------------------------------------------------------
@@ -318,6 +333,8 @@ class TicketBook:
         self._seq += 1
         due = crossing if crossing > now else now
         heapq.heappush(self._deadlines, (due, self._seq, ticket.ticket_id, index, rule, clock.version))
+        if due < self.due_bound:
+            self.due_bound = due
 
     def _live(self, deadline: _Deadline) -> TicketState | None:
         """The ticket of a scheduled threshold still valid (its clock not rescheduled since), or None."""
@@ -327,17 +344,15 @@ class TicketBook:
         clock = ticket.first_response if deadline[3] == 0 else ticket.resolution
         return ticket if clock.version == deadline[5] else None
 
-    def due_bound(self) -> float:
-        """The earliest threshold in the heap as epoch seconds (perhaps a void one: a lower bound)."""
-        return self._deadlines[0][0] if self._deadlines else math.inf
-
     def next_due(self) -> float:
         """The earliest valid threshold as epoch seconds (void ones are dropped on the way), or inf."""
         deadlines = self._deadlines
         while deadlines:
             if self._live(deadlines[0]) is not None:
-                return deadlines[0][0]
+                self.due_bound = deadlines[0][0]
+                return self.due_bound
             heapq.heappop(deadlines)
+        self.due_bound = math.inf
         return math.inf
 
     def fire_due(self, now: float, alerts: list[Alert]) -> None:
@@ -354,6 +369,7 @@ class TicketBook:
             if alert is not None:
                 alerts.append(alert)
             self._push_next(ticket, index, clock, at)
+        self.due_bound = deadlines[0][0] if deadlines else math.inf
 
     def _fire_sla(self, ticket: TicketState, clock: SlaClock, rule: str, at: float) -> Alert | None:
         if clock.met_at is not None or clock.running_since is None:
@@ -424,6 +440,7 @@ class TicketBook:
         for ticket_id in expired:
             ticket = self.tickets.pop(ticket_id)  # its scheduled thresholds are void: no ticket, no clock
             self._resolve(ticket, _ALL_TICKET_RULES, now, alerts)
-            for rule in _ALL_TICKET_RULES:
-                self._alerts.forget(rule, {"ticket_id": ticket_id})
+            if ticket.alerted:
+                for rule in _ALL_TICKET_RULES:
+                    self._alerts.forget(rule, {"ticket_id": ticket_id})
         return alerts

@@ -197,7 +197,8 @@ def parse_contact_event(raw: bytes | str) -> ContactEvent:
         )
     try:
         # pydantic-core reads the JSON itself: no intermediate dict of Python objects per event.
-        return ContactEvent.model_validate_json(raw)
+        event: ContactEvent = _validate_json(raw)
+        return event
     except ValidationError as exc:
         raise _judge(exc) from None
 
@@ -214,6 +215,10 @@ def _judge(exc: ValidationError) -> InvalidEvent:
             kind = type(error["input"]).__name__
             return InvalidEvent(DeadLetterReason.NOT_AN_OBJECT, f"expected a JSON object, got {kind}")
     return InvalidEvent(DeadLetterReason.SCHEMA_VIOLATION, describe_validation_error(exc))
+
+
+_validate_json = ContactEvent.__pydantic_validator__.validate_json
+"""`ContactEvent.model_validate_json` without its Python wrapper (called once per event)."""
 
 
 def validate_contact_event(data: dict[str, Any]) -> ContactEvent:
