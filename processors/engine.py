@@ -105,8 +105,9 @@ class DetectionEngine:
     def observe(self, event: ContactEvent) -> Outcome:
         at = event.occurred_at
         ts = at.timestamp()
+        seen = self.seen
         if self.clock is not None:
-            if self.seen.seen(event.event_id):
+            if event.event_id in seen.recent or event.event_id in seen.older:
                 return Outcome(Verdict.DUPLICATE, detail=f"event_id {event.event_id!r} was already processed")
             if ts < self._clock_ts - self._lateness_seconds:
                 return Outcome(
@@ -119,10 +120,15 @@ class DetectionEngine:
             self._clock_ts = ts
             self._next_hour = next_hour_boundary(at)
             self._next_hour_ts = self._next_hour.timestamp()
-        self.seen.add(event.event_id, ts)
+        seen.add(event.event_id, ts)
         alerts: list[Alert] = []
         # Most events have no deadline before them: four float comparisons instead of the full search.
-        if self._due_bound() < ts:
+        if (
+            self._next_hour_ts < ts
+            or self.tickets.due_bound < ts
+            or self.silence.due_bound < ts
+            or self.incidents.due_bound < ts
+        ):
             self._run_until(ts, False, alerts)
         if ts > self._clock_ts:
             self.clock = at
@@ -174,12 +180,6 @@ class DetectionEngine:
             alerts += self.repeats.ticket_done(ticket.ticket_id, at)
 
     # -- time ------------------------------------------------------------------------------------------
-    def _due_bound(self) -> float:
-        """A lower bound of the next deadline, as epoch seconds (each part may be early, never late)."""
-        return min(
-            self._next_hour_ts, self.tickets.due_bound, self.silence.due_bound, self.incidents.due_bound
-        )
-
     def _run_until(self, limit: float, inclusive: bool, alerts: list[Alert]) -> None:
         """Fire every deadline before `limit` (epoch seconds; at it too when `inclusive`), in time order."""
         assert self.stream_start is not None

@@ -105,6 +105,8 @@ class TicketState:
     opened_at: datetime
     first_seen_mid_life: bool
     last_event_at: datetime
+    last_event_ts: float
+    """`last_event_at` in epoch seconds (compared on every event; datetimes compare slowly)."""
     channel: str | None = None
     customer_id: str | None = None
     customer_tier: CustomerTier | None = None

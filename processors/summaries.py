@@ -95,4 +95,4 @@ def duration_text(seconds: float, locale: str = "en") -> str:
 
 def summarize(rule: str, locale: str, values: dict[str, Any]) -> str:
     templates = _TEMPLATES[rule]
-    return templates.get(locale, templates["en"]).format(**values)
+    return templates.get(locale, templates["en"]).format_map(values)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -115,6 +115,7 @@ class TicketBook:
                 opened_at=at,
                 first_seen_mid_life=kind is not EventType.CONTACT_RECEIVED,
                 last_event_at=at,
+                last_event_ts=ts,
             )
             tickets[ticket_id] = ticket
             ticket.absorb(event)
@@ -143,8 +144,9 @@ class TicketBook:
                 timing_changed = kind is EventType.STATUS_CHANGED or (
                     kind is EventType.AGENT_REPLIED and ticket.first_response.met_at is None
                 )
-            if at > ticket.last_event_at:
+            if ts > ticket.last_event_ts:
                 ticket.last_event_at = at
+                ticket.last_event_ts = ts
 
         if kind is EventType.AGENT_REPLIED:
             ticket.agent_replies += 1
@@ -425,17 +427,17 @@ class TicketBook:
     def expire(self, now: datetime) -> list[Alert]:
         """Forget tickets long closed or long silent, so memory stays bounded."""
         engine = self._config.engine
-        closed_horizon = now - timedelta(days=engine.closed_ticket_retention_days)
-        open_horizon = now - timedelta(days=engine.open_ticket_retention_days)
+        closed_horizon = now.timestamp() - engine.closed_ticket_retention_days * 86400
+        open_horizon = now.timestamp() - engine.open_ticket_retention_days * 86400
         alerts: list[Alert] = []
         # The book is in order of last activity (nearly of last_event_at: input is at most minutes out
         # of order), so the scan stops at the first ticket active within the shorter horizon.
         shorter = max(closed_horizon, open_horizon)
         expired = []
         for ticket_id, ticket in self.tickets.items():
-            if ticket.last_event_at >= shorter:
+            if ticket.last_event_ts >= shorter:
                 break
-            if ticket.last_event_at < (closed_horizon if ticket.done else open_horizon):
+            if ticket.last_event_ts < (closed_horizon if ticket.done else open_horizon):
                 expired.append(ticket_id)
         for ticket_id in expired:
             ticket = self.tickets.pop(ticket_id)  # its scheduled thresholds are void: no ticket, no clock

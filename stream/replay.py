@@ -66,10 +66,11 @@ def replay(
             }
             dead_letters.write(orjson.dumps(record) + b"\n")
 
+    accepted = Verdict.ACCEPTED
+    number = 0
     for number, line in enumerate(lines, start=1):
-        report.lines += 1
         raw = line.rstrip(b"\r\n")
-        if not raw.strip():
+        if not raw or raw.isspace():
             continue
         try:
             event = parse_contact_event(raw)
@@ -77,7 +78,7 @@ def replay(
             reject(number, raw, exc.reason.value, exc.detail)
             continue
         outcome = engine.observe(event)
-        if outcome.verdict is Verdict.ACCEPTED:
+        if outcome.verdict is accepted:
             report.accepted += 1
             if outcome.alerts:
                 emit(outcome.alerts)
@@ -86,6 +87,7 @@ def replay(
                 DeadLetterReason.DUPLICATE if outcome.verdict is Verdict.DUPLICATE else DeadLetterReason.LATE
             )
             reject(number, raw, reason.value, outcome.detail)
+    report.lines = number
     if until is not None:
         emit(engine.advance_to(until))
     elif engine.clock is not None:
