@@ -176,7 +176,7 @@ class DetectionEngine:
             self.trends.ticket_escalated(ticket.topic, hour_index(ticket.opened_at))
         if facts.resolution_seconds is not None:
             self.trends.ticket_resolved(ticket.topic, hour_of(ts), facts.resolution_seconds)
-        if ticket.done and self.repeats.open_repeats:
+        if facts.finished:
             alerts += self.repeats.ticket_done(ticket.ticket_id, at)
 
     # -- time ------------------------------------------------------------------------------------------

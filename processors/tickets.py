@@ -52,6 +52,8 @@ class TicketFacts:
     """What other detectors learn from the last ticket event (computed once, here)."""
 
     opened: bool = False
+    finished: bool = False
+    """Resolved or closed by this event (it was not before)."""
     first_escalation: bool = False
     resolution_seconds: float | None = None
 
@@ -104,7 +106,7 @@ class TicketBook:
         kind = event.type
         self.touched.add(ticket_id)
         facts = self.facts
-        facts.opened = facts.first_escalation = False
+        facts.opened = facts.finished = facts.first_escalation = False
         facts.resolution_seconds = None
         timing_changed = True  # whether a clock's target, run state or spent time may have moved
         tickets = self.tickets
@@ -197,6 +199,7 @@ class TicketBook:
                 if ticket.first_response.met_at is None:
                     ticket.first_response.meet(ts, calendar)  # moot once the ticket is solved
                 ticket.resolved_at = at
+                facts.finished = True
                 ticket.resolution_sla_seconds = ticket.resolution.spent_seconds
                 ticket.resolution_calendar_seconds = (at - ticket.opened_at).total_seconds()
                 if not ticket.resolution_recorded and not ticket.first_seen_mid_life:

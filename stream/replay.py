@@ -50,9 +50,9 @@ def replay(
     report = ReplayReport()
 
     def emit(alerts: list[Alert]) -> None:
-        if alerts:
-            alerts_out.write(b"".join([alert.to_json() + b"\n" for alert in alerts]))
-            report.alerts += len(alerts)
+        for alert in alerts:
+            alerts_out.write(alert.to_json_line())
+        report.alerts += len(alerts)
 
     def reject(number: int, raw: bytes, reason: str, detail: str) -> None:
         report.rejected[reason] += 1

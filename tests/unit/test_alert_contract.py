@@ -84,3 +84,8 @@ def test_changed_copies_and_leaves_the_original() -> None:
     assert original.status is AlertStatus.FIRING
     assert original.ends_at is None
     assert orjson.loads(resolved.to_json())["ends_at"] == "2026-11-24T08:00:00Z"
+
+
+def test_json_line_is_the_json_and_a_newline() -> None:
+    alert = Alert.trusted(**_fields())  # type: ignore[arg-type]
+    assert alert.to_json_line() == alert.to_json() + b"\n"
