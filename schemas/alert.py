@@ -77,10 +77,7 @@ class Alert(BaseModel):
         built cost a tenth of the replay. Values are taken as they are (the caller must not mutate
         `subject` or `details` afterwards). Input from outside goes through the constructor.
         """
-        alert = _new(cls)
-        _set(
-            alert,
-            "__dict__",
+        return cls._from_fields(
             {
                 "alert_id": alert_id,
                 "rule": rule,
@@ -92,16 +89,24 @@ class Alert(BaseModel):
                 "ends_at": ends_at,
                 "summary": summary,
                 "details": details,
-            },
+            }
         )
+
+    def changed(self, **update: Any) -> Alert:
+        """A copy with `update` applied, trusted like `trusted` (the engine's resolves and updates)."""
+        fields = dict(self.__dict__)
+        fields.update(update)
+        return self._from_fields(fields)
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> Alert:
+        # What pydantic's own construction leaves on an instance, set directly.
+        alert = _new(cls)
+        _set(alert, "__dict__", fields)
         _set(alert, "__pydantic_fields_set__", set(_FIELDS))
         _set(alert, "__pydantic_extra__", None)
         _set(alert, "__pydantic_private__", None)
         return alert
-
-    def changed(self, **update: Any) -> Alert:
-        """A copy with `update` applied, trusted like `trusted` (the engine's resolves and updates)."""
-        return self.trusted(**{**self.__dict__, **update})
 
     def to_json(self) -> bytes:
         # orjson straight from the fields: the bytes pydantic's JSON mode gives (UTC as `Z`, enums as

@@ -126,6 +126,12 @@ class _RFC3339Instant:
 Instant = Annotated[datetime, _RFC3339Instant()]
 
 
+_STATUS_CHANGED: Final = EventType.STATUS_CHANGED
+_CSAT_SUBMITTED: Final = EventType.CSAT_SUBMITTED
+_TEXT_CHARS_SURELY_WITHIN: Final = MAX_TEXT_BYTES // 4
+"""A text of at most this many characters is within MAX_TEXT_BYTES (UTF-8 needs at most 4 bytes each)."""
+
+
 class ContactEvent(BaseModel):
     """One thing that happened to a ticket, in one source, at one instant."""
 
@@ -165,23 +171,26 @@ class ContactEvent(BaseModel):
     def _fields_the_type_needs(self) -> ContactEvent:
         # The one Python step of validation (the rest runs in pydantic-core), so it does all the
         # cross-field work: the fields a type needs, unknown fields into `extra`, an overlong text cut.
-        if self.type is EventType.STATUS_CHANGED and self.status is None:
+        # It runs once per event: fields are read from __dict__ and the enum members are module globals.
+        fields = self.__dict__
+        kind = fields["type"]
+        if kind is _STATUS_CHANGED and fields["status"] is None:
             raise ValueError("a status_changed event needs `status`")
-        if self.type is EventType.CSAT_SUBMITTED and self.score is None:
+        if kind is _CSAT_SUBMITTED and fields["score"] is None:
             raise ValueError("a csat_submitted event needs `score` (1..5)")
         unknown = self.__pydantic_extra__
         if unknown:
-            merged = dict(self.extra)
+            merged = dict(fields["extra"])
             for key in sorted(unknown):
                 merged[key] = unknown[key]
             unknown.clear()
-            object.__setattr__(self, "extra", merged)
-        text = self.text
-        if text is not None and len(text) > MAX_TEXT_BYTES // 4:  # cheap test before encoding
+            fields["extra"] = merged
+        text = fields["text"]
+        if text is not None and len(text) > _TEXT_CHARS_SURELY_WITHIN:
             cut, truncated = truncate_utf8(text, MAX_TEXT_BYTES)
             if truncated:
-                object.__setattr__(self, "text", cut)
-                object.__setattr__(self, "text_truncated", True)
+                fields["text"] = cut
+                fields["text_truncated"] = True
         return self
 
     def to_json(self) -> bytes:
