@@ -157,7 +157,7 @@ class DetectionEngine:
             hour = hour_of(ts)
             self.trends.count_contact(event, hour)
             if event.channel is not None:
-                alerts += self.silence.contact(event.channel.value, at)
+                alerts += self.silence.contact(event.channel.value, at, ts)
             if event.error_code:
                 alerts += self.incidents.report(event.error_code, ticket.customer_id, ticket.ticket_id, at)
             kind = event.kind or ticket.kind
@@ -187,9 +187,8 @@ class DetectionEngine:
         while True:
             # Silence and incidents give a cheap lower bound first; their exact next check is asked for
             # only when that bound is within reach.
-            silence_at = silence.next_due() if silence.due_bound <= limit else None
+            silence_ts = silence.next_due() if silence.due_bound <= limit else math.inf
             incident_at = incidents.next_due() if incidents.due_bound <= limit else None
-            silence_ts = silence_at.timestamp() if silence_at is not None else math.inf
             incident_ts = incident_at.timestamp() if incident_at is not None else math.inf
             due = min(tickets.next_due(), silence_ts, incident_ts, self._next_hour_ts)
             if due > limit or (due == limit and not inclusive):
@@ -197,8 +196,8 @@ class DetectionEngine:
             tickets.fire_due(due, alerts)
             if incident_at is not None and incident_ts == due:
                 alerts += incidents.fire_due(incident_at)
-            if silence_at is not None and silence_ts == due:
-                alerts += silence.fire_due(silence_at, self.stream_start)
+            if silence_ts == due:
+                alerts += silence.fire_due(due, self.stream_start)
             if self._next_hour is not None and self._next_hour_ts == due:
                 alerts += self._hourly(self._next_hour)
                 self._next_hour += HOUR

@@ -17,20 +17,24 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from processors.alerting import AlertBook
+from processors.calendar import to_microsecond
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
 
 CHANNEL_SILENT = "channel_silent"
-_MINUTE = timedelta(minutes=1)
 
 
-@dataclass
+@dataclass(slots=True)
 class ChannelFlow:
-    contacts: list[datetime] = field(default_factory=list)
+    """One channel's recent new contacts. Instants are epoch seconds (a contact is one list append)."""
+
+    contacts: list[float] = field(default_factory=list)
     """Times of new contacts within the history horizon, sorted."""
-    last_contact: datetime | None = None
-    next_check: datetime | None = None
+    last_contact: float | None = None
+    last_contact_at: datetime | None = None
+    """`last_contact` as the event stamped it (offset kept), for the alert."""
+    next_check: float | None = None
     firing: bool = False
     """Mirrors the alert book, so a contact on a flowing channel skips the look-up."""
 
@@ -42,65 +46,71 @@ class SilenceDetector:
         self._zone = ZoneInfo(config.business_hours.time_zone)
         self._alerts = alerts
         self._silence = timedelta(minutes=self._cfg.silence_minutes)
+        self._silence_seconds = self._silence.total_seconds()
         self.channels: dict[str, ChannelFlow] = {}
-        self._next_due: datetime | None = None
+        self._next_due: float | None = None
         self._next_due_dirty = False
         self.due_bound = math.inf
         """A lower bound of the next check as epoch seconds, exact after each `next_due`."""
 
-    def contact(self, channel: str, at: datetime) -> list[Alert]:
+    def contact(self, channel: str, at: datetime, ts: float) -> list[Alert]:
+        """A new contact on `channel` at `at` (`ts` in epoch seconds)."""
         flow = self.channels.get(channel)
         if flow is None:
             flow = self.channels[channel] = ChannelFlow()
-        if not flow.contacts or at >= flow.contacts[-1]:
-            flow.contacts.append(at)
+        contacts = flow.contacts
+        if not contacts or ts >= contacts[-1]:
+            contacts.append(ts)
         else:
-            bisect.insort(flow.contacts, at)
-        alerts = []
-        if flow.last_contact is None or at > flow.last_contact:
-            flow.last_contact = at
-            flow.next_check = at + self._silence
-            self._next_due_dirty = True
-            # A check only moves later, except a new channel's first: the bound stays a lower bound.
-            self.due_bound = min(self.due_bound, flow.next_check.timestamp())
-            if flow.firing:
-                flow.firing = False
-                alert = self._alerts.resolve(CHANNEL_SILENT, {"channel": channel}, at)
-                if alert is not None:
-                    alerts.append(alert)
-        return alerts
+            bisect.insort(contacts, ts)
+        if flow.last_contact is not None and ts <= flow.last_contact:
+            return []
+        flow.last_contact, flow.last_contact_at = ts, at
+        flow.next_check = to_microsecond(ts + self._silence_seconds)
+        self._next_due_dirty = True
+        # A check only moves later, except a new channel's first: the bound stays a lower bound.
+        if flow.next_check < self.due_bound:
+            self.due_bound = flow.next_check
+        if not flow.firing:
+            return []
+        flow.firing = False
+        alert = self._alerts.resolve(CHANNEL_SILENT, {"channel": channel}, at)
+        return [alert] if alert is not None else []
 
-    def next_due(self) -> datetime | None:
+    def next_due(self) -> float:
+        """The next check as epoch seconds, or inf."""
         if self._next_due_dirty:
             checks = [flow.next_check for flow in self.channels.values() if flow.next_check is not None]
             self._next_due = min(checks) if checks else None
             self._next_due_dirty = False
-            self.due_bound = self._next_due.timestamp() if self._next_due is not None else math.inf
-        return self._next_due
+            self.due_bound = self._next_due if self._next_due is not None else math.inf
+        return self._next_due if self._next_due is not None else math.inf
 
-    def fire_due(self, now: datetime, stream_start: datetime) -> list[Alert]:
+    def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
+        """Run every check due at or before `now` (epoch seconds)."""
         alerts = []
         self._next_due_dirty = True
+        start = stream_start.timestamp()
         for channel, flow in self.channels.items():
             while flow.next_check is not None and flow.next_check <= now:
                 at = flow.next_check
-                alert = self._check(channel, flow, at, stream_start)
+                alert = self._check(channel, flow, at, start)
                 if alert is not None:
                     alerts.append(alert)
                     flow.firing = True
                     flow.next_check = None  # firing: nothing to check until the next contact
                 else:
-                    flow.next_check = at + _MINUTE
+                    flow.next_check = to_microsecond(at + 60.0)
         return alerts
 
-    def _expected(self, flow: ChannelFlow, at: datetime, stream_start: datetime) -> tuple[float, int]:
+    def _expected(self, flow: ChannelFlow, at: datetime, stream_start: float) -> tuple[float, int]:
         """Average contacts in the same 60 minutes of the week, over the covered previous weeks."""
         local_end = at.astimezone(self._zone)
         counts = []
         for week in range(1, self._cfg.history_weeks + 1):
             # Wall-clock arithmetic in the local zone: "same weekday and clock time" across DST.
-            end = (local_end - timedelta(days=7 * week)).astimezone(at.tzinfo)
-            start = end - self._silence
+            end = (local_end - timedelta(days=7 * week)).timestamp()
+            start = end - self._silence_seconds
             if start < stream_start:
                 break
             counts.append(bisect.bisect_left(flow.contacts, end) - bisect.bisect_left(flow.contacts, start))
@@ -108,15 +118,18 @@ class SilenceDetector:
             return 0.0, 0
         return sum(counts) / len(counts), len(counts)
 
-    def _check(self, channel: str, flow: ChannelFlow, at: datetime, stream_start: datetime) -> Alert | None:
-        if flow.last_contact is None or at - flow.last_contact < self._silence:
+    def _check(self, channel: str, flow: ChannelFlow, ts: float, stream_start: float) -> Alert | None:
+        if flow.last_contact is None or flow.last_contact_at is None:
             return None
+        if ts - flow.last_contact < self._silence_seconds:
+            return None
+        at = datetime.fromtimestamp(ts, flow.last_contact_at.tzinfo)
         expected, weeks = self._expected(flow, at, stream_start)
         if weeks == 0 or expected < self._cfg.min_average_contacts:
             return None
-        silent_minutes = int((at - flow.last_contact).total_seconds() // 60)
+        silent_minutes = int((ts - flow.last_contact) // 60)
         details: dict[str, Any] = {
-            "last_contact_at": flow.last_contact.isoformat(),
+            "last_contact_at": flow.last_contact_at.isoformat(),
             "silent_minutes": silent_minutes,
             "expected_contacts": round(expected, 2),
             "history_weeks": weeks,
@@ -141,7 +154,7 @@ class SilenceDetector:
         )
 
     def prune(self, now: datetime) -> None:
-        horizon = now - timedelta(days=7 * self._cfg.history_weeks) - self._silence - _MINUTE
+        horizon = now.timestamp() - 7 * 86400 * self._cfg.history_weeks - self._silence_seconds - 60.0
         for flow in self.channels.values():
             cut = bisect.bisect_left(flow.contacts, horizon)
             if cut:
