@@ -108,7 +108,9 @@ class TicketBook:
         facts = self.facts
         facts.opened = facts.finished = facts.first_escalation = False
         facts.resolution_seconds = None
-        timing_changed = True  # whether a clock's target, run state or spent time may have moved
+        # Whether each clock's target, run state or spent time may have moved (then its thresholds are
+        # checked against what they were computed from).
+        first_response_moved = resolution_moved = True
         tickets = self.tickets
         ticket = tickets.get(ticket_id)
         if ticket is None:
@@ -143,8 +145,9 @@ class TicketBook:
             ):
                 self._apply_policy(ticket, ts)
             else:
-                timing_changed = kind is EventType.STATUS_CHANGED or (
-                    kind is EventType.AGENT_REPLIED and ticket.first_response.met_at is None
+                resolution_moved = kind is EventType.STATUS_CHANGED
+                first_response_moved = ticket.first_response.met_at is None and (
+                    resolution_moved or kind is EventType.AGENT_REPLIED
                 )
             if ts > ticket.last_event_ts:
                 ticket.last_event_at = at
@@ -178,8 +181,10 @@ class TicketBook:
                 alert = self._negative_csat(ticket, event.score, at)
                 if alert is not None:
                     alerts.append(alert)
-        if timing_changed:
-            self._schedule(ticket, ts)
+        if first_response_moved:
+            self._schedule(ticket, 0, ticket.first_response, ts)
+        if resolution_moved:
+            self._schedule(ticket, 1, ticket.resolution, ts)
         return ticket
 
     def _change_status(
@@ -303,24 +308,24 @@ class TicketBook:
         return self._alerts.fire(rule, {"ticket_id": ticket.ticket_id}, **alert)
 
     # -- deadlines -------------------------------------------------------------------------------------
-    def _schedule(self, ticket: TicketState, now: float) -> None:
-        """(Re)schedule the thresholds of each clock whose timing inputs changed since last time."""
-        for index, clock in enumerate((ticket.first_response, ticket.resolution)):
-            inputs = (
-                ticket.calendar,
-                clock.target_seconds,
-                clock.spent_seconds,
-                clock.running_since,
-                clock.met_at,
-            )
-            if clock.scheduled_from != inputs:
-                clock.scheduled_from = inputs
-                # Unique across the book, so a threshold left by an expired ticket can never match a
-                # later ticket with the same id.
-                self._seq += 1
-                clock.version = self._seq
-                if clock.running_since is not None and clock.met_at is None and clock.target_seconds > 0:
-                    self._push_next(ticket, index, clock, now)
+    def _schedule(self, ticket: TicketState, index: int, clock: SlaClock, now: float) -> None:
+        """(Re)schedule the clock's thresholds if its timing inputs changed since they were computed."""
+        inputs = (
+            ticket.calendar,
+            clock.target_seconds,
+            clock.spent_seconds,
+            clock.running_since,
+            clock.met_at,
+        )
+        if clock.scheduled_from == inputs:
+            return  # e.g. "in progress" while it already ran: its thresholds stand
+        clock.scheduled_from = inputs
+        # Unique across the book, so a threshold left by an expired ticket can never match a later
+        # ticket with the same id.
+        self._seq += 1
+        clock.version = self._seq
+        if clock.running_since is not None and clock.met_at is None and clock.target_seconds > 0:
+            self._push_next(ticket, index, clock, now)
 
     def _push_next(self, ticket: TicketState, index: int, clock: SlaClock, now: float) -> None:
         """Schedule the clock's next threshold not yet firing (the breach once the at-risk has fired)."""
@@ -351,11 +356,15 @@ class TicketBook:
 
     def next_due(self) -> float:
         """The earliest valid threshold as epoch seconds (void ones are dropped on the way), or inf."""
-        deadlines = self._deadlines
+        deadlines, tickets = self._deadlines, self.tickets
         while deadlines:
-            if self._live(deadlines[0]) is not None:
-                self.due_bound = deadlines[0][0]
-                return self.due_bound
+            top = deadlines[0]
+            ticket = tickets.get(top[2])  # `_live`, inlined: void thresholds are many
+            if ticket is not None:
+                clock = ticket.first_response if top[3] == 0 else ticket.resolution
+                if clock.version == top[5]:
+                    self.due_bound = top[0]
+                    return top[0]
             heapq.heappop(deadlines)
         self.due_bound = math.inf
         return math.inf
