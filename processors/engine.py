@@ -59,24 +59,21 @@ class SeenEvents:
     recent: set[str] = field(default_factory=set)
     older: set[str] = field(default_factory=set)
     recent_since: float = math.inf
-    """Epoch seconds of the earliest event in `recent`."""
-    latest: float = -math.inf
+    """The stream clock (epoch seconds) when `recent` began: every id in `older` is at or before it."""
 
     def seen(self, event_id: str) -> bool:
         return event_id in self.recent or event_id in self.older
 
-    def add(self, event_id: str, ts: float) -> None:
+    def add(self, event_id: str) -> None:
+        """Remember an id; the caller keeps `recent_since` (the engine sets it at the stream's start)."""
         self.recent.add(event_id)
-        if ts > self.latest:
-            self.latest = ts
-        if self.recent_since == math.inf:
-            self.recent_since = ts
 
-    def prune(self, before: float) -> None:
-        """Forget ids whose generation started before `before` and ended a horizon ago."""
+    def prune(self, before: float, clock: float) -> None:
+        """Drop `older` once `recent` began at or before `before` (a horizon ago): every id in `older`
+        is then at least a horizon old. `clock` is the stream clock, when the new `recent` begins."""
         if self.recent_since <= before:
             self.older, self.recent = self.recent, set()
-            self.recent_since = self.latest
+            self.recent_since = clock
 
 
 class DetectionEngine:
@@ -106,8 +103,9 @@ class DetectionEngine:
         at = event.occurred_at
         ts = at.timestamp()
         seen = self.seen
+        event_id = event.event_id
         if self.clock is not None:
-            if event.event_id in seen.recent or event.event_id in seen.older:
+            if event_id in seen.recent or event_id in seen.older:
                 return Outcome(Verdict.DUPLICATE, detail=f"event_id {event.event_id!r} was already processed")
             if ts < self._clock_ts - self._lateness_seconds:
                 return Outcome(
@@ -118,9 +116,10 @@ class DetectionEngine:
         else:
             self.clock = self.stream_start = at
             self._clock_ts = ts
+            seen.recent_since = ts
             self._next_hour = next_hour_boundary(at)
             self._next_hour_ts = self._next_hour.timestamp()
-        seen.add(event.event_id, ts)
+        seen.recent.add(event_id)
         alerts: list[Alert] = []
         # Most events have no deadline before them: four float comparisons instead of the full search.
         if (
@@ -209,7 +208,7 @@ class DetectionEngine:
         alerts += self.features.expire(at)
         self.silence.prune(at)
         self.incidents.prune(at)
-        self.seen.prune(at.timestamp() - self._dedupe_seconds)
+        self.seen.prune(at.timestamp() - self._dedupe_seconds, self._clock_ts)
         if at.hour == 0:
             # Scans over every ticket and customer: once a day is enough to keep memory bounded.
             alerts += self.tickets.expire(at)
