@@ -61,12 +61,11 @@ class TrendDetectors:
             value = getattr(event, dimension)
             if value is None:
                 continue
-            # Enum members are str subclasses; the key must be the plain value (it is pickled, compared
-            # and printed), and str() of a StrEnum member is its value.
-            key = (dimension, str(value))
-            series = contacts.get(key)
+            # A StrEnum member hashes and compares as its value, so it finds the key; a new key is stored
+            # with the plain value (it is pickled, compared and printed; str() of a member is its value).
+            series = contacts.get((dimension, value))
             if series is None:
-                series = contacts[key] = HourlySeries()
+                series = contacts[(dimension, str(value))] = HourlySeries()
             series.add(hour)
 
     def ticket_opened(self, topic: str | None, hour: int) -> None:

@@ -67,7 +67,7 @@ def replay(
             dead_letters.write(orjson.dumps(record) + b"\n")
 
     accepted = Verdict.ACCEPTED
-    number = 0
+    number = taken = 0
     for number, line in enumerate(lines, start=1):
         raw = line.rstrip(b"\r\n")
         if not raw or raw.isspace():
@@ -79,7 +79,7 @@ def replay(
             continue
         outcome = engine.observe(event)
         if outcome.verdict is accepted:
-            report.accepted += 1
+            taken += 1
             if outcome.alerts:
                 emit(outcome.alerts)
         else:
@@ -87,7 +87,7 @@ def replay(
                 DeadLetterReason.DUPLICATE if outcome.verdict is Verdict.DUPLICATE else DeadLetterReason.LATE
             )
             reject(number, raw, reason.value, outcome.detail)
-    report.lines = number
+    report.lines, report.accepted = number, taken
     if until is not None:
         emit(engine.advance_to(until))
     elif engine.clock is not None:
