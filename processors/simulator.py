@@ -350,6 +350,13 @@ class TrafficSimulator:
         replied = assigned + timedelta(minutes=rng.expovariate(1 / (6 if fast else 45)))
         self._schedule(replied, {**base, "type": "agent_replied", "agent": agent})
         cursor = replied
+        # The conversation: about a third of tickets need the customer to say more and the agent to
+        # answer again, some of those more than once (about 6 events per ticket in all).
+        while rng.random() < 0.32:
+            cursor += timedelta(minutes=rng.uniform(10, 480))
+            self._schedule(cursor, {**base, "type": "contact_received", "text": "Уточнение / follow-up"})
+            cursor += timedelta(minutes=rng.expovariate(1 / (8 if fast else 60)))
+            self._schedule(cursor, {**base, "type": "agent_replied", "agent": agent})
         if rng.random() < 0.2:
             self._schedule(cursor, {**base, "type": "status_changed", "status": "waiting_customer"})
             cursor += timedelta(hours=rng.uniform(0.5, 20))
