@@ -156,7 +156,7 @@ class DetectionEngine:
             hour = hour_of(ts)
             self.trends.count_contact(event, hour)
             if event.channel is not None:
-                alerts += self.silence.contact(event.channel.value, at, ts)
+                alerts += self.silence.contact(str(event.channel), at, ts)
             if event.error_code:
                 alerts += self.incidents.report(event.error_code, ticket.customer_id, ticket.ticket_id, at)
             kind = event.kind or ticket.kind

@@ -156,7 +156,7 @@ class TicketState:
     def absorb(self, event: ContactEvent) -> None:
         """Take the descriptive fields an event carries; later values win."""
         if event.channel is not None and self.channel is None:
-            self.channel = event.channel.value
+            self.channel = str(event.channel)
         if event.customer_id is not None:
             self.customer_id = event.customer_id
         if event.customer_tier is not None:

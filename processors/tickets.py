@@ -223,7 +223,7 @@ class TicketBook:
                 ticket.resolution.reopen(ts)
             else:
                 ticket.resolution.run(ts)
-        ticket.status = status.value
+        ticket.status = str(status)  # the plain value (str() of a StrEnum member)
 
     def _negative_csat(self, ticket: TicketState, score: int, at: datetime) -> Alert | None:
         ticket.negative_csat_at = at

@@ -103,7 +103,7 @@ class Alert(BaseModel):
         # What pydantic's own construction leaves on an instance, set directly.
         alert = _new(cls)
         _set(alert, "__dict__", fields)
-        _set(alert, "__pydantic_fields_set__", set(_FIELDS))
+        _set(alert, "__pydantic_fields_set__", _ALL_SET)  # pydantic copies it before any change
         _set(alert, "__pydantic_extra__", None)
         _set(alert, "__pydantic_private__", None)
         return alert
@@ -119,5 +119,6 @@ class Alert(BaseModel):
 
 
 _FIELDS: Final = frozenset(Alert.model_fields)
+_ALL_SET: Final = set(_FIELDS)
 _new = object.__new__
 _set = object.__setattr__
