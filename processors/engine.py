@@ -77,11 +77,13 @@ class SeenEvents:
 
 
 class DetectionEngine:
-    def __init__(self, config: DetectionConfig) -> None:
+    def __init__(self, config: DetectionConfig, track_ticket_changes: bool = True) -> None:
+        """`track_ticket_changes`: keep the set of tickets changed since `tickets.take_touched()` (the
+        worker writes them to ClickHouse); `replay` writes no ticket table and turns it off."""
         self.config = config
         self.alerts = AlertBook()
         self.calendar = BusinessCalendar(config.business_hours)
-        self.tickets = TicketBook(config, self.calendar, self.alerts)
+        self.tickets = TicketBook(config, self.calendar, self.alerts, track_ticket_changes)
         self.trends = TrendDetectors(config, self.alerts)
         self.silence = SilenceDetector(config, self.alerts)
         self.incidents = IncidentDetector(config, self.alerts)

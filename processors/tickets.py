@@ -59,15 +59,22 @@ class TicketFacts:
 
 
 class TicketBook:
-    def __init__(self, config: DetectionConfig, business: BusinessCalendar, alerts: AlertBook) -> None:
+    def __init__(
+        self,
+        config: DetectionConfig,
+        business: BusinessCalendar,
+        alerts: AlertBook,
+        track_changes: bool = True,
+    ) -> None:
         self._config = config
         self._business = business
         self._always = AlwaysOpen()
         self._alerts = alerts
         self._zone = ZoneInfo(config.business_hours.time_zone)
         self.tickets: dict[str, TicketState] = {}
-        self.touched: set[str] = set()
-        """Tickets whose state changed since the caller last took them (`take_touched`)."""
+        self.touched: set[str] | None = set() if track_changes else None
+        """Tickets whose state changed since the caller last took them (`take_touched`); None when the
+        caller keeps no ticket-state table (replay), so nothing accumulates."""
         self.facts = TicketFacts()
         """The facts of the last `apply` (one object, overwritten: it is read right after each call)."""
         self._deadlines: list[_Deadline] = []
@@ -92,6 +99,8 @@ class TicketBook:
     # -- events ----------------------------------------------------------------------------------------
     def take_touched(self) -> list[TicketState]:
         """The tickets changed since the last call, for the ticket-state sink."""
+        if self.touched is None:
+            return []
         changed = [self.tickets[t] for t in sorted(self.touched) if t in self.tickets]
         self.touched.clear()
         return changed
@@ -104,7 +113,8 @@ class TicketBook:
         at = event.occurred_at
         ticket_id = event.ticket_id
         kind = event.type
-        self.touched.add(ticket_id)
+        if self.touched is not None:
+            self.touched.add(ticket_id)
         facts = self.facts
         facts.opened = facts.finished = facts.first_escalation = False
         facts.resolution_seconds = None

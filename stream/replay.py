@@ -46,7 +46,7 @@ def replay(
     errors: IO[str] | None = None,
 ) -> ReplayReport:
     errors = errors if errors is not None else sys.stderr  # looked up now: tests and callers swap it
-    engine = DetectionEngine(config)
+    engine = DetectionEngine(config, track_ticket_changes=False)
     report = ReplayReport()
 
     def emit(alerts: list[Alert]) -> None:

@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from processors.engine import DetectionEngine
 from processors.sla import derive_priority
 from schemas import BusinessImpact, ContactKind, CustomerTier, Priority
 from schemas.alert import AlertStatus, Severity
@@ -354,3 +355,17 @@ def test_closed_tickets_are_forgotten_after_retention() -> None:
     )
     run.advance(msk(2, 10) + timedelta(days=9, hours=15))
     assert run.engine.tickets.tickets == {}
+
+
+def test_changed_tickets_are_handed_over_once_and_not_kept_when_nobody_takes_them() -> None:
+    run = Run()
+    run.feed(
+        event("contact_received", msk(24, 10), ticket="B"), event("assigned", msk(24, 10, 5), ticket="A")
+    )
+    assert [t.ticket_id for t in run.engine.tickets.take_touched()] == ["A", "B"]
+    assert run.engine.tickets.take_touched() == []
+    replaying = DetectionEngine(config(), track_ticket_changes=False)
+    replaying.observe(event("contact_received", msk(24, 10), ticket="C"))
+    assert replaying.tickets.touched is None
+    assert replaying.tickets.take_touched() == []
+    assert "C" in replaying.tickets.tickets
