@@ -134,8 +134,15 @@ class TicketState:
     resolution_recorded: bool = False
     firing_rules: set[str] = field(default_factory=set)
     """The ticket's rules firing now (mirrors the alert book, to skip look-ups on the hot path)."""
+    opened_iso_text: str | None = None
+    """`opened_at.isoformat()`, made at the ticket's first alert and kept for the next ones."""
     alerted: bool = False
     """Whether any rule ever fired on the ticket (else the alert book holds nothing to forget)."""
+
+    def opened_iso(self) -> str:
+        if self.opened_iso_text is None:
+            self.opened_iso_text = self.opened_at.isoformat()
+        return self.opened_iso_text
 
     @property
     def priority(self) -> Priority:

@@ -85,6 +85,8 @@ class TicketBook:
         self._percent = round(100 * config.sla.at_risk_fraction)
         self._policies: dict[tuple[object, ...], SlaPolicy | None] = {}
         self._targets: dict[float, str] = {}
+        self._due_texts: dict[float, tuple[str, str]] = {}
+        """due instant -> (isoformat, wall clock): a clock's at-risk and breach alerts share their due."""
         """target seconds -> its text in the summary (a handful of distinct targets)."""
         hours = config.business_hours
         day = datetime.combine(datetime(2000, 1, 3).date(), hours.closes) - datetime.combine(
@@ -405,8 +407,14 @@ class TicketBook:
         spent = clock.spent(at, calendar)
         priority = ticket.priority
         severity = Severity.CRITICAL if breached and priority in _URGENT else Severity.WARNING
-        due_local = datetime.fromtimestamp(due, self._zone)
-        due_iso = due_local.isoformat()
+        due_texts = self._due_texts.get(due)
+        if due_texts is None:
+            if len(self._due_texts) > 4096:
+                self._due_texts.clear()
+            due_local = datetime.fromtimestamp(due, self._zone)
+            due_iso = due_local.isoformat()
+            due_texts = self._due_texts[due] = (due_iso, wall_clock(due_local, due_iso))
+        due_iso, due_wall = due_texts
         priority_name = str(priority)  # str() of a StrEnum member is its value, without the descriptor
         target = self._targets.get(clock.target_seconds)
         if target is None:
@@ -424,7 +432,7 @@ class TicketBook:
             "customer_id": ticket.customer_id,
             "customer_tier": str(ticket.customer_tier) if ticket.customer_tier else None,
             "topic": ticket.topic,
-            "opened_at": ticket.opened_at.isoformat(),
+            "opened_at": ticket.opened_iso(),
         }
         values = {
             "ticket_id": ticket.ticket_id,
@@ -432,7 +440,7 @@ class TicketBook:
             "channel": ticket.channel or "unknown channel",
             "percent": self._percent,
             "target": target,
-            "due": wall_clock(due_local, due_iso),
+            "due": due_wall,
         }
         return self._fire(
             ticket,
