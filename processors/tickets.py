@@ -339,8 +339,13 @@ class TicketBook:
         if clock.running_since is not None and clock.met_at is None and clock.target_seconds > 0:
             self._push_next(ticket, index, clock, now)
 
-    def _push_next(self, ticket: TicketState, index: int, clock: SlaClock, now: float) -> None:
-        """Schedule the clock's next threshold not yet firing (the breach once the at-risk has fired)."""
+    def _push_next(
+        self, ticket: TicketState, index: int, clock: SlaClock, now: float, breach: float | None = None
+    ) -> None:
+        """Schedule the clock's next threshold not yet firing (the breach once the at-risk has fired).
+
+        `breach`: the clock's 100% crossing when the caller has just computed it (firing the at-risk).
+        """
         at_risk, breached = _CLOCK_RULES[index]
         firing = ticket.firing_rules
         if at_risk not in firing:
@@ -349,7 +354,10 @@ class TicketBook:
             rule, fraction = breached, 1.0
         else:
             return
-        crossing = clock.crossing(fraction, self.calendar_of(ticket))
+        if fraction == 1.0 and breach is not None:
+            crossing: float | None = breach
+        else:
+            crossing = clock.crossing(fraction, self.calendar_of(ticket))
         if crossing is None:
             return
         self._seq += 1
@@ -391,15 +399,18 @@ class TicketBook:
                 continue
             at, index = deadline[0], deadline[3]
             clock = ticket.first_response if index == 0 else ticket.resolution
-            alert = self._fire_sla(ticket, clock, deadline[4], at)
+            alert, breach = self._fire_sla(ticket, clock, deadline[4], at)
             if alert is not None:
                 alerts.append(alert)
-            self._push_next(ticket, index, clock, at)
+            self._push_next(ticket, index, clock, at, breach)
         self.due_bound = deadlines[0][0] if deadlines else math.inf
 
-    def _fire_sla(self, ticket: TicketState, clock: SlaClock, rule: str, at: float) -> Alert | None:
+    def _fire_sla(
+        self, ticket: TicketState, clock: SlaClock, rule: str, at: float
+    ) -> tuple[Alert | None, float | None]:
+        """The threshold's alert (None if nothing changed) and the clock's 100% crossing, if it runs."""
         if clock.met_at is not None or clock.running_since is None:
-            return None
+            return None, None
         breached = rule in _BREACH_RULES
         calendar = self.calendar_of(ticket)
         due = clock.crossing(1.0, calendar)
@@ -442,7 +453,7 @@ class TicketBook:
             "target": target,
             "due": due_wall,
         }
-        return self._fire(
+        alert = self._fire(
             ticket,
             rule,
             severity=severity,
@@ -452,6 +463,7 @@ class TicketBook:
             summary=summarize(rule, self._config.locale, values),
             details=details,
         )
+        return alert, due
 
     # -- memory ----------------------------------------------------------------------------------------
     def expire(self, now: datetime) -> list[Alert]:

@@ -81,7 +81,7 @@ def replay(
         if outcome.verdict is accepted:
             taken += 1
             if outcome.alerts:
-                emit(outcome.alerts)
+                emit(outcome.alerts)  # most events change no alert: no call for them
         else:
             reason = (
                 DeadLetterReason.DUPLICATE if outcome.verdict is Verdict.DUPLICATE else DeadLetterReason.LATE
