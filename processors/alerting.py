@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from schemas.alert import Alert, AlertStatus, Audience, Severity, alert_id_for
 
@@ -25,6 +25,11 @@ def subject_key(rule: str, subject: dict[str, str]) -> str:
             first, first_value, second, second_value = second, second_value, first, first_value
         return f"{rule}\x1f{first}={first_value}\x1f{second}={second_value}"
     return rule + "".join(f"\x1f{name}={subject[name]}" for name in sorted(subject))
+
+
+# Enum members as module globals: on the hot path a class attribute look-up costs ten times more.
+_FIRING: Final = AlertStatus.FIRING
+_RESOLVED: Final = AlertStatus.RESOLVED
 
 
 @dataclass
@@ -71,7 +76,7 @@ class AlertBook:
         alert = Alert.trusted(
             alert_id=alert_id_for(rule, subject, episode),
             rule=rule,
-            status=AlertStatus.FIRING,
+            status=_FIRING,
             severity=severity,
             audience=audience,
             subject=subject,
@@ -89,7 +94,7 @@ class AlertBook:
         alert = self.firing.pop(subject_key(rule, subject), None)
         if alert is None:
             return None
-        update: dict[str, Any] = {"status": AlertStatus.RESOLVED, "ends_at": max(ends_at, alert.starts_at)}
+        update: dict[str, Any] = {"status": _RESOLVED, "ends_at": max(ends_at, alert.starts_at)}
         if details is not None:
             update["details"] = details
         return alert.changed(**update)

@@ -76,6 +76,12 @@ class SeenEvents:
             self.recent_since = clock
 
 
+# Enum members as module globals: on the hot path a class attribute look-up costs ten times more.
+_CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
+_FEATURE_REQUEST: Final = ContactKind.FEATURE_REQUEST
+_ACCEPTED: Final = Verdict.ACCEPTED
+
+
 class DetectionEngine:
     def __init__(self, config: DetectionConfig, track_ticket_changes: bool = True) -> None:
         """`track_ticket_changes`: keep the set of tickets changed since `tickets.take_touched()` (the
@@ -135,7 +141,7 @@ class DetectionEngine:
             self.clock = at
             self._clock_ts = ts
         self._apply(event, ts, alerts)
-        return Outcome(Verdict.ACCEPTED, alerts)
+        return Outcome(_ACCEPTED, alerts)
 
     def advance_to(self, instant: datetime) -> list[Alert]:
         """Move the clock to `instant` (never back), firing every deadline up to and including it."""
@@ -154,7 +160,7 @@ class DetectionEngine:
         tickets = self.tickets
         ticket = tickets.apply(event, ts, alerts)
         facts = tickets.facts
-        if event.type is EventType.CONTACT_RECEIVED:
+        if event.type is _CONTACT_RECEIVED:
             hour = hour_of(ts)
             self.trends.count_contact(event, hour)
             if event.channel is not None:
@@ -162,7 +168,7 @@ class DetectionEngine:
             if event.error_code:
                 alerts += self.incidents.report(event.error_code, ticket.customer_id, ticket.ticket_id, at)
             kind = event.kind or ticket.kind
-            if kind is ContactKind.FEATURE_REQUEST:
+            if kind is _FEATURE_REQUEST:
                 text = event.text or event.subject
                 if text:
                     alerts += self.features.request(

@@ -10,6 +10,7 @@ on every ticket event and at every threshold, and the calendar table works in ep
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,6 +22,7 @@ _PRIORITY_ORDER = (Priority.P1, Priority.P2, Priority.P3, Priority.P4)
 _DONE = frozenset({"resolved", "closed"})
 
 
+@functools.cache  # a few dozen combinations; asked for at every SLA alert and ticket snapshot
 def derive_priority(
     category: BusinessImpact | None, kind: ContactKind | None, tier: CustomerTier | None
 ) -> Priority:
