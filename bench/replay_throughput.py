@@ -1,5 +1,9 @@
 """Replay throughput against the bare floor, measured in the same process on the same lines.
 
+The stream is simulated, serialized as a JSON-lines file's bytes and split into lines again, so both runs
+read lines laid out as a file read into memory gives them (not scattered among the simulator's objects).
+Both run in memory: no file I/O is timed, in either.
+
     .venv/bin/python bench/replay_throughput.py [--days 14] [--repeat 3]
 
 The floor is what any consumer of this stream must do per event: orjson decode, pydantic validation
@@ -32,7 +36,8 @@ from stream.replay import replay
 def make_stream(days: int, seed: int) -> list[bytes]:
     start = datetime(2026, 10, 5, tzinfo=MOSCOW)
     simulator = TrafficSimulator(seed=seed, start=start, new_tickets_per_peak_hour=300.0)
-    return [record.value for record in simulator.advance(start + timedelta(days=days))]
+    records = simulator.advance(start + timedelta(days=days))
+    return b"\n".join(record.value for record in records).split(b"\n")
 
 
 def floor(lines: list[bytes]) -> float:
