@@ -156,7 +156,10 @@ class FeatureClusters:
             cluster = self.clusters[cluster_id] = FeatureCluster(cluster_id, self._created)
         cluster.add(request)
         for term in terms:
-            self._by_term.setdefault(term, set()).add(cluster.cluster_id)
+            holders = self._by_term.get(term)
+            if holders is None:
+                holders = self._by_term[term] = set()
+            holders.add(cluster.cluster_id)
         return self._evaluate(cluster, at)
 
     def _candidates(self, terms: frozenset[str]) -> list[FeatureCluster]:

@@ -71,18 +71,18 @@ class TrendDetectors:
     def ticket_opened(self, topic: str | None, hour: int) -> None:
         """A new ticket opened in hour `hour`."""
         if topic:
-            self.state.opened.setdefault(topic, HourlySeries()).add(hour)
+            _series(self.state.opened, topic).add(hour)
 
     def ticket_escalated(self, topic: str | None, opened_hour: int) -> None:
         """A ticket opened in hour `opened_hour` was escalated for the first time."""
         if topic:
-            self.state.escalated.setdefault(topic, HourlySeries()).add(opened_hour)
+            _series(self.state.escalated, topic).add(opened_hour)
 
     def ticket_resolved(self, topic: str | None, hour: int, sla_seconds: float) -> None:
         """A ticket was first resolved in hour `hour`, after `sla_seconds` on its SLA clock."""
         if topic:
-            self.state.resolution_sum.setdefault(topic, HourlySeries()).add(hour, sla_seconds)
-            self.state.resolution_count.setdefault(topic, HourlySeries()).add(hour)
+            _series(self.state.resolution_sum, topic).add(hour, sla_seconds)
+            _series(self.state.resolution_count, topic).add(hour)
 
     # -- evaluation ------------------------------------------------------------------------------------
     def evaluate(self, at: datetime, stream_start: datetime) -> list[Alert]:
@@ -265,6 +265,14 @@ class TrendDetectors:
         escalation_horizon = now - self._config.escalation_rate.window_days * 24 - 1
         _prune_family(self.state.opened, escalation_horizon)
         _prune_family(self.state.escalated, escalation_horizon)
+
+
+def _series(family: dict[str, HourlySeries], topic: str) -> HourlySeries:
+    """The topic's series, made on first use (setdefault would build a new one on every call)."""
+    series = family.get(topic)
+    if series is None:
+        series = family[topic] = HourlySeries()
+    return series
 
 
 def _prune_family(family: dict[Any, HourlySeries], before_hour: int) -> None:
