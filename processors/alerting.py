@@ -56,12 +56,15 @@ class AlertBook:
         summary: str,
         details: dict[str, Any],
         episode: str | None = None,
+        key: str | None = None,
     ) -> Alert | None:
         """Start firing, or update a firing alert whose details changed; None when nothing changed.
 
-        `episode` given explicitly (e.g. the repeat ticket's id) overrides the episode counter.
+        `episode` given explicitly (e.g. the repeat ticket's id) overrides the episode counter. `key`:
+        `subject_key(rule, subject)` when the caller already has it.
         """
-        key = subject_key(rule, subject)
+        if key is None:
+            key = subject_key(rule, subject)
         existing = self.firing.get(key)
         if existing is not None:
             if existing.details == details and existing.summary == summary:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from processors.alerting import AlertBook
+from processors.alerting import AlertBook, subject_key
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
@@ -55,7 +55,8 @@ class RepeatContacts:
         if not timedelta(0) <= at - previous_at <= self._window:
             return []
         subject = {"customer_id": customer_id, "topic": topic}
-        current = self._alerts.current(REPEAT_CONTACT, subject)
+        alert_key = subject_key(REPEAT_CONTACT, subject)
+        current = self._alerts.firing.get(alert_key)
         tickets = list(current.details.get("ticket_ids", [])) if current else [previous_id]
         tickets.append(ticket_id)
         stale = self._latest_repeat.get(key)
@@ -89,6 +90,7 @@ class RepeatContacts:
             starts_at=current.starts_at if current else at,
             summary=summary,
             details=details,
+            key=alert_key,
         )
         return [alert] if alert else []
 
