@@ -109,3 +109,33 @@ def test_native_first_contacts_parse_through_their_adapters_onto_the_same_ticket
         assert abs(event.occurred_at - record.occurred_at) < timedelta(seconds=1)  # some formats keep seconds
     # The lifecycle that follows a native first contact continues on the adapter's ticket id.
     assert sum(1 for r in native if r.key.decode() in later_tickets) > 0.9 * len(native)
+
+
+def test_ten_days_look_like_a_b2b_support_stream() -> None:
+    # The mix the replay benchmark runs on (there 14 days): about 6 events per ticket, and a skewed customer base in
+    # which roughly one new ticket in five repeats the customer's topic within a week (10-30% is what
+    # support teams report; a uniform base made it 60%).
+    records = TrafficSimulator(seed=11, start=MONDAY, new_tickets_per_peak_hour=300.0).advance(
+        MONDAY + timedelta(days=10)
+    )
+    events = []
+    for record in records:
+        try:
+            events.append(parse_contact_event(record.value))
+        except InvalidEvent:
+            continue
+    tickets = {e.ticket_id for e in events}
+    assert 5.5 < len({e.event_id for e in events}) / len(tickets) < 6.5
+    opened: dict[str, tuple[str, str, datetime]] = {}
+    for e in events:
+        if e.type.value == "contact_received" and e.ticket_id not in opened and e.customer_id and e.topic:
+            opened[e.ticket_id] = (e.customer_id, e.topic, e.occurred_at)
+    last: dict[tuple[str, str], datetime] = {}
+    repeats = 0
+    for customer, topic, at in sorted(opened.values(), key=lambda o: o[2]):
+        previous = last.get((customer, topic))
+        repeats += previous is not None and at - previous <= timedelta(days=7)
+        last[(customer, topic)] = at
+    assert 0.10 < repeats / len(opened) < 0.30
+    per_customer = Counter(customer for customer, _, _ in opened.values())
+    assert per_customer.most_common(1)[0][1] > 5 * (len(opened) / len(per_customer))  # skewed
