@@ -112,9 +112,9 @@ def test_native_first_contacts_parse_through_their_adapters_onto_the_same_ticket
 
 
 def test_ten_days_look_like_a_b2b_support_stream() -> None:
-    # The mix the replay benchmark runs on (there 14 days): about 6 events per ticket, and a skewed customer base in
-    # which roughly one new ticket in five repeats the customer's topic within a week (10-30% is what
-    # support teams report; a uniform base made it 60%).
+    # The mix the replay benchmark runs on (there over 14 days): about 6 events per ticket, and a skewed
+    # customer base in which roughly one new ticket in six repeats the customer's topic within a week
+    # (10-30% is what support teams report; a uniform base made it 60%).
     records = TrafficSimulator(seed=11, start=MONDAY, new_tickets_per_peak_hour=300.0).advance(
         MONDAY + timedelta(days=10)
     )
