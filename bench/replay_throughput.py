@@ -4,7 +4,7 @@ The stream is simulated, serialized as a JSON-lines file's bytes and split into 
 read lines laid out as a file read into memory gives them (not scattered among the simulator's objects).
 Both run in memory: no file I/O is timed, in either.
 
-    .venv/bin/python bench/replay_throughput.py [--days 14] [--repeat 3]
+    .venv/bin/python bench/replay_throughput.py [--days 14] [--repeat 5]
 
 The floor is what any consumer of this stream must do per event: orjson decode, pydantic validation
 of the contract, one dict counter update. `replay` adds the detectors, the clock and deadlines, and
@@ -63,7 +63,7 @@ def ours(lines: list[bytes]) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=14)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     lines = make_stream(args.days, args.seed)

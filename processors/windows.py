@@ -28,7 +28,7 @@ def next_hour_boundary(instant: datetime) -> datetime:
     return hour_start(hour_index(instant) + 1)
 
 
-@dataclass
+@dataclass(slots=True)
 class HourlySeries:
     """A sparse series of per-hour sums, with the two trailing windows kept up to date.
 
@@ -45,13 +45,17 @@ class HourlySeries:
     """No bucket is older than this hour: pruning reads only the hours it drops."""
 
     def add(self, hour: int, amount: float = 1.0) -> None:
-        self.buckets[hour] = self.buckets.get(hour, 0.0) + amount
-        if self._low is None or hour < self._low:
+        buckets = self.buckets
+        buckets[hour] = buckets.get(hour, 0.0) + amount
+        low = self._low
+        if low is None or hour < low:
             self._low = hour
-        if self._at is not None:
-            if self._at - self._length <= hour < self._at:
+        at = self._at
+        if at is not None:
+            start = at - self._length
+            if start <= hour < at:
                 self._current += amount
-            elif self._at - 2 * self._length <= hour < self._at - self._length:
+            elif start - self._length <= hour < start:
                 self._previous += amount
 
     def two_windows(self, now: int, length: int) -> tuple[float, float]:
