@@ -102,8 +102,7 @@ class DetectionEngine:
         self.stream_start: datetime | None = None
         self._next_hour: datetime | None = None
         self._next_hour_ts = math.inf
-        self._lateness = timedelta(minutes=config.engine.allowed_lateness_minutes)
-        self._lateness_seconds = self._lateness.total_seconds()
+        self._lateness_seconds = timedelta(minutes=config.engine.allowed_lateness_minutes).total_seconds()
         self._dedupe_seconds = timedelta(hours=config.engine.dedupe_hours).total_seconds()
 
     # -- input -----------------------------------------------------------------------------------------
@@ -127,7 +126,7 @@ class DetectionEngine:
             seen.recent_since = ts
             self._next_hour = next_hour_boundary(at)
             self._next_hour_ts = self._next_hour.timestamp()
-        seen.recent.add(event_id)
+        seen.add(event_id)
         alerts: list[Alert] = []
         # Most events have no deadline before them: four float comparisons instead of the full search.
         if (
