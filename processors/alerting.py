@@ -42,9 +42,6 @@ class AlertBook:
     def is_firing(self, rule: str, subject: dict[str, str]) -> bool:
         return subject_key(rule, subject) in self.firing
 
-    def current(self, rule: str, subject: dict[str, str]) -> Alert | None:
-        return self.firing.get(subject_key(rule, subject))
-
     def fire(
         self,
         rule: str,

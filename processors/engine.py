@@ -112,8 +112,8 @@ class DetectionEngine:
         seen = self.seen
         event_id = event.event_id
         if self.clock is not None:
-            if event_id in seen.recent or event_id in seen.older:
-                return Outcome(Verdict.DUPLICATE, detail=f"event_id {event.event_id!r} was already processed")
+            if seen.seen(event_id):
+                return Outcome(Verdict.DUPLICATE, detail=f"event_id {event_id!r} was already processed")
             if ts < self._clock_ts - self._lateness_seconds:
                 return Outcome(
                     Verdict.LATE,

@@ -48,7 +48,7 @@ class SilenceDetector:
         self._silence = timedelta(minutes=self._cfg.silence_minutes)
         self._silence_seconds = self._silence.total_seconds()
         self.channels: dict[str, ChannelFlow] = {}
-        self._next_due: float | None = None
+        self._next_due = math.inf
         self._next_due_dirty = False
         self.due_bound = math.inf
         """A lower bound of the next check as epoch seconds, exact after each `next_due`."""
@@ -81,10 +81,10 @@ class SilenceDetector:
         """The next check as epoch seconds, or inf."""
         if self._next_due_dirty:
             checks = [flow.next_check for flow in self.channels.values() if flow.next_check is not None]
-            self._next_due = min(checks) if checks else None
+            self._next_due = min(checks, default=math.inf)
             self._next_due_dirty = False
-            self.due_bound = self._next_due if self._next_due is not None else math.inf
-        return self._next_due if self._next_due is not None else math.inf
+            self.due_bound = self._next_due
+        return self._next_due
 
     def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
         """Run every check due at or before `now` (epoch seconds)."""

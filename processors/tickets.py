@@ -98,9 +98,9 @@ class TicketBook:
         self._percent = round(100 * config.sla.at_risk_fraction)
         self._policies: dict[tuple[object, ...], SlaPolicy | None] = {}
         self._targets: dict[float, str] = {}
+        """target seconds -> its text in the summary (a handful of distinct targets)."""
         self._due_texts: dict[float, tuple[str, str]] = {}
         """due instant -> (isoformat, wall clock): a clock's at-risk and breach alerts share their due."""
-        """target seconds -> its text in the summary (a handful of distinct targets)."""
         hours = config.business_hours
         day = datetime.combine(datetime(2000, 1, 3).date(), hours.closes) - datetime.combine(
             datetime(2000, 1, 3).date(), hours.opens

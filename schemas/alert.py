@@ -118,7 +118,6 @@ class Alert(BaseModel):
         return orjson.dumps(self.__dict__, option=orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE)
 
 
-_FIELDS: Final = frozenset(Alert.model_fields)
-_ALL_SET: Final = set(_FIELDS)
+_ALL_SET: Final = set(Alert.model_fields)
 _new = object.__new__
 _set = object.__setattr__
