@@ -1,9 +1,24 @@
-"""Which valid events the worker lets into the detectors' ordered input (the worker's wall clock is
-passed in; nothing here reads it)."""
+"""Which records the worker admits: to the detectors and to the validated topic the sink stores.
+
+The validating agent and the detector both call `admit`, so they agree on what is an event (the
+worker's wall clock is passed in; nothing here reads it).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+
+from schemas.errors import DeadLetterReason, InvalidEvent
+from schemas.event import ContactEvent, parse_contact_event
+
+
+def admit(value: bytes, now: datetime, tolerance: timedelta) -> ContactEvent:
+    """The event a record holds, if it is valid and not stamped too far ahead; else InvalidEvent."""
+    event = parse_contact_event(value)
+    ahead = future_timestamp_detail(event.occurred_at, now, tolerance)
+    if ahead is not None:
+        raise InvalidEvent(DeadLetterReason.FUTURE_TIMESTAMP, ahead)
+    return event
 
 
 def future_timestamp_detail(occurred_at: datetime, now: datetime, tolerance: timedelta) -> str | None:

@@ -30,7 +30,7 @@ from schemas.alert import Alert
 from schemas.config import DetectionConfig
 from schemas.event import ContactEvent, ContactKind, EventType
 
-STATE_FORMAT: Final = 3
+STATE_FORMAT: Final = 4
 """The shape of the engine's state as checkpoints pickle it; bump it when a state class changes."""
 
 
@@ -106,9 +106,11 @@ class DetectionEngine:
         self._dedupe_seconds = timedelta(hours=config.engine.dedupe_hours).total_seconds()
 
     # -- input -----------------------------------------------------------------------------------------
-    def observe(self, event: ContactEvent) -> Outcome:
+    def observe(self, event: ContactEvent, ts: float | None = None) -> Outcome:
+        """Apply one event; `ts` is `occurred_at` in epoch seconds when the caller has it already."""
         at = event.occurred_at
-        ts = at.timestamp()
+        if ts is None:
+            ts = at.timestamp()
         seen = self.seen
         event_id = event.event_id
         if self.clock is not None:

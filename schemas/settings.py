@@ -38,10 +38,10 @@ class Settings(BaseSettings):
         168.0, gt=0, description="How long contacts.raw keeps native payloads (the only place PII stays)."
     )
     topic_events: str = Field("contacts.events", description="Normalized contact events (the contract).")
-    topic_detect: str = Field(
-        "contacts.detect",
-        description="Accepted events in the one order the detectors read them (a single partition): "
-        "replaying this topic reproduces the alerts.",
+    topic_valid: str = Field(
+        "contacts.valid",
+        description="The events the validating agent accepted, partitioned as contacts.events: what the "
+        "ClickHouse sink stores (the detector reads contacts.events itself, with the same admission check).",
     )
     topic_tickets: str = Field(
         "contacts.tickets",
@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     )
     detector_checkpoint_seconds: float = Field(
         60.0, gt=0, description="How often the detector checkpoints its state to Kafka."
+    )
+    detector_partition_idle_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="An input partition of the detector that is caught up and has delivered nothing for "
+        "this long stops holding back the others' events (the event-time merge's idleness).",
     )
     detector_idle_advance_seconds: float = Field(
         300.0,

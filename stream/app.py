@@ -13,10 +13,9 @@ from faust.types import StreamT
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from processors.admission import future_timestamp_detail
+from processors.admission import admit
 from schemas.config import DetectionConfig, load_config
 from schemas.errors import DeadLetterReason, InvalidEvent
-from schemas.event import parse_contact_event
 from schemas.settings import Settings
 from stream.dead_letter import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_TRUNCATED_BYTES, DeadLetter
 from stream.ingest import register_ingest
@@ -34,7 +33,7 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
 class Topics:
     raw: faust.TopicT
     events: faust.TopicT
-    detect: faust.TopicT
+    valid: faust.TopicT
     dead_letter: faust.TopicT
     alerts_oncall: faust.TopicT
     alerts_product: faust.TopicT
@@ -93,7 +92,7 @@ def create_app(
     topics = Topics(
         raw=_bytes_topic(app, settings.topic_raw, partitions),
         events=_bytes_topic(app, settings.topic_events, partitions),
-        detect=_bytes_topic(app, settings.topic_detect, 1),
+        valid=_bytes_topic(app, settings.topic_valid, partitions),
         dead_letter=_bytes_topic(app, settings.topic_dead_letter, partitions),
         alerts_oncall=_bytes_topic(app, settings.topic_alerts_oncall, partitions),
         alerts_product=_bytes_topic(app, settings.topic_alerts_product, partitions),
@@ -127,10 +126,7 @@ def create_app(
             metrics.records_consumed.labels(topic=message.topic).inc()
             value: bytes = record.value if isinstance(record.value, bytes) else b""
             try:
-                event = parse_contact_event(value)
-                ahead = future_timestamp_detail(event.occurred_at, datetime.now(UTC), future_tolerance)
-                if ahead is not None:
-                    raise InvalidEvent(DeadLetterReason.FUTURE_TIMESTAMP, ahead)
+                event = admit(value, datetime.now(UTC), future_tolerance)
             except InvalidEvent as exc:
                 letter = DeadLetter.for_record(exc.reason, exc.detail, message)
                 log.info(
@@ -152,8 +148,10 @@ def create_app(
                 await send_dead_letter(record.key, value, letter)
                 continue
             metrics.events_accepted.inc()
-            # Faust flushes its producer before it commits the source offset: at least once.
-            await topics.detect.send(key=event.ticket_id.encode(), value=value)
+            # Only what is admitted reaches the sink's table; the detector admits with the same check.
+            # The record's own partition keeps the topics co-partitioned. Faust flushes its producer
+            # before it commits the source offset: at least once.
+            await topics.valid.send(key=event.ticket_id.encode(), value=value, partition=message.partition)
 
     register_ingest(app, topics.raw, topics.events, settings, metrics, send_dead_letter)
 

@@ -1,38 +1,61 @@
-"""The detector: the engine of `processors/` over `contacts.detect`, alerts out to the alert topics.
+"""The detector: the engine of `processors/` over every partition of `contacts.events`, alerts out.
 
-It reads the single ordered partition the validating agent fills, so the worker sees events in the
-order `replay` of that topic would, and runs the same `DetectionEngine`. Its state is checkpointed
-(the whole engine and the next input offset) to a compacted topic; after a crash or a move to
-another worker it loads the latest checkpoint and re-reads the input from there, re-sending the
-alerts of that stretch with the same ids. Duplicates and late events go to the dead-letter topic.
+One worker of the group owns it at a time (`stream/lease.py`); another takes over within the session
+timeout when the owner dies. The owner reads all partitions of contacts.events itself, admits each
+record with the validating agent's check (`processors.admission.admit`; the agent dead-letters what
+fails it), and hands each event to the event-time merge (`processors/ordering.py`), which lets events
+out in `occurred_at` order once every partition that still has something to say has moved past them;
+so a backlog on one partition after a restart never makes another partition's events late, and the
+engine sees the order `replay` sees.
+It reads the producers' topic rather than the agent's output because a partition is judged idle by
+its lag: downstream of the agent, a partition would look caught up while the agent still had a
+backlog of it to forward.
+
+A partition is idle (it stops holding the others back) when it is caught up with its end offset and has
+delivered nothing for `detector_partition_idle_seconds`. A partition far ahead of the slowest one is
+paused once it has `MAX_BUFFERED_PER_PARTITION` events waiting, so the buffer stays bounded while a
+backlog is read, however far apart the partitions are in time.
+
+Its state (the engine, the merge's buffer, the next offset of every partition) is checkpointed to a
+compacted topic from a forked copy-on-write snapshot; after a crash or a move to another worker the new
+owner loads the latest checkpoint and re-reads each partition from there, re-sending the alerts of that
+stretch with the same ids. Duplicates and late events go to the dead-letter topic.
 
 With `detector_idle_advance_seconds` > 0 the clock also follows the wall clock (minus that grace)
-when events are quiet, so SLA deadlines and silence checks fire on time at night.
+when every partition is quiet, so SLA deadlines and silence checks fire on time at night.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
+from processors.admission import admit
 from processors.engine import DetectionEngine, Verdict
+from processors.ordering import Applied, OrderedDetection
 from schemas.alert import Alert, Audience
 from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason, InvalidEvent
-from schemas.event import parse_contact_event
 from schemas.settings import Settings
 from stream import checkpoint
 from stream.dead_letter import DEAD_LETTER_MAX_BYTES, DeadLetter
+from stream.lease import DetectorLease, ensure_lease_topic
 from stream.metrics import WorkerMetrics
+from stream.topics import partition_count
 
 log = logging.getLogger(__name__)
+
+MAX_BUFFERED_PER_PARTITION: Final = 10_000
+"""A partition ahead of the watermark is paused once this many of its events wait in the merge."""
 
 
 def idle_clock(
@@ -53,6 +76,44 @@ def checkpoint_topic(settings: Settings) -> str:
     return f"{settings.app_id}-detector-checkpoint"
 
 
+def lease_topic(settings: Settings) -> str:
+    return f"{settings.app_id}-detector-lease"
+
+
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    """Where a buffered event came from: what its dead letter names if the engine refuses it."""
+
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass
+class DetectorState:
+    """What a checkpoint holds: the engine behind its merge, and where each input partition resumes."""
+
+    ordered: OrderedDetection[InputRecord]
+    positions: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Ownership:
+    epoch: int
+    state: DetectorState
+    consumer: AIOKafkaConsumer
+    partitions: list[TopicPartition]
+    obsolete_keys: frozenset[bytes]
+    checkpoints: int = 0
+    last_arrival: dict[int, float] = field(default_factory=dict)
+    last_any_arrival: float = field(default_factory=time.monotonic)
+    clock_at_arrival: datetime | None = None
+    last_checkpoint: float = field(default_factory=time.monotonic)
+    checkpointing: asyncio.Task[None] | None = None
+    suspended_since: float | None = None
+    """Set while a rebalance has revoked the lease and not yet said who holds it next."""
+
+
 class DetectorService(Service):
     def __init__(
         self, settings: Settings, config: DetectionConfig, metrics: WorkerMetrics, **kwargs: Any
@@ -61,94 +122,226 @@ class DetectorService(Service):
         self._settings = settings
         self._config = config
         self._metrics = metrics
-        self._input = TopicPartition(settings.topic_detect, 0)
-        self._engine = DetectionEngine(config)
-        self._next_offset = 0
-        self._checkpoint_id = 0
-        self._last_checkpoint = time.monotonic()
-        self._last_arrival = time.monotonic()
-        self._clock_at_arrival: datetime | None = None
-        self._consumer: AIOKafkaConsumer | None = None
+        bootstrap = settings.kafka_bootstrap_servers
+        self._lease = DetectorLease(
+            bootstrap,
+            f"{settings.app_id}-detector-owner",
+            lease_topic(settings),
+            settings.kafka_session_timeout_seconds,
+        )
+        self._owned: _Ownership | None = None
         self._producer: AIOKafkaProducer | None = None
 
     async def on_start(self) -> None:
         bootstrap = self._settings.kafka_bootstrap_servers
-        topic = checkpoint_topic(self._settings)
-        await checkpoint.ensure_checkpoint_topic(bootstrap, topic)
-        restored = await checkpoint.load_latest(bootstrap, topic)
-        if restored is not None:
-            self._engine = restored.state
-            self._next_offset = restored.next_offset
-            self._clock_at_arrival = self._engine.clock  # a quiet input moves the clock from here
-            log.info("detector restored from checkpoint at offset %d", self._next_offset)
+        await checkpoint.ensure_checkpoint_topic(bootstrap, checkpoint_topic(self._settings))
+        await ensure_lease_topic(bootstrap, lease_topic(self._settings))
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
             linger_ms=5,
-            max_request_size=DEAD_LETTER_MAX_BYTES + 64 * 1024,
+            max_request_size=max(DEAD_LETTER_MAX_BYTES, 2 * checkpoint.CHUNK_BYTES) + 64 * 1024,
         )
         await self._producer.start()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=f"{self._settings.app_id}-detector",
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=DEAD_LETTER_MAX_BYTES + 64 * 1024,
-        )
-        await self._consumer.start()
-        self._consumer.assign([self._input])
-        self._consumer.seek(self._input, self._next_offset)
+        await self._lease.start()
 
     async def on_stop(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
+        owned = self._owned
+        if owned is not None:
+            # A last checkpoint, so the next owner re-reads (and re-sends) nothing.
+            try:
+                if owned.checkpointing is not None:
+                    await owned.checkpointing
+                state = owned.state
+                await self._write_checkpoint(
+                    owned, checkpoint.state_blob(state), owned.epoch, state.positions
+                )
+            except Exception:
+                log.warning("final detector checkpoint failed; the next owner re-reads more", exc_info=True)
+            await self._disown()
+        await self._lease.stop()
         if self._producer is not None:
             await self._producer.flush()
             await self._producer.stop()
 
     @Service.task
-    async def _run(self) -> None:
-        assert self._consumer is not None
+    async def _watch_loop(self) -> None:
+        """Measure how late a short timer fires: the longest the loop was kept from anything else."""
+        period = 0.02
         while not self.should_stop:
-            batch = await self._consumer.getmany(self._input, timeout_ms=500, max_records=1000)
-            records = batch.get(self._input, [])
-            alerts: list[Alert] = []
+            started = time.perf_counter()
+            await asyncio.sleep(period)
+            self._metrics.event_loop_stall_seconds.observe(max(0.0, time.perf_counter() - started - period))
+
+    @Service.task
+    async def _run(self) -> None:
+        while not self.should_stop:
+            owned = self._owned
+            active = owned is not None and owned.suspended_since is None
+            await self._lease.poll(timeout_ms=0 if active else 200)
+            epoch = self._lease.epoch
+            if owned is not None and epoch != owned.epoch:
+                owned = await self._reconcile(owned, epoch)
+            if epoch is None or (owned is not None and owned.suspended_since is not None):
+                continue
+            if owned is None:
+                owned = await self._take(epoch)
+            await self._step(owned)
+
+    async def _reconcile(self, owned: _Ownership, epoch: int | None) -> _Ownership | None:
+        """The lease changed under a state we hold. A rebalance revokes and then grants again: keep the
+        state while it is undecided; continue with it only when granted the very next generation (no
+        other owner can have come in between), otherwise drop it and load the newer checkpoint."""
+        now = time.monotonic()
+        if epoch is None:
+            if owned.suspended_since is None:
+                owned.suspended_since = now
+            elif now - owned.suspended_since > self._settings.kafka_session_timeout_seconds:
+                await self._disown()
+                return None
+            return owned
+        if epoch == owned.epoch + 1 and owned.suspended_since is not None:
+            owned.epoch, owned.suspended_since = epoch, None
+            return owned
+        await self._disown()
+        return None
+
+    # -- ownership -------------------------------------------------------------------------------------
+    async def _take(self, epoch: int) -> _Ownership:
+        settings = self._settings
+        bootstrap = settings.kafka_bootstrap_servers
+        loaded = await checkpoint.load_latest(bootstrap, checkpoint_topic(settings))
+        if loaded.checkpoint is not None:
+            state: DetectorState = loaded.checkpoint.state
+            ident = loaded.checkpoint.ident
+            log.info(
+                "detector restored from checkpoint %d.%d at offsets %s",
+                ident.epoch,
+                ident.number,
+                ",".join(f"{p}:{offset}" for p, offset in sorted(state.positions.items())),
+            )
+        else:
+            state = DetectorState(OrderedDetection(DetectionEngine(self._config)))
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            # Assigned by hand, never joined: the group only holds committed offsets, for lag monitoring.
+            group_id=f"{settings.app_id}-detector",
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=DEAD_LETTER_MAX_BYTES + 64 * 1024,
+        )
+        await consumer.start()
+        count = await partition_count(bootstrap, settings.topic_events)
+        partitions = [TopicPartition(settings.topic_events, n) for n in range(max(count, 1))]
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, state.positions.get(tp.partition, 0))
+        state.ordered.merge.track(tp.partition for tp in partitions)
+        owned = _Ownership(epoch, state, consumer, partitions, loaded.keys)
+        owned.clock_at_arrival = state.ordered.engine.clock
+        now = time.monotonic()
+        owned.last_arrival = {tp.partition: now for tp in partitions}
+        self._owned = owned
+        self._metrics.detector_owner.set(1)
+        log.info(
+            "detector owns %d partitions of %s (epoch %d)", len(partitions), settings.topic_events, epoch
+        )
+        return owned
+
+    async def _disown(self) -> None:
+        owned, self._owned = self._owned, None
+        self._metrics.detector_owner.set(0)
+        if owned is None:
+            return
+        if owned.checkpointing is not None:
+            owned.checkpointing.cancel()
+        await owned.consumer.stop()
+
+    # -- one poll --------------------------------------------------------------------------------------
+    async def _step(self, owned: _Ownership) -> None:
+        state, consumer = owned.state, owned.consumer
+        ordered, positions = state.ordered, state.positions
+        batch = await consumer.getmany(*owned.partitions, timeout_ms=200, max_records=2000)
+        if self._lease.epoch != owned.epoch:
+            return  # ownership moved while we waited: apply nothing more
+        now = time.monotonic()
+        wall = datetime.now(UTC)
+        tolerance = timedelta(minutes=self._config.engine.future_tolerance_minutes)
+        applied: list[Applied[InputRecord]] = []
+        for tp, records in batch.items():
+            partition = tp.partition
             for record in records:
-                alerts += await self._observe(record.value or b"", record.offset)
-                self._next_offset = record.offset + 1
+                positions[partition] = record.offset + 1
+                value = record.value or b""
+                try:
+                    event = admit(value, wall, tolerance)
+                except InvalidEvent:  # the validating agent dead-letters it, with the same reason
+                    self._metrics.detector_events.labels(verdict="invalid").inc()
+                    continue
+                record_ref = InputRecord(partition, record.offset, value)
+                applied += ordered.offer(partition, event, record_ref, release=False)
             if records:
-                self._last_arrival = time.monotonic()
-                self._clock_at_arrival = self._engine.clock
-            if not records:
-                alerts += self._on_idle()
-            await self._publish_tickets()
-            await self._publish(alerts)
-            if time.monotonic() - self._last_checkpoint >= self._settings.detector_checkpoint_seconds:
-                await self._checkpoint()
+                owned.last_arrival[partition] = now
+                owned.last_any_arrival = now
+        merge = ordered.merge
+        idle_after = self._settings.detector_partition_idle_seconds
+        for tp in owned.partitions:
+            end = consumer.highwater(tp)
+            caught_up = end is not None and positions.get(tp.partition, 0) >= end
+            merge.set_idle(tp.partition, caught_up and now - owned.last_arrival[tp.partition] >= idle_after)
+        applied += ordered.release()
+        alerts = await self._settle(applied)
+        if batch:
+            owned.clock_at_arrival = ordered.engine.clock
+        elif merge.buffered() == 0:
+            alerts += self._on_idle(owned, now)
+        self._flow_control(owned)
+        self._metrics.detector_buffered_events.set(merge.buffered())
+        await self._publish_tickets()
+        await self._publish(alerts)
+        due = now - owned.last_checkpoint >= self._settings.detector_checkpoint_seconds
+        if due and (owned.checkpointing is None or owned.checkpointing.done()):
+            self._start_checkpoint(owned)
 
-    async def _observe(self, value: bytes, offset: int) -> list[Alert]:
-        try:
-            event = parse_contact_event(value)
-        except InvalidEvent as exc:  # cannot happen for records the agent forwarded; never lose one
-            await self._dead_letter(value, offset, exc.reason, exc.detail)
-            return []
-        outcome = self._engine.observe(event)
-        self._metrics.detector_events.labels(verdict=outcome.verdict.value).inc()
-        if outcome.verdict is Verdict.DUPLICATE:
-            await self._dead_letter(value, offset, DeadLetterReason.DUPLICATE, outcome.detail)
-        elif outcome.verdict is Verdict.LATE:
-            await self._dead_letter(value, offset, DeadLetterReason.LATE, outcome.detail)
-        return outcome.alerts
+    async def _settle(self, applied: list[Applied[InputRecord]]) -> list[Alert]:
+        alerts: list[Alert] = []
+        counted = self._metrics.detector_events
+        for done in applied:
+            outcome = done.outcome
+            counted.labels(verdict=outcome.verdict.value).inc()
+            if outcome.verdict is Verdict.DUPLICATE:
+                await self._dead_letter(done.item, DeadLetterReason.DUPLICATE, outcome.detail)
+            elif outcome.verdict is Verdict.LATE:
+                await self._dead_letter(done.item, DeadLetterReason.LATE, outcome.detail)
+            elif outcome.alerts:
+                alerts += outcome.alerts
+        return alerts
 
-    def _on_idle(self) -> list[Alert]:
-        """No new input in this poll: fire what is due at the stream clock; once the input has been
-        quiet for longer than the grace, let the clock follow the time that passed since."""
-        engine = self._engine
+    def _flow_control(self, owned: _Ownership) -> None:
+        """Pause partitions far ahead (many events waiting); never the one the watermark waits for."""
+        merge, consumer = owned.state.ordered.merge, owned.consumer
+        active = [mark.latest for mark in merge.sources.values() if not mark.idle]
+        slowest = min(active) if active else math.inf
+        paused = consumer.paused()
+        for tp in owned.partitions:
+            mark = merge.sources[tp.partition]
+            if mark.buffered > MAX_BUFFERED_PER_PARTITION and mark.latest > slowest:
+                if tp not in paused:
+                    consumer.pause(tp)
+            elif (tp in paused and mark.buffered <= MAX_BUFFERED_PER_PARTITION // 2) or (
+                tp in paused and mark.latest <= slowest
+            ):
+                consumer.resume(tp)
+
+    def _on_idle(self, owned: _Ownership, now: float) -> list[Alert]:
+        """No new input and nothing buffered: fire what is due at the stream clock; once the input has
+        been quiet for longer than the grace, let the clock follow the time that passed since."""
+        engine = owned.state.ordered.engine
         if engine.clock is None:
             return []
         alerts = engine.advance_to(engine.clock)
         target = idle_clock(
-            self._clock_at_arrival,
-            time.monotonic() - self._last_arrival,
+            owned.clock_at_arrival,
+            now - owned.last_any_arrival,
             self._settings.detector_idle_advance_seconds,
         )
         if target is not None and target > engine.clock:
@@ -156,6 +349,7 @@ class DetectorService(Service):
         self._metrics.detector_clock_lag_seconds.set((datetime.now(UTC) - engine.clock).total_seconds())
         return alerts
 
+    # -- output ----------------------------------------------------------------------------------------
     async def _publish(self, alerts: list[Alert]) -> None:
         """Send the batch's alerts; then wait until Kafka has them and the batch's dead letters."""
         assert self._producer is not None
@@ -172,35 +366,60 @@ class DetectorService(Service):
     async def _publish_tickets(self) -> None:
         """Send the state of every ticket the batch changed (flushed with the alerts)."""
         assert self._producer is not None
-        for ticket in self._engine.tickets.take_touched():
+        owned = self._owned
+        if owned is None:
+            return
+        for ticket in owned.state.ordered.engine.tickets.take_touched():
             await self._producer.send(
                 self._settings.topic_tickets,
                 key=ticket.ticket_id.encode(),
                 value=orjson.dumps(ticket.snapshot()),
             )
 
-    async def _dead_letter(self, value: bytes, offset: int, reason: DeadLetterReason, detail: str) -> None:
+    async def _dead_letter(self, record: InputRecord, reason: DeadLetterReason, detail: str) -> None:
         assert self._producer is not None
-        letter = DeadLetter(reason, detail, self._input.topic, self._input.partition, offset)
+        letter = DeadLetter(reason, detail, self._settings.topic_events, record.partition, record.offset)
         # Not awaited one by one: `_publish` flushes the producer once per batch, before any checkpoint.
-        await self._producer.send(self._settings.topic_dead_letter, value=value, headers=letter.headers())
+        await self._producer.send(
+            self._settings.topic_dead_letter, value=record.value, headers=letter.headers()
+        )
         self._metrics.dead_letters.labels(reason=reason.value).inc()
 
-    async def _checkpoint(self) -> None:
-        assert self._producer is not None
-        assert self._consumer is not None
+    # -- checkpoints -----------------------------------------------------------------------------------
+    def _start_checkpoint(self, owned: _Ownership) -> None:
+        """Fork a snapshot now (the state as of this poll, whose alerts are already flushed) and write
+        it in the background while events keep flowing."""
+        owned.last_checkpoint = time.monotonic()
         started = time.perf_counter()
-        self._checkpoint_id += 1
-        size = await checkpoint.save(
-            self._producer,
-            checkpoint_topic(self._settings),
-            self._engine,
-            self._next_offset,
-            self._checkpoint_id,
+        snapshot = checkpoint.Snapshot.fork(owned.state, self._settings.data_dir / "checkpoints")
+        self._metrics.detector_checkpoint_fork_seconds.observe(time.perf_counter() - started)
+        epoch = owned.epoch
+        positions = dict(owned.state.positions)
+
+        async def finish() -> None:
+            try:
+                blob = await snapshot.blob()
+                await self._write_checkpoint(owned, blob, epoch, positions)
+                self._metrics.detector_checkpoint_seconds.observe(time.perf_counter() - started)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("detector checkpoint failed; the next one retries", exc_info=True)
+
+        owned.checkpointing = asyncio.create_task(finish())
+
+    async def _write_checkpoint(
+        self, owned: _Ownership, blob: bytes, epoch: int, positions: dict[int, int]
+    ) -> None:
+        assert self._producer is not None
+        owned.checkpoints += 1
+        ident = checkpoint.CheckpointId(epoch, owned.checkpoints)
+        records = checkpoint.encode_blob(blob, ident)
+        size = await checkpoint.write(
+            self._producer, checkpoint_topic(self._settings), records, owned.obsolete_keys
         )
-        # The committed offset is for monitoring (consumer lag); recovery trusts the checkpoint.
-        await self._consumer.commit({self._input: self._next_offset})
-        self._last_checkpoint = time.monotonic()
-        self._metrics.detector_checkpoint_seconds.observe(time.perf_counter() - started)
+        owned.obsolete_keys = frozenset(key for key, _ in records)
         self._metrics.detector_checkpoint_bytes.set(size)
-        await asyncio.sleep(0)
+        # For monitoring (consumer lag) only: recovery trusts the checkpoint.
+        topic = self._settings.topic_events
+        await owned.consumer.commit({TopicPartition(topic, p): offset for p, offset in positions.items()})

@@ -24,6 +24,7 @@ class WorkerMetrics:
     sink_buffered_records: Gauge
     detector_events: Counter
     ingest_requests: Counter
+    ingest_ignored: Counter
     raw_payloads_normalized: Counter
     imap_messages: Counter
     imap_poll_failures: Counter
@@ -31,6 +32,10 @@ class WorkerMetrics:
     detector_clock_lag_seconds: Gauge
     detector_checkpoint_seconds: Histogram
     detector_checkpoint_bytes: Gauge
+    detector_buffered_events: Gauge
+    detector_checkpoint_fork_seconds: Histogram
+    detector_owner: Gauge
+    event_loop_stall_seconds: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -84,7 +89,8 @@ class WorkerMetrics:
             ),
             detector_events=Counter(
                 "contactpulse_detector_events_total",
-                "Events the detector read, by verdict (accepted, duplicate, late).",
+                "Records the detector read, by verdict (accepted, duplicate, late; invalid: refused by the "
+                "admission check, dead-lettered by the validating agent).",
                 ["verdict"],
                 registry=registry,
             ),
@@ -92,6 +98,12 @@ class WorkerMetrics:
                 "contactpulse_ingest_requests_total",
                 "Requests to POST /ingest/{source}, by source and HTTP status.",
                 ["source", "status"],
+                registry=registry,
+            ),
+            ingest_ignored=Counter(
+                "contactpulse_ingest_ignored_total",
+                "Payloads accepted that are not contacts (documented non-contact events), by source.",
+                ["source"],
                 registry=registry,
             ),
             raw_payloads_normalized=Counter(
@@ -131,10 +143,32 @@ class WorkerMetrics:
                 "Size of the last detector checkpoint (compressed).",
                 registry=registry,
             ),
+            detector_checkpoint_fork_seconds=Histogram(
+                "contactpulse_detector_checkpoint_fork_seconds",
+                "Time the event loop spent forking a checkpoint's copy-on-write snapshot.",
+                buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+                registry=registry,
+            ),
+            detector_buffered_events=Gauge(
+                "contactpulse_detector_buffered_events",
+                "Events read but waiting for the other partitions' watermark (event-time merge).",
+                registry=registry,
+            ),
+            detector_owner=Gauge(
+                "contactpulse_detector_owner",
+                "1 while this worker owns the detector, else 0.",
+                registry=registry,
+            ),
+            event_loop_stall_seconds=Histogram(
+                "contactpulse_event_loop_stall_seconds",
+                "How late a 20 ms timer fired: time the event loop could not serve anything else.",
+                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+                registry=registry,
+            ),
         )
         # Pre-create the reason series so a dashboard shows 0, not "no data", before the first one.
         for reason in DeadLetterReason:
             metrics.dead_letters.labels(reason=reason.value)
-        for verdict in ("accepted", "duplicate", "late"):
+        for verdict in ("accepted", "duplicate", "late", "invalid"):
             metrics.detector_events.labels(verdict=verdict)
         return metrics

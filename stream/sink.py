@@ -57,7 +57,9 @@ def contact_events_route(settings: Settings) -> SinkRoute:
     def to_row(value: bytes, partition: int, offset: int) -> tuple[Any, ...]:
         return contact_event_row(parse_contact_event(value), partition, offset)
 
-    return SinkRoute(settings.topic_events, "contact_events", CONTACT_EVENT_COLUMNS, to_row)
+    # The validated topic, not contacts.events: an event the validator refuses (a future timestamp, say)
+    # must not become a row that the alerts never saw.
+    return SinkRoute(settings.topic_valid, "contact_events", CONTACT_EVENT_COLUMNS, to_row)
 
 
 def alert_routes(settings: Settings) -> list[SinkRoute]:

@@ -20,12 +20,13 @@ log = logging.getLogger(__name__)
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:
-    """Every topic the worker uses and its partition count. The detectors' input is one partition:
-    global detectors (spikes, silence, clusters) need one clock and one order."""
+    """Every topic the worker uses and its partition count (co-partitioned: the validating agent keeps
+    each record's partition). The detector merges the partitions of contacts.events in event-time
+    order (`processors/ordering.py`)."""
     return {
         settings.topic_raw: settings.topic_partitions,
         settings.topic_events: settings.topic_partitions,
-        settings.topic_detect: 1,
+        settings.topic_valid: settings.topic_partitions,
         settings.topic_tickets: settings.topic_partitions,
         settings.topic_dead_letter: settings.topic_partitions,
         settings.topic_alerts_oncall: settings.topic_partitions,
@@ -65,5 +66,20 @@ async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list
             except TopicAlreadyExistsError:
                 log.info("another process created some of %s first", missing)
         return missing
+    finally:
+        await admin.close()
+
+
+async def _partition_count(admin: AIOKafkaAdminClient, topic: str) -> int:
+    described = await admin.describe_topics([topic])
+    return len(described[0].get("partitions", [])) if described else 0
+
+
+async def partition_count(bootstrap: str, topic: str) -> int:
+    """How many partitions a topic has (0 when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return await _partition_count(admin, topic)
     finally:
         await admin.close()

@@ -78,16 +78,17 @@ def isolated_settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         topic_raw=f"t-{suffix}.raw",
         topic_events=f"t-{suffix}.events",
-        topic_detect=f"t-{suffix}.detect",
+        topic_valid=f"t-{suffix}.detect",
         topic_tickets=f"t-{suffix}.tickets",
         topic_dead_letter=f"t-{suffix}.dead-letter",
         topic_alerts_oncall=f"t-{suffix}.alerts.oncall",
         topic_alerts_product=f"t-{suffix}.alerts.product",
-        topic_partitions=2,
+        topic_partitions=4,  # the default: the detector must merge partitions in event-time order
         web_port=free_port(),
         sink_flush_interval_seconds=0.5,
         # Test streams are stamped in the past: the detector's clock must follow them, not the wall.
         detector_idle_advance_seconds=0,
+        detector_partition_idle_seconds=0.5,
         kafka_session_timeout_seconds=6,  # a killed worker's partitions move on quickly
     )
 

@@ -41,10 +41,21 @@ def simulated_lines() -> list[bytes]:
     return [r.value for r in simulator.advance(start + timedelta(days=2))]
 
 
+def keyed(lines: list[bytes]) -> list[tuple[bytes | None, bytes]]:
+    """Records keyed by ticket, as every producer of contacts.events keys them (broken lines: no key)."""
+    out: list[tuple[bytes | None, bytes]] = []
+    for line in lines:
+        try:
+            out.append((orjson.loads(line)["ticket_id"].encode(), line))
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            out.append((None, line))
+    return out
+
+
 async def test_worker_alerts_equal_replay_alerts(
     isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess]
 ) -> None:
-    settings = isolated_settings.model_copy(update={"topic_partitions": 1})
+    settings = isolated_settings  # 4 partitions, records keyed by ticket as producers key them
     lines = simulated_lines()
     parsable = 0
     for line in lines:
@@ -61,7 +72,7 @@ async def test_worker_alerts_equal_replay_alerts(
     assert report.rejected["duplicate"] > 0
 
     await ensure_topics(settings)
-    await produce(settings.kafka_bootstrap_servers, settings.topic_events, [(None, line) for line in lines])
+    await produce(settings.kafka_bootstrap_servers, settings.topic_events, keyed(lines))
     worker = start_worker(settings)
     read = "contactpulse_detector_events_total{verdict=%s}"
     await wait_for_metrics(
@@ -100,7 +111,7 @@ async def test_worker_alerts_equal_replay_alerts(
     engine.advance_to(engine.clock)  # type: ignore[arg-type]
     for topic in (settings.topic_alerts_oncall, settings.topic_alerts_product, settings.topic_tickets):
         await group_caught_up(
-            settings.kafka_bootstrap_servers, f"{settings.app_id}-clickhouse-sink", topic, 1
+            settings.kafka_bootstrap_servers, f"{settings.app_id}-clickhouse-sink", topic, 4
         )
     worker.stop()
     client = connect(settings.dsn())
@@ -130,9 +141,7 @@ async def test_worker_alerts_equal_replay_alerts(
 async def test_detector_recovers_from_its_checkpoint_after_a_crash(
     isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess]
 ) -> None:
-    settings = isolated_settings.model_copy(
-        update={"topic_partitions": 1, "detector_checkpoint_seconds": 0.5}
-    )
+    settings = isolated_settings.model_copy(update={"detector_checkpoint_seconds": 0.5})
     lines = simulated_lines()
     half = len(lines) // 2
     expected_out = io.BytesIO()
@@ -155,7 +164,7 @@ async def test_detector_recovers_from_its_checkpoint_after_a_crash(
         return sum(m.get(read % v, 0) for v in ("accepted", "duplicate", "late"))
 
     await ensure_topics(settings)
-    await produce(settings.kafka_bootstrap_servers, settings.topic_events, [(None, x) for x in lines[:half]])
+    await produce(settings.kafka_bootstrap_servers, settings.topic_events, keyed(lines[:half]))
     first = start_worker(settings)
     await wait_for_metrics(
         first,
@@ -166,19 +175,21 @@ async def test_detector_recovers_from_its_checkpoint_after_a_crash(
     )
     first.stop(kill=True)
 
-    await produce(settings.kafka_bootstrap_servers, settings.topic_events, [(None, x) for x in lines[half:]])
+    await produce(settings.kafka_bootstrap_servers, settings.topic_events, keyed(lines[half:]))
     second = start_worker(settings)
     await wait_for_metrics(second, lambda m: m.get(read % "accepted", 0) > 0)
     # Caught up: the agent has forwarded everything and the detector has checkpointed past it.
-    await group_caught_up(settings.kafka_bootstrap_servers, settings.app_id, settings.topic_events, 1)
+    await group_caught_up(settings.kafka_bootstrap_servers, settings.app_id, settings.topic_events, 4)
     await group_caught_up(
-        settings.kafka_bootstrap_servers, f"{settings.app_id}-detector", settings.topic_detect, 1
+        settings.kafka_bootstrap_servers, f"{settings.app_id}-detector", settings.topic_events, 4
     )
     await asyncio.sleep(2)  # one idle poll: deadlines due at the stream clock fire
     second.stop()
-    assert "detector restored from checkpoint at offset" in second.log()
-    restored_at = int(second.log().split("restored from checkpoint at offset ")[1].split()[0])
-    assert restored_at > 0
+    assert "detector restored from checkpoint" in second.log()
+    offsets = second.log().split("detector restored from checkpoint ")[1].split(" at offsets ")[1].split()[0]
+    restored_at = {int(p): int(o) for p, o in (pair.split(":") for pair in offsets.split(","))}
+    assert len(restored_at) == 4
+    assert sum(restored_at.values()) > 0
 
     received = await consume_until_quiet(settings.kafka_bootstrap_servers, settings.topic_alerts_oncall)
     received += await consume_until_quiet(settings.kafka_bootstrap_servers, settings.topic_alerts_product)

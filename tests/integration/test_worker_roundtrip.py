@@ -56,6 +56,18 @@ def broken_records() -> list[tuple[str, bytes]]:
         ("schema_violation", orjson.dumps({**good, "occurred_at": "yesterday"})),
         ("schema_violation", orjson.dumps({**good, "type": "csat_submitted", "score": 9})),
         ("oversized", orjson.dumps({**good, "text": "x" * (1024 * 1024 + 1)})),
+        # Valid, but a day ahead of the wall clock: refused, and (before the sink read the validated
+        # topic) it still became a row. It must not, nor reach the detectors.
+        (
+            "future_timestamp",
+            orjson.dumps(
+                {
+                    **good,
+                    "event_id": "future",
+                    "occurred_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+                }
+            ),
+        ),
     ]
 
 
@@ -87,7 +99,7 @@ async def test_valid_events_reach_clickhouse_and_invalid_ones_the_dead_letter_to
         ),
     )
     assert metrics["contactpulse_events_accepted_total"] == len(valid) + 1
-    for reason in ("invalid_json", "not_an_object", "schema_violation", "oversized"):
+    for reason in ("invalid_json", "not_an_object", "schema_violation", "oversized", "future_timestamp"):
         expected = sum(1 for r, _ in broken if r == reason)
         assert metrics[f"contactpulse_dead_letters_total{{reason={reason}}}"] == expected
     assert metrics["contactpulse_dead_letters_total{reason=duplicate}"] == 1
@@ -97,7 +109,7 @@ async def test_valid_events_reach_clickhouse_and_invalid_ones_the_dead_letter_to
     assert len(letters) == len(broken) + 1
     by_value = {letter.value: read_headers(list(letter.headers)) for letter in letters}
     assert by_value[redelivered][HEADER_REASON] == "duplicate"
-    assert by_value[redelivered]["contactpulse.source.topic"] == settings.topic_detect
+    assert by_value[redelivered]["contactpulse.source.topic"] == settings.topic_events
     for reason, value in broken:
         headers = by_value[value]  # the original bytes, untouched
         assert headers[HEADER_REASON] == reason

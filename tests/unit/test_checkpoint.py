@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import zlib
 from datetime import datetime, timedelta
@@ -8,11 +9,13 @@ from datetime import datetime, timedelta
 import orjson
 
 from processors.engine import DetectionEngine
+from processors.ordering import OrderedDetection
 from processors.simulator import MOSCOW, TrafficSimulator
 from schemas.config import load_config
 from schemas.event import ContactEvent, parse_contact_event
 from sinks.rows import TICKET_COLUMNS, ticket_row
 from stream import checkpoint
+from stream.checkpoint import CheckpointId
 
 
 def events() -> list[ContactEvent]:
@@ -34,33 +37,79 @@ def test_an_engine_restored_from_a_checkpoint_continues_exactly() -> None:
     uninterrupted = run(DetectionEngine(load_config()), stream)
     first = DetectionEngine(load_config())
     before = run(first, stream[:cut])
-    restored = checkpoint.decode(dict(checkpoint.encode(first, next_offset=cut, checkpoint_id=7)))
+    restored = checkpoint.decode(dict(checkpoint.encode(first, CheckpointId(3, 7))))
     assert restored is not None
-    assert restored.next_offset == cut
+    assert restored.ident == CheckpointId(3, 7)
     assert before + run(restored.state, stream[cut:]) == uninterrupted
     assert len(uninterrupted) > 50
 
 
+def test_the_merge_buffer_survives_a_checkpoint() -> None:
+    """Events waiting in the event-time merge are part of the state: a restart re-reads none of them."""
+    stream = events()
+    cut = len(stream) // 2
+
+    def feed(ordered: OrderedDetection[int], part: list[ContactEvent], offset: int) -> list[bytes]:
+        out = []
+        for n, event in enumerate(part, start=offset):
+            for done in ordered.offer(n % 2, event, n):
+                out += [alert.to_json() for alert in done.outcome.alerts]
+        return out
+
+    def finish(ordered: OrderedDetection[int]) -> list[bytes]:
+        return [alert.to_json() for done in ordered.flush() for alert in done.outcome.alerts]
+
+    whole: OrderedDetection[int] = OrderedDetection(DetectionEngine(load_config()), [0, 1])
+    uninterrupted = feed(whole, stream, 0) + finish(whole)
+    first: OrderedDetection[int] = OrderedDetection(DetectionEngine(load_config()), [0, 1])
+    before = feed(first, stream[:cut], 0)
+    assert first.merge.buffered() > 0
+    restored = checkpoint.decode(dict(checkpoint.encode(first, CheckpointId(1, 1))))
+    assert restored is not None
+    after = feed(restored.state, stream[cut:], cut) + finish(restored.state)
+    assert before + after == uninterrupted
+
+
 def test_large_state_is_chunked_and_a_manifest_comes_last() -> None:
-    records = checkpoint.encode(b"x" * (3 * checkpoint.CHUNK_BYTES), next_offset=1, checkpoint_id=1)
-    assert records[-1][0] == checkpoint.MANIFEST_KEY
-    assert all(len(value) <= checkpoint.CHUNK_BYTES + 8 for _, value in records[:-1])
+    records = checkpoint.encode(os.urandom(3 * checkpoint.CHUNK_BYTES), CheckpointId(1, 1))
+    assert records[-1][0] == CheckpointId(1, 1).manifest_key
+    assert len(records) > 2
+    assert all(len(value) <= checkpoint.CHUNK_BYTES for _, value in records[:-1])
 
 
-def test_an_incomplete_or_corrupt_checkpoint_is_ignored() -> None:
-    old = dict(checkpoint.encode(list(range(200_000)), next_offset=5, checkpoint_id=1))
-    new = checkpoint.encode(list(range(300_000)), next_offset=9, checkpoint_id=2)
-    # The new manifest arrived but one chunk is still the old checkpoint's: not usable.
-    mixed = {**old, **dict(new[1:])}
-    assert checkpoint.decode(mixed) is None
+def test_an_incomplete_or_corrupt_checkpoint_falls_back_to_the_previous_whole_one() -> None:
+    old = dict(checkpoint.encode(list(range(200_000)), CheckpointId(1, 1)))
+    new = checkpoint.encode(list(range(300_000)), CheckpointId(1, 2))
+    # A manifest whose chunk is missing is not used (one owner's manifests share a key, so the
+    # owner's older checkpoint is no longer named either).
+    missing_chunk = {**old, **dict(new[1:])}
+    assert checkpoint.decode(missing_chunk) is None
     assert checkpoint.decode({}) is None
     corrupt = dict(new)
-    key = b"chunk-0"
+    key = CheckpointId(1, 2).chunk_key(0)
     corrupt[key] = corrupt[key][:-1] + bytes([corrupt[key][-1] ^ 1])
     assert checkpoint.decode(corrupt) is None
     good = checkpoint.decode(dict(new))
     assert good is not None
-    assert good.next_offset == 9
+    assert good.state == list(range(300_000))
+    # A newer owner's checkpoint that is incomplete: the older owner's whole one is used.
+    newer = checkpoint.encode([1], CheckpointId(2, 1))
+    fallback = checkpoint.decode({**dict(new), **dict(newer[1:])})
+    assert fallback is not None
+    assert fallback.ident == CheckpointId(1, 2)
+
+
+def test_a_stale_owner_writing_after_a_newer_one_is_never_used() -> None:
+    """A frozen owner (epoch 4) wakes after epoch 5 took over and writes its checkpoint last."""
+    newer = checkpoint.encode(["epoch 5 state"], CheckpointId(5, 1))
+    stale = checkpoint.encode(["epoch 4 state"], CheckpointId(4, 9))
+    latest = dict(newer)
+    latest.update(dict(stale))  # written later: on a compacted topic these are the latest records
+    loaded = checkpoint.decode(latest)
+    assert loaded is not None
+    assert loaded.state == ["epoch 5 state"]
+    assert loaded.keys == frozenset(key for key, _ in newer)
+    assert not loaded.keys & frozenset(key for key, _ in stale)
 
 
 def test_ticket_snapshot_maps_to_a_row_through_json() -> None:
@@ -87,18 +136,22 @@ def test_the_idle_clock_moves_only_with_quiet_time_beyond_the_grace() -> None:
 
 
 def test_a_checkpoint_of_another_state_format_or_unreadable_state_is_ignored() -> None:
-    records = dict(checkpoint.encode([1, 2, 3], next_offset=4, checkpoint_id=3))
-    manifest = orjson.loads(records[checkpoint.MANIFEST_KEY])
+    ident = CheckpointId(2, 3)
+    records = dict(checkpoint.encode([1, 2, 3], ident))
+    manifest = orjson.loads(records[ident.manifest_key])
     assert manifest["format"] == checkpoint.STATE_FORMAT
-    older = {**records, checkpoint.MANIFEST_KEY: orjson.dumps({**manifest, "format": manifest["format"] - 1})}
+    older = {**records, ident.manifest_key: orjson.dumps({**manifest, "format": manifest["format"] - 1})}
     assert checkpoint.decode(older) is None
     # Digest right, but the pickle names a class this version does not have.
     blob = zlib.compress(pickle.dumps(datetime(2026, 1, 1)).replace(b"datetime", b"datetimx"), 1)
     broken = {
-        b"chunk-0": (3).to_bytes(8, "big") + blob,
-        checkpoint.MANIFEST_KEY: orjson.dumps(
+        ident.chunk_key(0): blob,
+        ident.manifest_key: orjson.dumps(
             {**manifest, "chunks": 1, "sha256": hashlib.sha256(blob).hexdigest()}
         ),
     }
     assert checkpoint.decode(broken) is None
-    assert checkpoint.decode(records) == checkpoint.Checkpoint([1, 2, 3], 4)
+    assert checkpoint.decode({ident.manifest_key: b"{not json"}) is None
+    restored = checkpoint.decode(records)
+    assert restored is not None
+    assert restored.state == [1, 2, 3]

@@ -39,6 +39,8 @@ def test_replay_writes_alerts_and_dead_letters_every_rejected_line(
         ("sla_first_response_at_risk", "firing"),
         ("sla_first_response_at_risk", "resolved"),
     ]
+    # Written as decided: a malformed or late line at once, a duplicate when its turn in time order comes.
+    letters.sort(key=lambda d: d["line"])
     assert [(d["line"], d["reason"]) for d in letters] == [
         (2, "invalid_json"),
         (3, "duplicate"),
@@ -47,6 +49,10 @@ def test_replay_writes_alerts_and_dead_letters_every_rejected_line(
     ]
     assert letters[0]["record"] == "this is not json"
     assert letters[2]["detail"] == "ticket_id: required field is missing"
+    assert letters[3]["detail"] == (
+        "occurred_at 2026-11-24T09:30:00+03:00 is 1800 s behind the latest event of its input "
+        "(allowed: 300 s)"
+    )
     err = capsys.readouterr().err
     assert "line 2: invalid_json" in err
     assert (

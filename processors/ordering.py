@@ -1,0 +1,226 @@
+"""Event-time order across input partitions: a watermark over the partitions and a reorder buffer.
+
+Why: the detection engine's clock is the largest `occurred_at` it has applied, and an event more than
+the allowed lateness behind it is refused. Partitions of a Kafka topic are read at different speeds (a
+backlog after a restart comes in bulk, one partition at a time), so feeding the engine in arrival order
+makes one partition's events overtake another's and the slower ones late. Here events wait in a buffer
+until every partition that still has something to say has moved past them, and leave it in event-time
+order: the Flink / Kafka Streams watermark.
+
+- A source's mark is the latest `occurred_at` it has delivered, minus `reorder_seconds` (the disorder a
+  source may have within itself).
+- The watermark is the smallest mark over the sources that are not idle; with every source idle it is
+  +inf (nothing is left to wait for, so everything buffered goes out).
+- An event stamped before the watermark leaves in `(occurred_at, event_id)` order; ties keep the order
+  of arrival only between copies of one event.
+- An event stamped before what has already left is *behind*: the caller applies it at once, out of order
+  (the engine then decides whether it is within the allowed lateness), rather than holding it.
+- `OrderedDetection` refuses as late an event more than the allowed lateness behind the latest event of
+  its own source (a partition's disorder is bounded; how far other partitions have got is not).
+
+Guarantee (tested): when no source is out of order by more than `reorder_seconds` within itself and no
+idle source wakes up with older events, the events leave in one order, the sorted one, however they are
+spread over sources and however the reads interleave. So `replay` of a file (one source) and the worker
+(one source a partition) hand the engine the same sequence and publish the same alerts.
+
+Which sources are idle is the caller's decision (it knows the wall clock and the partitions' end
+offsets); this module takes no time of its own.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from processors.engine import DetectionEngine, Outcome, Verdict
+from schemas.event import ContactEvent
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class SourceMark:
+    """What the merge knows of one source (a partition)."""
+
+    latest: float = -math.inf
+    """The largest `occurred_at` (epoch seconds) this source has delivered."""
+    idle: bool = False
+    buffered: int = 0
+    """How many of the buffered events came from this source."""
+
+
+@dataclass
+class EventTimeMerge(Generic[T]):
+    reorder_seconds: float = 0.0
+    sources: dict[int, SourceMark] = field(default_factory=dict)
+    released_up_to: float = -math.inf
+    """The largest `occurred_at` that has left the buffer: an event before it is behind."""
+    _in_order: deque[tuple[float, str, int, int, T]] = field(default_factory=deque)
+    """Entries that arrived in (occurred_at, event_id) order: most of them, appended and popped cheaply."""
+    _heap: list[tuple[float, str, int, int, T]] = field(default_factory=list)
+    """Entries that arrived out of order."""
+    _arrivals: int = 0
+    _watermark: float | None = None
+    """The watermark, kept until a mark changes (most events do not move the slowest source)."""
+
+    def track(self, sources: Iterable[int]) -> None:
+        """Sources to wait for. New ones start with nothing delivered (the watermark waits for them);
+        known ones (a restored merge) start not idle: whether they have more to say is unknown."""
+        for source in sources:
+            self.sources.setdefault(source, SourceMark()).idle = False
+        self._watermark = None
+
+    def set_idle(self, source: int, idle: bool) -> None:
+        mark = self.sources[source]
+        if mark.idle is not idle:
+            mark.idle = idle
+            self._watermark = None
+
+    def offer(self, source: int, occurred_at: float, event_id: str, item: T) -> bool:
+        """Buffer an event; False when it is behind what has already left (the caller applies it now)."""
+        mark = self.sources[source]
+        if occurred_at > mark.latest or mark.idle:
+            mark.latest = max(mark.latest, occurred_at)
+            mark.idle = False
+            self._watermark = None
+        if occurred_at < self.released_up_to:
+            return False
+        self._arrivals += 1
+        entry = (occurred_at, event_id, self._arrivals, source, item)
+        in_order = self._in_order
+        if in_order:
+            last = in_order[-1]
+            if occurred_at > last[0] or (occurred_at == last[0] and event_id >= last[1]):
+                in_order.append(entry)
+            else:
+                heapq.heappush(self._heap, entry)
+        else:
+            in_order.append(entry)
+        mark.buffered += 1
+        return True
+
+    def holds(self, event_id: str) -> bool:
+        """Whether an event with this id waits in the buffer. A scan: it is asked only about events
+        that are already late, which are rare, so the hot path keeps no index for it."""
+        return any(entry[1] == event_id for entry in self._heap) or any(
+            entry[1] == event_id for entry in self._in_order
+        )
+
+    @property
+    def watermark(self) -> float:
+        watermark = self._watermark
+        if watermark is None:
+            slowest = math.inf
+            for mark in self.sources.values():
+                if not mark.idle and mark.latest < slowest:
+                    slowest = mark.latest
+            watermark = self._watermark = slowest - self.reorder_seconds
+        return watermark
+
+    def release(self) -> list[T]:
+        """The buffered events stamped before the watermark, in event-time order."""
+        return self.pop_before(self.watermark)
+
+    def flush(self) -> list[T]:
+        """Everything buffered, in event-time order (the end of a file)."""
+        return self.pop_before(math.inf, inclusive=True)
+
+    def next_at(self) -> float:
+        """The earliest buffered `occurred_at` (inf when the buffer is empty)."""
+        heap, in_order = self._heap, self._in_order
+        first = in_order[0][0] if in_order else math.inf
+        return heap[0][0] if heap and heap[0][0] < first else first
+
+    def buffered(self, source: int | None = None) -> int:
+        if source is None:
+            return len(self._heap) + len(self._in_order)
+        return self.sources[source].buffered
+
+    def pop_before(self, limit: float, inclusive: bool = False) -> list[T]:
+        """The buffered events stamped before `limit` (at it too when `inclusive`), in order."""
+        heap, in_order, sources = self._heap, self._in_order, self.sources
+        out: list[T] = []
+        while heap or in_order:
+            if heap and (not in_order or heap[0] < in_order[0]):
+                head = heap[0]
+                if not (head[0] < limit or (inclusive and head[0] <= limit)):
+                    break
+                occurred_at, _, _, source, item = heapq.heappop(heap)
+            else:
+                head = in_order[0]
+                if not (head[0] < limit or (inclusive and head[0] <= limit)):
+                    break
+                occurred_at, _, _, source, item = in_order.popleft()
+            sources[source].buffered -= 1
+            if occurred_at > self.released_up_to:
+                self.released_up_to = occurred_at
+            out.append(item)
+        return out
+
+
+@dataclass(slots=True)
+class Applied(Generic[T]):
+    """An event the engine has seen, with what the caller attached to it (a line, an offset)."""
+
+    event: ContactEvent
+    item: T
+    outcome: Outcome
+
+
+class OrderedDetection(Generic[T]):
+    """The detection engine behind an event-time merge: what `replay` and the worker both drive.
+
+    Sources are whatever the caller reads (a file is one source, a Kafka partition another); the
+    engine sees the merged order. Picklable as a whole, so a checkpoint holds the buffer too and a
+    restart re-reads nothing twice.
+    """
+
+    def __init__(self, engine: DetectionEngine, sources: Iterable[int] = (0,)) -> None:
+        self.engine = engine
+        self.merge: EventTimeMerge[tuple[ContactEvent, float, T]] = EventTimeMerge(
+            engine.config.engine.reorder_seconds
+        )
+        self.merge.track(sources)
+        self._lateness = engine.config.engine.allowed_lateness_minutes * 60.0
+
+    def offer(self, source: int, event: ContactEvent, item: T, release: bool = True) -> list[Applied[T]]:
+        """Buffer an event; an event behind what has left is applied at once. With `release`, what the
+        watermark then lets out is applied too; a caller that reads batches from several sources
+        passes False and calls `release` once the batch is in and idleness is up to date.
+
+        An event more than the allowed lateness behind the latest event of its own source is late and
+        never enters the merge: a source's disorder is bounded, other sources' progress is not."""
+        ts = event.occurred_at.timestamp()
+        latest = self.merge.sources[source].latest
+        if ts < latest - self._lateness and not self.merge.holds(event.event_id):
+            # (A copy of an event still waiting joins it in the buffer: the engine calls it a duplicate.)
+            if self.engine.seen.seen(event.event_id):  # a redelivery: the engine calls it a duplicate
+                return [Applied(event, item, self.engine.observe(event, ts))]
+            detail = (
+                f"occurred_at {event.occurred_at.isoformat()} is {latest - ts:.0f} s behind the latest event "
+                f"of its input (allowed: {self._lateness:.0f} s)"
+            )
+            return [Applied(event, item, Outcome(Verdict.LATE, detail=detail))]
+        merge = self.merge
+        if not merge.offer(source, ts, event.event_id, (event, ts, item)):
+            return [Applied(event, item, self.engine.observe(event, ts))]
+        if not release:
+            return []
+        watermark = merge.watermark
+        if merge.next_at() >= watermark:  # most offers release nothing: no call, no list
+            return []
+        return self._apply(merge.pop_before(watermark))
+
+    def release(self) -> list[Applied[T]]:
+        return self._apply(self.merge.release())
+
+    def flush(self) -> list[Applied[T]]:
+        return self._apply(self.merge.flush())
+
+    def _apply(self, released: list[tuple[ContactEvent, float, T]]) -> list[Applied[T]]:
+        observe = self.engine.observe
+        return [Applied(event, item, observe(event, ts)) for event, ts, item in released]
