@@ -21,6 +21,8 @@ class DeadLetterReason(StrEnum):
     DUPLICATE = "duplicate"
     LATE = "late"
     UNPARSABLE_PAYLOAD = "unparsable_payload"
+    ADAPTER_ERROR = "adapter_error"
+    UNMAPPED_PAYLOAD = "unmapped_payload"
     BAD_SIGNATURE = "bad_signature"
     PROCESSING_ERROR = "processing_error"
 

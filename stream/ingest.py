@@ -2,12 +2,17 @@
 `contacts.raw` into `contacts.events`.
 
 The endpoint answers 202 only once Kafka has the raw payload (acks=all): a sender that got 202 may
-forget it. It checks the signature (401) and parses the payload before accepting (400 with the reason),
-so a sender learns at once that its payload is wrong; either way the payload is kept on the dead-letter
-topic with the reason, never dropped. 413 over the size limit, 429 with Retry-After when too many
-requests are in flight, 503 with Retry-After when Kafka has not acknowledged the payload in time (the
-sender retries; a late acknowledgement then only means a duplicate, which the event id absorbs). Raw
-payloads (with their PII) stay on `contacts.raw`; what leaves it is pseudonymized by the adapters.
+forget it. It runs `processors.normalize.normalize_payload` before accepting: a bad signature is 401;
+a payload an adapter cannot read or fails on is 400 with the reason (`unparsable_payload`,
+`adapter_error` with the exception class); a readable payload that maps to no event is 202 with a dead
+letter (`unmapped_payload`); a documented non-contact event (a member update, a delivery receipt) is
+202 and counted. Every refused payload is kept on the dead-letter topic with its reason, never dropped.
+The raw agent runs the same function again on what was accepted (the payload's bytes are the record;
+the events are derived from them where they are published). 413 over the size limit, 429 with
+Retry-After when too many requests are in flight, 503 with Retry-After when Kafka has not acknowledged
+the payload in time (the sender retries; a late acknowledgement then only means a duplicate, which the
+event id absorbs). Raw payloads (with their PII) stay on `contacts.raw`; what leaves it is
+pseudonymized by the adapters.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import faust
 from faust.types import StreamT
 from faust.web import Request, Response, View
 
-from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
+from processors.adapters import ADAPTERS, AdapterContext
 from processors.classify import Classifier
+from processors.normalize import Normalized, Refused, normalize_payload
 from processors.pii import Pseudonymizer
 from schemas.errors import DeadLetterReason
 from schemas.settings import Settings
@@ -39,6 +45,15 @@ _HTTP_PREFIX: Final = "http."
 _PRIVATE_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
 
 DeadLetterSender = Callable[[bytes | None, bytes, DeadLetter], Awaitable[None]]
+
+_REFUSAL_STATUS: Final = {
+    DeadLetterReason.BAD_SIGNATURE: 401,
+    DeadLetterReason.UNPARSABLE_PAYLOAD: 400,
+    DeadLetterReason.ADAPTER_ERROR: 400,
+    # Readable and signed, but nothing we know how to map: 202 so the vendor does not retry forever;
+    # the dead letter and its metric make it loud.
+    DeadLetterReason.UNMAPPED_PAYLOAD: 202,
+}
 
 
 def source_secret(settings: Settings, source: str) -> str | None:
@@ -130,17 +145,18 @@ def register_ingest(
                 return answer(self, source, 429, {"error": "too many requests in flight"}, Retry_After="1")
             async with in_flight:
                 body = await request.read()
-                secret = source_secret(settings, source)
-                try:
-                    if secret is not None:
-                        adapter.verify(body, request.headers, secret)
-                    events = adapter.parse(body, request.headers, context)
-                except SignatureError as exc:
-                    await dead_letter(body, source, DeadLetterReason.BAD_SIGNATURE, str(exc))
-                    return answer(self, source, 401, {"error": str(exc)})
-                except AdapterError as exc:
-                    await dead_letter(body, source, DeadLetterReason.UNPARSABLE_PAYLOAD, str(exc))
-                    return answer(self, source, 400, {"error": str(exc)})
+                outcome = normalize_payload(
+                    adapter, body, request.headers, context, classifier, source_secret(settings, source)
+                )
+                if isinstance(outcome, Refused):
+                    await dead_letter(body, source, outcome.reason, outcome.detail)
+                    status = _REFUSAL_STATUS[outcome.reason]
+                    if status == 202:  # readable, but nothing we know: kept loudly, and the vendor
+                        return answer(self, source, 202, {"accepted": 0, "dead_letter": outcome.reason})
+                    return answer(self, source, status, {"error": outcome.detail})
+                if outcome.ignored is not None:
+                    metrics.ingest_ignored.labels(source=source).inc()
+                    return answer(self, source, 202, {"accepted": 0, "ignored": outcome.ignored})
                 try:
                     await asyncio.wait_for(
                         produce(body, stored_headers(request.headers, source), source),
@@ -149,7 +165,7 @@ def register_ingest(
                 except Exception as exc:
                     log.warning("raw payload from %s not accepted by Kafka: %s", source, exc)
                     return answer(self, source, 503, {"error": "Kafka unavailable"}, Retry_After="5")
-                return answer(self, source, 202, {"accepted": len(events)})
+                return answer(self, source, 202, {"accepted": len(outcome.events)})
 
         async def get(self, request: Request, source: str) -> Response:
             # Meta's subscription handshake (WhatsApp): echo hub.challenge for our verify token.
@@ -172,15 +188,19 @@ def register_ingest(
             headers = dict((k, v) for k, v in (message.headers or []))
             source = headers.get(HEADER_SOURCE, b"").decode()
             adapter = ADAPTERS.get(source)
-            try:
-                if adapter is None:
-                    raise AdapterError(f"no adapter for source {source!r}")
-                events = adapter.parse(value, http_headers(message.headers), context)
-            except Exception as exc:  # a payload that cannot be normalized is kept, never dropped
-                letter = DeadLetter.for_failure(DeadLetterReason.UNPARSABLE_PAYLOAD, exc, message)
+            if adapter is None:
+                outcome: Normalized | Refused = Refused(
+                    DeadLetterReason.UNPARSABLE_PAYLOAD, f"no adapter for source {source!r}"
+                )
+            else:
+                # Verified at the endpoint already; the raw topic holds what passed.
+                outcome = normalize_payload(
+                    adapter, value, http_headers(message.headers), context, classifier, None
+                )
+            if isinstance(outcome, Refused):  # kept, never dropped
+                letter = DeadLetter.for_record(outcome.reason, outcome.detail, message)
                 await send_dead_letter(record.key, value, letter)
                 continue
-            for event in events:
-                enriched = classifier.enrich(event)
-                await events_topic.send(key=enriched.ticket_id.encode(), value=enriched.to_json())
+            for event in outcome.events:
+                await events_topic.send(key=event.ticket_id.encode(), value=event.to_json())
             metrics.raw_payloads_normalized.labels(source=source).inc()

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
+from processors.adapters import ADAPTERS, AdapterContext
 from processors.classify import Classifier
+from processors.normalize import Refused, normalize_payload
+from schemas.errors import DeadLetterReason
 from schemas.settings import Settings
 from stream.ingest import pseudonymizer_from, source_secret
 
@@ -33,24 +35,24 @@ def normalize_file(
         print(f"normalize: cannot read {path}: {exc}", file=errors)
         return 2
     secret = source_secret(settings, source)
-    try:
-        if secret is None:
-            print(f"warning: no secret configured for {source}: the signature is not verified", file=errors)
-        else:
-            adapter.verify(body, headers, secret)
-        context = AdapterContext(
-            pseudonymizer_from(settings, lambda m: print(f"warning: {m}", file=errors)),
-            ZoneInfo(settings.time_zone),
-            secret,
-        )
-        events = adapter.parse(body, headers, context)
-    except SignatureError as exc:
-        print(f"normalize: signature rejected: {exc}", file=errors)
-        return 2
-    except AdapterError as exc:
-        print(f"normalize: cannot parse the {source} payload: {exc}", file=errors)
-        return 2
+    if secret is None:
+        print(f"warning: no secret configured for {source}: the signature is not verified", file=errors)
+    context = AdapterContext(
+        pseudonymizer_from(settings, lambda m: print(f"warning: {m}", file=errors)),
+        ZoneInfo(settings.time_zone),
+    )
     classifier = Classifier.from_file(settings.classification_file)
-    for event in events:
-        out.write(classifier.enrich(event).to_json().decode() + "\n")
+    outcome = normalize_payload(adapter, body, headers, context, classifier, secret)
+    if isinstance(outcome, Refused):
+        what = {
+            DeadLetterReason.BAD_SIGNATURE: "signature rejected",
+            DeadLetterReason.UNPARSABLE_PAYLOAD: f"cannot parse the {source} payload",
+            DeadLetterReason.ADAPTER_ERROR: f"the {source} adapter failed on the payload",
+        }.get(outcome.reason, outcome.reason.value)
+        print(f"normalize: {what}: {outcome.detail}", file=errors)
+        return 2
+    if outcome.ignored is not None:
+        print(f"normalize: not a customer contact: {outcome.ignored}", file=errors)
+    for event in outcome.events:
+        out.write(event.to_json().decode() + "\n")
     return 0

@@ -21,6 +21,11 @@ class AdapterError(ValueError):
     """The payload cannot be turned into events (HTTP 400, dead letter `unparsable_payload`)."""
 
 
+class NotAContact(Exception):
+    """A documented event of the source that is not a customer contact (member updates, user events,
+    bounces): accepted and counted, not dead-lettered. Its message says which."""
+
+
 class SignatureError(ValueError):
     """The payload is not signed, or not by whom it claims (HTTP 401)."""
 

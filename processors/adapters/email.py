@@ -27,7 +27,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Final
 
-from processors.adapters.base import AdapterContext, AdapterError, build_event
+from processors.adapters.base import AdapterContext, AdapterError, NotAContact, build_event
 from schemas.event import ContactEvent
 
 _ATTRIBUTION: Final = re.compile(
@@ -143,7 +143,7 @@ class EmailAdapter:
         if not message.keys():
             raise AdapterError("not an RFC 5322 message: no header fields")
         if is_automatic(message):
-            return []
+            raise NotAContact("automatic e-mail (auto-reply, bounce or list traffic)")
         senders = getaddresses([str(message.get("From", ""))])
         address = next((addr for _, addr in senders if "@" in addr), None)
         if address is None:

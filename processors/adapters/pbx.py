@@ -26,6 +26,7 @@ from typing import Final
 from processors.adapters.base import (
     AdapterContext,
     AdapterError,
+    NotAContact,
     build_event,
     load_json_object,
     local_instant,
@@ -75,7 +76,7 @@ class PbxAdapter:
         call_id = call["call_id"]
         if direction == "outbound":
             if status != "answered":
-                return []
+                raise NotAContact(f"outbound call {status}: it reached nobody")
             return [
                 build_event(
                     {

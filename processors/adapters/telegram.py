@@ -16,6 +16,7 @@ from typing import Any
 from processors.adapters.base import (
     AdapterContext,
     AdapterError,
+    NotAContact,
     SignatureError,
     build_event,
     load_json_object,
@@ -27,6 +28,28 @@ from schemas.event import ContactEvent
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 _ATTACHMENTS = ("photo", "document", "video", "voice", "audio", "sticker", "location")
+_NOT_CONTACTS = frozenset(
+    {
+        "channel_post",
+        "edited_channel_post",
+        "my_chat_member",
+        "chat_member",
+        "chat_join_request",
+        "poll",
+        "poll_answer",
+        "inline_query",
+        "chosen_inline_result",
+        "shipping_query",
+        "pre_checkout_query",
+        "message_reaction",
+        "message_reaction_count",
+        "chat_boost",
+        "removed_chat_boost",
+        "business_connection",
+        "deleted_business_messages",
+    }
+)
+"""Update kinds that are not a customer writing to support (the Bot API's Update fields)."""
 
 
 class TelegramAdapter:
@@ -46,7 +69,10 @@ class TelegramAdapter:
             return [self._message(update["edited_message"], context, edited=True)]
         if isinstance(update.get("callback_query"), dict):
             return [self._callback(update["update_id"], update["callback_query"], context)]
-        return []  # channel posts, polls, member updates...: not customer contacts
+        others = sorted(key for key in update if key != "update_id")
+        if others and all(key in _NOT_CONTACTS for key in others):
+            raise NotAContact(f"Telegram {others[0]} update")
+        return []  # an update of a shape we do not know: the caller dead-letters it as unmapped
 
     def _message(self, message: dict[str, Any], context: AdapterContext, edited: bool) -> ContactEvent:
         try:

@@ -20,6 +20,7 @@ from typing import Any, Final
 from processors.adapters.base import (
     AdapterContext,
     AdapterError,
+    NotAContact,
     SignatureError,
     as_object,
     build_event,
@@ -55,9 +56,11 @@ class WhatsAppAdapter:
         if payload.get("object") != "whatsapp_business_account" or not isinstance(payload.get("entry"), list):
             raise AdapterError("not a WhatsApp Business Account webhook (object/entry)")
         events = []
+        other_changes: set[str] = set()
         for entry in payload["entry"]:
             for change in as_object(entry).get("changes") or []:
                 if as_object(change).get("field") != "messages":
+                    other_changes.add(str(as_object(change).get("field")))
                     continue
                 value = as_object(change.get("value"))
                 names = {
@@ -65,8 +68,13 @@ class WhatsAppAdapter:
                     for c in value.get("contacts") or []
                     if isinstance(c, dict)
                 }
-                for message in value.get("messages") or []:
+                messages = value.get("messages") or []
+                if not messages and value.get("statuses"):
+                    other_changes.add("statuses")  # delivery receipts of what the business sent
+                for message in messages:
                     events.append(self._message(message, names, context))
+        if not events and other_changes:
+            raise NotAContact(f"WhatsApp {', '.join(sorted(other_changes))} change")
         return events
 
     def _message(self, message: Any, names: dict[Any, Any], context: AdapterContext) -> ContactEvent:

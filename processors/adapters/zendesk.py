@@ -34,6 +34,7 @@ from typing import Any, Final
 from processors.adapters.base import (
     AdapterContext,
     AdapterError,
+    NotAContact,
     SignatureError,
     as_object,
     build_event,
@@ -96,7 +97,7 @@ class ZendeskAdapter:
             return self._trigger(payload["zendesk_trigger"], context)
         kind = str(payload.get("type", ""))
         if not kind.startswith(_PREFIX):
-            return []  # user, organization, article... events are not contacts
+            raise NotAContact(f"Zendesk {kind or 'untyped'} event")  # user, organization, article...
         detail = payload.get("detail")
         if not isinstance(detail, dict) or "id" not in detail or "id" not in payload or "time" not in payload:
             raise AdapterError("Zendesk ticket event without detail.id, id or time")
@@ -222,7 +223,7 @@ class ZendeskAdapter:
         public = comment.get("is_public", True)
         if author.get("is_staff"):
             if not public:
-                return []  # an internal note is not a reply to the customer
+                raise NotAContact("Zendesk internal note")  # not a reply to the customer
             return [
                 build_event(
                     {

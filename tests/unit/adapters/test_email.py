@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError
+from processors.adapters.base import NotAContact
 from processors.adapters.email import html_to_text, strip_quoted
 from processors.pii import Pseudonymizer
 
@@ -57,7 +58,8 @@ def test_quoted_history_is_cut_and_in_reply_to_threads_without_references() -> N
 
 @pytest.mark.parametrize("name", ["auto_reply.eml", "bounce.eml"])
 def test_machines_talking_are_not_contacts(name: str) -> None:
-    assert parse(name) == []
+    with pytest.raises(NotAContact, match="automatic e-mail"):
+        parse(name)
 
 
 def test_same_message_twice_is_the_same_event() -> None:

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError
+from processors.adapters.base import NotAContact
 from processors.pii import Pseudonymizer
 
 PII = Pseudonymizer(b"test-key-0123456789abcdef")
@@ -71,7 +72,8 @@ def test_missed_call_waits_for_its_call_back_on_the_same_ticket(status: str) -> 
 
 
 def test_unanswered_call_back_is_no_response() -> None:
-    assert parse("pbx", {**CALL, "direction": "outbound", "status": "missed"}) == []
+    with pytest.raises(NotAContact, match="outbound call missed"):
+        parse("pbx", {**CALL, "direction": "outbound", "status": "missed"})
 
 
 def test_ticket_id_from_the_pbx_wins() -> None:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
+from processors.adapters.base import NotAContact
 from processors.pii import Pseudonymizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
@@ -71,7 +72,8 @@ def test_callback_query_is_a_contact_with_the_button_data() -> None:
 
 
 def test_updates_that_are_not_contacts_yield_nothing() -> None:
-    assert parse("my_chat_member.json") == []
+    with pytest.raises(NotAContact, match="my_chat_member"):
+        parse("my_chat_member.json")
 
 
 def test_the_same_payload_twice_yields_the_same_event_ids() -> None:

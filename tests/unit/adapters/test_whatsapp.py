@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
+from processors.adapters.base import NotAContact
 from processors.adapters.whatsapp import verification_challenge
 from processors.pii import Pseudonymizer
 
@@ -53,7 +54,8 @@ def test_media_buttons_and_voice() -> None:
 
 
 def test_delivery_statuses_are_not_contacts() -> None:
-    assert parse("status_update.json") == []
+    with pytest.raises(NotAContact, match="statuses"):
+        parse("status_update.json")
 
 
 def test_other_objects_are_refused() -> None:

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
+from processors.adapters.base import NotAContact
 from processors.pii import Pseudonymizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
@@ -49,7 +50,8 @@ def test_public_agent_comment_is_a_reply_and_a_private_note_is_nothing() -> None
     (reply,) = parse("comment_agent_public.json")
     assert (reply["type"], reply["agent"]) == ("agent_replied", "zendesk-agent:366154839811")
     assert "text" not in reply  # agents' words are not customer contacts
-    assert parse("comment_agent_private.json") == []
+    with pytest.raises(NotAContact, match="internal note"):
+        parse("comment_agent_private.json")
 
 
 def test_end_user_comment_is_a_contact_with_pii_scrubbed() -> None:
@@ -67,7 +69,8 @@ def test_status_and_priority_changes_map_to_ours() -> None:
 
 
 def test_non_ticket_events_yield_nothing() -> None:
-    assert parse("user_event.json") == []
+    with pytest.raises(NotAContact, match="user"):
+        parse("user_event.json")
 
 
 def test_unknown_status_is_refused() -> None:
@@ -160,7 +163,8 @@ def test_trigger_body_comments_and_status() -> None:
     }
     (reply,) = parse_trigger(agent)
     assert reply["type"] == "agent_replied"
-    assert parse_trigger({**agent, "comment_public": "false"}) == []
+    with pytest.raises(NotAContact, match="internal note"):
+        parse_trigger({**agent, "comment_public": "false"})
     (customer,) = parse_trigger({**agent, "comment_author_role": "End-user", "comment_id": "902"})
     assert customer["type"] == "contact_received"
     (solved,) = parse_trigger({**TRIGGER, "event": "ticket_updated", "status": "Solved"})

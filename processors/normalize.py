@@ -1,0 +1,68 @@
+"""One pure entry for a native payload: bytes + headers + source -> events, an ignored non-contact, or a
+refusal with its reason. The endpoint, the raw agent, `contactpulse normalize` and the IMAP poller call
+it; none of them catches adapter errors on its own.
+
+Every outcome is explicit, so nothing is lost without a word:
+- `Normalized(events)`: one or more contact events, classified;
+- `Normalized([], ignored=...)`: an event the source documents that is not a customer contact (a
+  Telegram member update, a Zendesk user event, a bounce), counted and not dead-lettered;
+- `Refused(reason, detail)`: a bad signature, a payload the adapter cannot read (`unparsable_payload`),
+  an adapter that failed on it (`adapter_error`, with the exception class: a bug of ours or a shape we
+  did not foresee), or a readable payload that maps to no event (`unmapped_payload`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from processors.adapters import Adapter, AdapterContext, AdapterError, SignatureError
+from processors.adapters.base import NotAContact
+from processors.classify import Classifier
+from schemas.errors import DeadLetterReason
+from schemas.event import ContactEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    events: list[ContactEvent]
+    ignored: str | None = None
+    """Why a payload with no events is fine (a documented non-contact event); None when it has events."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: DeadLetterReason
+    detail: str
+
+
+def normalize_payload(
+    adapter: Adapter,
+    body: bytes,
+    headers: Mapping[str, str],
+    context: AdapterContext,
+    classifier: Classifier,
+    secret: str | None,
+) -> Normalized | Refused:
+    """Verify (when a secret is configured), parse and classify one payload; never raises."""
+    try:
+        if secret is not None:
+            adapter.verify(body, headers, secret)
+        events = adapter.parse(body, headers, context)
+    except SignatureError as exc:
+        return Refused(DeadLetterReason.BAD_SIGNATURE, str(exc))
+    except NotAContact as exc:
+        return Normalized([], ignored=str(exc))
+    except AdapterError as exc:
+        return Refused(DeadLetterReason.UNPARSABLE_PAYLOAD, str(exc))
+    except Exception as exc:  # any other failure inside an adapter: kept, with its class, never a 500
+        return Refused(DeadLetterReason.ADAPTER_ERROR, f"{type(exc).__name__}: {exc}"[:1000])
+    if not events:
+        return Refused(
+            DeadLetterReason.UNMAPPED_PAYLOAD,
+            f"the {adapter.name} payload maps to no contact event and is not a documented non-contact event",
+        )
+    try:
+        return Normalized([classifier.enrich(event) for event in events])
+    except Exception as exc:
+        return Refused(DeadLetterReason.ADAPTER_ERROR, f"{type(exc).__name__}: {exc}"[:1000])
