@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install kafka-start kafka-stop
+.PHONY: demo test lint install test-deps kafka-start kafka-stop
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,12 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Java, Maven and Dovecot from Debian when missing (the broker and the IMAP test need them).
+test-deps:
+	deploy/ci/install-test-deps
+
 # Starts the local broker when none answers and stops it afterwards (only the one it started).
-test: lint
+test: test-deps lint
 	@if deploy/kafka/kafkactl status; then \
 		$(BIN)/pytest; \
 	else \

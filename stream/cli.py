@@ -32,6 +32,14 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
     from prometheus_client import disable_created_metrics
 
+    from stream import quiet_logs
+
+    class QuietWorker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            # A broker outage repeats one error per attempt: one line per 10 s, with the count.
+            quiet_logs.install(interval=10.0)
+
     from schemas.config import load_config
     from stream.app import create_app
     from stream.detector import DetectorService
@@ -50,7 +58,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         from stream.imap import ImapPoller
 
         services.append(ImapPoller(settings, built.metrics))
-    worker = faust.Worker(built.app, *services, loglevel=settings.log_level, quiet=True)
+    worker = QuietWorker(built.app, *services, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
     return 0
 
