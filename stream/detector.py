@@ -147,7 +147,7 @@ class DetectorService(Service):
 
     async def on_stop(self) -> None:
         owned = self._owned
-        if owned is not None:
+        if owned is not None and owned.suspended_since is None and self._lease.epoch == owned.epoch:
             # A last checkpoint, so the next owner re-reads (and re-sends) nothing.
             try:
                 if owned.checkpointing is not None:
@@ -158,6 +158,7 @@ class DetectorService(Service):
                 )
             except Exception:
                 log.warning("final detector checkpoint failed; the next owner re-reads more", exc_info=True)
+        if owned is not None:
             await self._disown()
         await self._lease.stop()
         if self._producer is not None:
@@ -262,7 +263,12 @@ class DetectorService(Service):
         ordered, positions = state.ordered, state.positions
         batch = await consumer.getmany(*owned.partitions, timeout_ms=200, max_records=2000)
         if self._lease.epoch != owned.epoch:
-            return  # ownership moved while we waited: apply nothing more
+            # Ownership moved while we waited: apply nothing more, and fetch these again should the
+            # lease come back with the state still held (the consumer's position has moved past them).
+            for tp, records in batch.items():
+                if records:
+                    consumer.seek(tp, records[0].offset)
+            return
         now = time.monotonic()
         wall = datetime.now(UTC)
         tolerance = timedelta(minutes=self._config.engine.future_tolerance_minutes)
