@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import orjson
 import pytest
 
 from processors.simulator import MOSCOW, TrafficSimulator
@@ -32,6 +31,8 @@ from tests.integration.conftest import (
     consume_until_quiet,
     free_port,
     group_caught_up,
+    keyed_by_ticket,
+    parsable_count,
     produce,
     scrape,
     wait_for_metrics,
@@ -50,34 +51,12 @@ def simulated(hours: float, seed: int) -> list[bytes]:
     return [record.value for record in simulator.advance(start + timedelta(hours=hours))]
 
 
-def keyed(lines: list[bytes]) -> list[tuple[bytes | None, bytes]]:
-    """Keyed by ticket, as producers of contacts.events key them; a broken line has no key."""
-    out: list[tuple[bytes | None, bytes]] = []
-    for line in lines:
-        try:
-            out.append((str(orjson.loads(line)["ticket_id"]).encode(), line))
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            out.append((None, line))
-    return out
-
-
 def valid_ids(lines: list[bytes]) -> set[str]:
     ids = set()
     for line in lines:
         with contextlib.suppress(InvalidEvent):
             ids.add(parse_contact_event(line).event_id)
     return ids
-
-
-def parsable(lines: list[bytes]) -> int:
-    count = 0
-    for line in lines:
-        try:
-            parse_contact_event(line)
-            count += 1
-        except InvalidEvent:
-            pass
-    return count
 
 
 def replayed(lines: list[bytes]) -> list[bytes]:
@@ -136,11 +115,11 @@ async def test_a_backlog_on_four_partitions_loses_nothing_as_late(
     expected = replayed(lines)
     assert len(expected) > 200
     await ensure_topics(settings)
-    await produce(settings.kafka_bootstrap_servers, settings.topic_events, keyed(lines))
+    await produce(settings.kafka_bootstrap_servers, settings.topic_events, keyed_by_ticket(lines))
     worker = start_worker(settings)
     metrics = await wait_for_metrics(
         worker,
-        lambda m: sum(m.get(READ % v, 0) for v in ("accepted", "duplicate", "late")) == parsable(lines),
+        lambda m: sum(m.get(READ % v, 0) for v in ("accepted", "duplicate", "late")) == parsable_count(lines),
         timeout=120,
     )
     assert metrics[READ % "late"] == 0
@@ -168,7 +147,7 @@ async def test_three_kills_mid_stream_lose_and_double_nothing(
     slices = [lines[n * len(lines) // 4 : (n + 1) * len(lines) // 4] for n in range(4)]
     kills = 0
     for part in slices[:3]:
-        await produce(bootstrap, settings.topic_events, keyed(part))
+        await produce(bootstrap, settings.topic_events, keyed_by_ticket(part))
         worker = start_worker(settings)
         # Killed while it works: some of this slice read and at least one checkpoint written.
         enough = len(part) // 3
@@ -182,7 +161,7 @@ async def test_three_kills_mid_stream_lose_and_double_nothing(
         )
         worker.stop(kill=True)
         kills += 1
-    await produce(bootstrap, settings.topic_events, keyed(slices[3]))
+    await produce(bootstrap, settings.topic_events, keyed_by_ticket(slices[3]))
     last = start_worker(settings)
     await wait_for_metrics(last, lambda m: m.get("contactpulse_detector_owner", 0) == 1)
     await caught_up(settings)
@@ -216,7 +195,7 @@ async def test_two_workers_one_publisher_and_a_takeover_within_the_session_timeo
     bootstrap = base.kafka_bootstrap_servers
     await ensure_topics(base)
     half = len(lines) // 2
-    await produce(bootstrap, base.topic_events, keyed(lines[:half]))
+    await produce(bootstrap, base.topic_events, keyed_by_ticket(lines[:half]))
     first = start_worker(base)
     await wait_for_metrics(first, lambda m: m.get("contactpulse_detector_owner", 0) == 1)
     second = start_worker(other)
@@ -224,7 +203,7 @@ async def test_two_workers_one_publisher_and_a_takeover_within_the_session_timeo
     await wait_for_metrics(
         first,
         lambda m: (
-            sum(m.get(READ % v, 0) for v in ("accepted", "duplicate", "late")) >= parsable(lines[:half])
+            sum(m.get(READ % v, 0) for v in ("accepted", "duplicate", "late")) >= parsable_count(lines[:half])
         ),
         timeout=120,
     )
@@ -237,7 +216,7 @@ async def test_two_workers_one_publisher_and_a_takeover_within_the_session_timeo
     assert sum(v for k, v in before_b.items() if k.startswith(sent)) == 0
     assert sum(v for k, v in before_a.items() if k.startswith(sent)) > 0
 
-    await produce(bootstrap, base.topic_events, keyed(lines[half:]))
+    await produce(bootstrap, base.topic_events, keyed_by_ticket(lines[half:]))
     await asyncio.sleep(0.5)
     first.stop(kill=True)
     killed_at = time.monotonic()

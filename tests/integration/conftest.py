@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 
+from schemas.errors import InvalidEvent
+from schemas.event import parse_contact_event
 from schemas.settings import Settings, settings_to_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -256,3 +259,26 @@ async def group_caught_up(
         pytest.fail(f"{group} never caught up on {topic}: committed {committed}, end offsets {ends}")
     finally:
         await consumer.stop()
+
+
+def keyed_by_ticket(lines: list[bytes]) -> list[tuple[bytes | None, bytes]]:
+    """Records keyed by ticket, as every producer of contacts.events keys them (a broken line: no key)."""
+    out: list[tuple[bytes | None, bytes]] = []
+    for line in lines:
+        try:
+            out.append((str(orjson.loads(line)["ticket_id"]).encode(), line))
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            out.append((None, line))
+    return out
+
+
+def parsable_count(lines: list[bytes]) -> int:
+    """How many lines are events (what the detector counts, whatever its verdict)."""
+    count = 0
+    for line in lines:
+        try:
+            parse_contact_event(line)
+        except InvalidEvent:
+            continue
+        count += 1
+    return count

@@ -26,6 +26,8 @@ from tests.integration.conftest import (
     consume_all,
     consume_until_quiet,
     group_caught_up,
+    keyed_by_ticket,
+    parsable_count,
     produce,
     wait_for_metrics,
 )
@@ -41,29 +43,12 @@ def simulated_lines() -> list[bytes]:
     return [r.value for r in simulator.advance(start + timedelta(days=2))]
 
 
-def keyed(lines: list[bytes]) -> list[tuple[bytes | None, bytes]]:
-    """Records keyed by ticket, as every producer of contacts.events keys them (broken lines: no key)."""
-    out: list[tuple[bytes | None, bytes]] = []
-    for line in lines:
-        try:
-            out.append((orjson.loads(line)["ticket_id"].encode(), line))
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-            out.append((None, line))
-    return out
-
-
 async def test_worker_alerts_equal_replay_alerts(
     isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess]
 ) -> None:
     settings = isolated_settings  # 4 partitions, records keyed by ticket as producers key them
     lines = simulated_lines()
-    parsable = 0
-    for line in lines:
-        try:
-            parse_contact_event(line)
-            parsable += 1
-        except InvalidEvent:
-            pass
+    parsable = parsable_count(lines)
 
     expected_out = io.BytesIO()
     report = replay(lines, load_config(), expected_out, errors=io.StringIO())
@@ -72,7 +57,7 @@ async def test_worker_alerts_equal_replay_alerts(
     assert report.rejected["duplicate"] > 0
 
     await ensure_topics(settings)
-    await produce(settings.kafka_bootstrap_servers, settings.topic_events, keyed(lines))
+    await produce(settings.kafka_bootstrap_servers, settings.topic_events, keyed_by_ticket(lines))
     worker = start_worker(settings)
     read = "contactpulse_detector_events_total{verdict=%s}"
     await wait_for_metrics(
@@ -148,34 +133,24 @@ async def test_detector_recovers_from_its_checkpoint_after_a_crash(
     replay(lines, load_config(), expected_out, errors=io.StringIO())
     expected = set(expected_out.getvalue().splitlines())
 
-    def parsable(chunk: list[bytes]) -> int:
-        count = 0
-        for line in chunk:
-            try:
-                parse_contact_event(line)
-                count += 1
-            except InvalidEvent:
-                pass
-        return count
-
     read = "contactpulse_detector_events_total{verdict=%s}"
 
     def detected(m: dict[str, float]) -> float:
         return sum(m.get(read % v, 0) for v in ("accepted", "duplicate", "late"))
 
     await ensure_topics(settings)
-    await produce(settings.kafka_bootstrap_servers, settings.topic_events, keyed(lines[:half]))
+    await produce(settings.kafka_bootstrap_servers, settings.topic_events, keyed_by_ticket(lines[:half]))
     first = start_worker(settings)
     await wait_for_metrics(
         first,
         lambda m: (
-            detected(m) == parsable(lines[:half])
+            detected(m) == parsable_count(lines[:half])
             and m.get("contactpulse_detector_checkpoint_seconds_count", 0) >= 2
         ),
     )
     first.stop(kill=True)
 
-    await produce(settings.kafka_bootstrap_servers, settings.topic_events, keyed(lines[half:]))
+    await produce(settings.kafka_bootstrap_servers, settings.topic_events, keyed_by_ticket(lines[half:]))
     second = start_worker(settings)
     await wait_for_metrics(second, lambda m: m.get(read % "accepted", 0) > 0)
     # Caught up: the agent has forwarded everything and the detector has checkpointed past it.
