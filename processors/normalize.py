@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from processors.adapters import Adapter, AdapterContext, AdapterError, SignatureError
 from processors.adapters.base import NotAContact
@@ -43,11 +44,13 @@ def normalize_payload(
     context: AdapterContext,
     classifier: Classifier,
     secret: str | None,
+    now: datetime,
 ) -> Normalized | Refused:
-    """Verify (when a secret is configured), parse and classify one payload; never raises."""
+    """Verify (when a secret is configured; `now` is the receiver's clock), parse and classify one
+    payload; never raises."""
     try:
         if secret is not None:
-            adapter.verify(body, headers, secret)
+            adapter.verify(body, headers, secret, now)
         events = adapter.parse(body, headers, context)
     except SignatureError as exc:
         return Refused(DeadLetterReason.BAD_SIGNATURE, str(exc))

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -145,8 +146,9 @@ def register_ingest(
                 return answer(self, source, 429, {"error": "too many requests in flight"}, Retry_After="1")
             async with in_flight:
                 body = await request.read()
+                secret = source_secret(settings, source)
                 outcome = normalize_payload(
-                    adapter, body, request.headers, context, classifier, source_secret(settings, source)
+                    adapter, body, request.headers, context, classifier, secret, datetime.now(UTC)
                 )
                 if isinstance(outcome, Refused):
                     await dead_letter(body, source, outcome.reason, outcome.detail)
@@ -195,7 +197,13 @@ def register_ingest(
             else:
                 # Verified at the endpoint already; the raw topic holds what passed.
                 outcome = normalize_payload(
-                    adapter, value, http_headers(message.headers), context, classifier, None
+                    adapter,
+                    value,
+                    http_headers(message.headers),
+                    context,
+                    classifier,
+                    None,
+                    datetime.now(UTC),
                 )
             if isinstance(outcome, Refused):  # kept, never dropped
                 letter = DeadLetter.for_record(outcome.reason, outcome.detail, message)

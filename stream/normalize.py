@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo
@@ -42,7 +43,7 @@ def normalize_file(
         ZoneInfo(settings.time_zone),
     )
     classifier = Classifier.from_file(settings.classification_file)
-    outcome = normalize_payload(adapter, body, headers, context, classifier, secret)
+    outcome = normalize_payload(adapter, body, headers, context, classifier, secret, datetime.now(UTC))
     if isinstance(outcome, Refused):
         what = {
             DeadLetterReason.BAD_SIGNATURE: "signature rejected",

@@ -12,6 +12,7 @@ The whole form is decoded into nested objects (numeric keys become lists) and ea
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
@@ -74,7 +75,7 @@ def _items(node: Any) -> list[dict[str, Any]]:
 class AmoCrmAdapter:
     name = "amocrm"
 
-    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str, now: datetime) -> None:
         return None  # amoCRM does not sign webhooks; use a secret URL path behind a proxy
 
     def parse(self, body: bytes, headers: Mapping[str, str], context: AdapterContext) -> list[ContactEvent]:

@@ -41,8 +41,9 @@ class AdapterContext:
 class Adapter(Protocol):
     name: str
 
-    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
-        """Raise SignatureError unless the payload is signed with `secret`."""
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str, now: datetime) -> None:
+        """Raise SignatureError unless the payload is signed with `secret` (and, where the source
+        signs a time, signed close to `now`: a captured webhook cannot be replayed later)."""
         ...
 
     def parse(

@@ -132,7 +132,7 @@ def body_text(message: EmailMessage) -> str:
 class EmailAdapter:
     name = "email"
 
-    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str, now: datetime) -> None:
         return None  # mail arrives from the mailbox the poller reads: nothing to verify per message
 
     def parse(self, body: bytes, headers: Mapping[str, str], context: AdapterContext) -> list[ContactEvent]:

@@ -22,6 +22,7 @@ Freshdesk sends whatever JSON the rule's author writes with placeholders; this i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from processors.adapters.base import (
@@ -81,7 +82,7 @@ def _code(table: Mapping[str, str], raw: Any) -> str | None:
 class FreshdeskAdapter:
     name = "freshdesk"
 
-    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str, now: datetime) -> None:
         return None  # Freshdesk webhooks are not signed; use basic auth or a secret path behind a proxy
 
     def parse(self, body: bytes, headers: Mapping[str, str], context: AdapterContext) -> list[ContactEvent]:

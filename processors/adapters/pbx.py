@@ -21,6 +21,7 @@ call nobody answered is no response. Numbers are pseudonymized.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Final
 
 from processors.adapters.base import (
@@ -39,7 +40,7 @@ _STATUSES: Final = frozenset({"answered", "missed", "abandoned_ivr", "busy", "fa
 class PbxAdapter:
     name = "pbx"
 
-    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str, now: datetime) -> None:
         return None  # PBXs post from inside the network; put the endpoint behind it
 
     def parse(self, body: bytes, headers: Mapping[str, str], context: AdapterContext) -> list[ContactEvent]:

@@ -11,6 +11,7 @@ phone number is hashed the same way as phone numbers from every other source).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from processors.adapters.base import (
@@ -55,7 +56,7 @@ _NOT_CONTACTS = frozenset(
 class TelegramAdapter:
     name = "telegram"
 
-    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str, now: datetime) -> None:
         if not same_secret(lower_headers(headers).get(SECRET_HEADER), secret):
             raise SignatureError("X-Telegram-Bot-Api-Secret-Token is missing or wrong")
 

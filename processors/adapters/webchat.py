@@ -16,6 +16,7 @@ visitor is identified by e-mail, else phone, else the widget's visitor id, alway
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from processors.adapters.base import (
@@ -40,7 +41,7 @@ _TYPES: Final = {
 class WebchatAdapter:
     name = "webchat"
 
-    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str, now: datetime) -> None:
         return None
 
     def parse(self, body: bytes, headers: Mapping[str, str], context: AdapterContext) -> list[ContactEvent]:

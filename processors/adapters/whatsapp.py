@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from processors.adapters.base import (
@@ -45,7 +46,7 @@ def verification_challenge(query: Mapping[str, str], verify_token: str) -> str |
 class WhatsAppAdapter:
     name = "whatsapp"
 
-    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str, now: datetime) -> None:
         given = lower_headers(headers).get(SIGNATURE_HEADER, "")
         expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(given.strip().lower(), expected):

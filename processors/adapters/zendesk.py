@@ -29,6 +29,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from processors.adapters.base import (
@@ -45,6 +46,8 @@ from schemas.event import ContactEvent
 
 SIGNATURE_HEADER: Final = "x-zendesk-webhook-signature"
 TIMESTAMP_HEADER: Final = "x-zendesk-webhook-signature-timestamp"
+MAX_SIGNATURE_AGE_SECONDS: Final = 300
+"""A signature timestamp further than this from the receiver's clock is refused (replay protection)."""
 _PREFIX: Final = "zen:event-type:ticket."
 
 STATUSES: Final = {
@@ -80,7 +83,7 @@ CHANNELS: Final = {
 class ZendeskAdapter:
     name = "zendesk"
 
-    def verify(self, body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify(self, body: bytes, headers: Mapping[str, str], secret: str, now: datetime) -> None:
         lowered = lower_headers(headers)
         signature, timestamp = lowered.get(SIGNATURE_HEADER), lowered.get(TIMESTAMP_HEADER)
         if not signature or not timestamp:
@@ -90,6 +93,20 @@ class ZendeskAdapter:
         ).decode()
         if not hmac.compare_digest(signature.strip(), expected):
             raise SignatureError("X-Zendesk-Webhook-Signature does not match the body")
+        try:
+            signed_at = datetime.fromisoformat(timestamp.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise SignatureError(
+                f"X-Zendesk-Webhook-Signature-Timestamp {timestamp!r} is not a time"
+            ) from None
+        if signed_at.tzinfo is None:
+            signed_at = signed_at.replace(tzinfo=UTC)
+        skew = abs((now - signed_at).total_seconds())
+        if skew > MAX_SIGNATURE_AGE_SECONDS:
+            raise SignatureError(
+                f"X-Zendesk-Webhook-Signature-Timestamp {timestamp} is {skew:.0f} s from now "
+                f"(allowed: {MAX_SIGNATURE_AGE_SECONDS} s): a replayed or delayed webhook"
+            )
 
     def parse(self, body: bytes, headers: Mapping[str, str], context: AdapterContext) -> list[ContactEvent]:
         payload = load_json_object(body)

@@ -37,7 +37,6 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 TELEGRAM_TOKEN, ZENDESK_SECRET, WHATSAPP_SECRET = "tg-secret", "zd-secret", "wa-secret"
-STAMP = "2026-11-24T07:15:03Z"
 
 
 def telegram(n: int) -> tuple[bytes, dict[str, str], str]:
@@ -77,12 +76,14 @@ def zendesk(n: int, broken: bool = False) -> tuple[bytes, dict[str, str], str]:
             }
         )
     )
+    # Signed now: the endpoint refuses a signature timestamp more than 5 minutes from its clock.
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     signature = base64.b64encode(
-        hmac.new(ZENDESK_SECRET.encode(), STAMP.encode() + body, hashlib.sha256).digest()
+        hmac.new(ZENDESK_SECRET.encode(), stamp.encode() + body, hashlib.sha256).digest()
     )
     headers = {
         "X-Zendesk-Webhook-Signature": signature.decode(),
-        "X-Zendesk-Webhook-Signature-Timestamp": STAMP,
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
     }
     return body, headers, f"zendesk:evt-{n}"
 

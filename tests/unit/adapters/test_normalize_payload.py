@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from schemas.errors import DeadLetterReason
 FIXTURES = Path(__file__).parent / "fixtures"
 CONTEXT = AdapterContext(Pseudonymizer(b"k" * 16), ZoneInfo("Europe/Moscow"))
 CLASSIFIER = Classifier.from_file(None)
+NOW = datetime(2026, 11, 24, 10, tzinfo=UTC)
 
 # Field names the adapters read, so generated bodies reach deep into their code, not only the first check.
 VOCABULARY = [
@@ -91,7 +93,7 @@ def mutated_fixture(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 def check(source: str, body: bytes, headers: dict[str, str] | None = None) -> Normalized | Refused:
-    outcome = normalize_payload(ADAPTERS[source], body, headers or {}, CONTEXT, CLASSIFIER, None)
+    outcome = normalize_payload(ADAPTERS[source], body, headers or {}, CONTEXT, CLASSIFIER, None, NOW)
     if isinstance(outcome, Normalized):
         assert outcome.events or outcome.ignored, "no events and no reason: a silent drop"
     else:

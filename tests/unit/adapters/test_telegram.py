@@ -4,6 +4,7 @@ with edit_date, CallbackQuery (id, from, message, data), and a my_chat_member up
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 PII = Pseudonymizer(b"test-key-0123456789abcdef")
 CONTEXT = AdapterContext(PII, ZoneInfo("Europe/Moscow"))
 TELEGRAM = ADAPTERS["telegram"]
+
+NOW = datetime(2026, 11, 24, 10, tzinfo=UTC)
 
 
 def parse(name: str) -> list[dict]:
@@ -97,7 +100,7 @@ def test_broken_payloads_are_refused_with_the_reason(body: bytes, message: str) 
 
 def test_secret_token_header_is_verified() -> None:
     body = (FIXTURES / "message_text.json").read_bytes()
-    TELEGRAM.verify(body, {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}, "s3cret-token")
+    TELEGRAM.verify(body, {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}, "s3cret-token", NOW)
     for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
         with pytest.raises(SignatureError):
-            TELEGRAM.verify(body, headers, "s3cret-token")
+            TELEGRAM.verify(body, headers, "s3cret-token", NOW)

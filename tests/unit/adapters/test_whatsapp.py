@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,8 @@ PII = Pseudonymizer(b"test-key-0123456789abcdef")
 CONTEXT = AdapterContext(PII, ZoneInfo("Europe/Moscow"))
 WHATSAPP = ADAPTERS["whatsapp"]
 CUSTOMER = PII.phone("79261112233")
+
+NOW = datetime(2026, 11, 24, 10, tzinfo=UTC)
 
 
 def parse(name: str) -> list[dict]:
@@ -66,14 +69,14 @@ def test_other_objects_are_refused() -> None:
 def test_signature_is_hmac_sha256_of_the_raw_body() -> None:
     body = (FIXTURES / "text_message.json").read_bytes()
     good = "sha256=" + hmac.new(b"app-secret", body, hashlib.sha256).hexdigest()
-    WHATSAPP.verify(body, {"X-Hub-Signature-256": good}, "app-secret")
+    WHATSAPP.verify(body, {"X-Hub-Signature-256": good}, "app-secret", NOW)
     for headers in (
         {},
         {"X-Hub-Signature-256": good.replace("sha256=", "sha1=")},
         {"X-Hub-Signature-256": "sha256=" + "0" * 64},
     ):
         with pytest.raises(SignatureError):
-            WHATSAPP.verify(body, headers, "app-secret")
+            WHATSAPP.verify(body, headers, "app-secret", NOW)
 
 
 def test_subscription_handshake_echoes_the_challenge_only_for_our_token() -> None:

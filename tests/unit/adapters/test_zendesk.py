@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -103,16 +104,33 @@ def test_signature_over_timestamp_and_body() -> None:
         "X-Zendesk-Webhook-Signature": sign(body, stamp, "dGhlIHNlY3JldA"),
         "X-Zendesk-Webhook-Signature-Timestamp": stamp,
     }
-    ZENDESK.verify(body, good, "dGhlIHNlY3JldA")
+    signed_at = datetime(2026, 11, 24, 7, 15, 3, tzinfo=UTC)
+    ZENDESK.verify(body, good, "dGhlIHNlY3JldA", signed_at + timedelta(minutes=4))
     for bad in (
         {},
         {**good, "X-Zendesk-Webhook-Signature": sign(body, stamp, "other")},
         {**good, "X-Zendesk-Webhook-Signature-Timestamp": "2026-11-24T07:15:04Z"},
     ):
         with pytest.raises(SignatureError):
-            ZENDESK.verify(body, bad, "dGhlIHNlY3JldA")
+            ZENDESK.verify(body, bad, "dGhlIHNlY3JldA", signed_at)
     with pytest.raises(SignatureError):
-        ZENDESK.verify(body + b" ", good, "dGhlIHNlY3JldA")
+        ZENDESK.verify(body + b" ", good, "dGhlIHNlY3JldA", signed_at)
+
+
+def test_a_captured_zendesk_webhook_cannot_be_replayed_later() -> None:
+    """The signature covers the timestamp; a timestamp more than 5 minutes from the clock is refused."""
+    body = (FIXTURES / "ticket_created.json").read_bytes()
+    stamp = "2026-11-24T07:15:03Z"
+    headers = {
+        "X-Zendesk-Webhook-Signature": sign(body, stamp, "dGhlIHNlY3JldA"),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+    }
+    signed_at = datetime(2026, 11, 24, 7, 15, 3, tzinfo=UTC)
+    ZENDESK.verify(body, headers, "dGhlIHNlY3JldA", signed_at + timedelta(seconds=300))
+    with pytest.raises(SignatureError, match="is 301 s from now"):
+        ZENDESK.verify(body, headers, "dGhlIHNlY3JldA", signed_at + timedelta(seconds=301))
+    with pytest.raises(SignatureError, match="replayed or delayed"):
+        ZENDESK.verify(body, headers, "dGhlIHNlY3JldA", signed_at - timedelta(minutes=10))
 
 
 TRIGGER = {
