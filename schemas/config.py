@@ -235,7 +235,7 @@ class NegativeCsatConfig(_Frozen):
 
 class EngineConfig(_Frozen):
     allowed_lateness_minutes: float = 5
-    reorder_seconds: float = Field(10, ge=0)
+    reorder_seconds: float = Field(0, ge=0)
     future_tolerance_minutes: float = 5
     dedupe_hours: float = 24
     closed_ticket_retention_days: float = 8

@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         60.0, gt=0, description="How often the detector checkpoints its state to Kafka."
     )
     detector_partition_idle_seconds: float = Field(
-        2.0,
+        0.2,
         ge=0,
         description="An input partition of the detector that is caught up and has delivered nothing for "
         "this long stops holding back the others' events (the event-time merge's idleness).",
