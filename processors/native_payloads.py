@@ -12,6 +12,8 @@ from typing import Any, Final
 
 import orjson
 
+from processors.pii import Pseudonymizer
+
 NATIVE_CHANNELS: Final = {
     "telegram": "telegram",
     "web_form": "zendesk",
@@ -26,28 +28,33 @@ def _number(seed: str, digits: int) -> int:
     return int(hashlib.sha256(seed.encode()).hexdigest(), 16) % int(10**digits)
 
 
-def native_ticket_id(channel: str, prefix: str, number: int) -> str | None:
-    """The ticket id the channel's adapter derives for this simulated ticket (None: keep ours)."""
+def native_ticket_id(channel: str, prefix: str, number: int, pii: Pseudonymizer) -> tuple[str, str] | None:
+    """(the ticket id the channel's adapter derives for this simulated ticket, the source's own id it is
+    derived from), or None: keep ours. Ids that name a person are keyed hashes, as the adapters make
+    them; `pii` must hold the worker's key."""
     name = f"{prefix}-{number:06d}"
     if channel == "telegram":
-        return f"telegram:{7_000_000_000 + _number(name, 9)}"
+        chat = str(7_000_000_000 + _number(name, 9))
+        return f"telegram:{pii.identifier('chat', chat)}", chat
     if channel == "web_form":
-        return f"zendesk:{name}"
+        return f"zendesk:{name}", name
     if channel == "email":
-        return f"email:sim-{name}@client.example"
+        message_id = f"sim-{name}@client.example"
+        return f"email:{pii.identifier('msgid', message_id)}", message_id
     if channel == "chat":
-        return f"webchat:{name}"
+        return f"webchat:{name}", name
     return None
 
 
 def render(event: dict[str, Any], at: datetime) -> tuple[str, bytes]:
     """(adapter name, payload bytes) of a simulated first contact on a channel with an adapter."""
     channel, ticket = str(event["channel"]), str(event["ticket_id"])
+    source_id = str(event.get("_source_id") or ticket)
     text = str(event.get("text") or "")
     customer = str(event.get("customer_id") or "anonymous")
     unix = int(at.timestamp())
     if channel == "telegram":
-        chat = int(ticket.removeprefix("telegram:"))
+        chat = int(source_id)
         return "telegram", orjson.dumps(
             {
                 "update_id": unix,
@@ -84,7 +91,7 @@ def render(event: dict[str, Any], at: datetime) -> tuple[str, bytes]:
         mail["To"] = "support@contactpulse.example"
         mail["Subject"] = str(event.get("subject") or "Обращение")
         mail["Date"] = format_datetime(at)
-        mail["Message-ID"] = f"<{ticket.removeprefix('email:')}>"
+        mail["Message-ID"] = f"<{source_id}>"
         mail.set_content(text or "(без текста)")
         return "email", mail.as_bytes()
     if channel == "phone":

@@ -53,6 +53,12 @@ class Pseudonymizer:
     def name(self, raw: str) -> str:
         return self.token("name", " ".join(raw.lower().split()))
 
+    def identifier(self, kind: str, value: str) -> str:
+        """An id that names or embeds a person (a Telegram chat id is the user's id in a private chat; an
+        e-mail Message-ID often carries an address; a WhatsApp message id encodes the phone number): the
+        same token every time, so deduplication and threading still work, and nothing readable."""
+        return self.token(kind, value)
+
     def account(self, source: str, account_id: str) -> str:
         """A source's own user id (a Telegram user id, a Zendesk requester id)."""
         return self.token(source, account_id)

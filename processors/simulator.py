@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from processors.native_payloads import NATIVE_CHANNELS, native_ticket_id, render
+from processors.pii import Pseudonymizer
 
 MOSCOW: Final = ZoneInfo("Europe/Moscow")
 
@@ -220,10 +221,16 @@ class TrafficSimulator:
     """Goes into every ticket and event id, so two runs with one seed do not share ids."""
     native: bool = False
     """Render each ticket's first contact as its source would send it, where an adapter exists."""
+    pii_key: bytes | None = None
+    """With `native`: the worker's pseudonymization key, so the lifecycle that follows a native first
+    contact continues on the ticket id the adapter derives (ids that name a person are keyed hashes)."""
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
+        if self.native and self.pii_key is None:
+            raise ValueError("native payloads need the worker's pii_key to derive its ticket ids")
+        self._pii = Pseudonymizer(self.pii_key) if self.pii_key is not None else None
         self._rng = random.Random(self.seed)
         self._id_prefix = f"{self.run_tag}-{self.seed}" if self.run_tag else str(self.seed)
         # Breakage and redelivery draw from their own stream, so that how `advance` is called (which
@@ -314,8 +321,12 @@ class TrafficSimulator:
         customer = customer or self._pick_customer()
         channel = self._pick_channel()
         native = self.native and channel in NATIVE_CHANNELS
+        source_id = None
         if native:
-            ticket = native_ticket_id(channel, self._id_prefix, self._tickets) or ticket
+            assert self._pii is not None
+            derived = native_ticket_id(channel, self._id_prefix, self._tickets, self._pii)
+            if derived is not None:
+                ticket, source_id = derived
         russian = rng.random() < 0.7
         event: dict[str, Any] = {
             "type": "contact_received",
@@ -350,6 +361,8 @@ class TrafficSimulator:
             event["priority"] = rng.choice(("p1", "p2", "p3", "p3", "p4"))
         if native:
             event["_native"] = True
+            if source_id is not None:
+                event["_source_id"] = source_id  # what the source itself calls it (render only)
         self._schedule(at, event)
         self._plan_lifecycle(at, ticket, channel, str(event["topic"]))
 

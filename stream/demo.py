@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from processors.simulator import MOSCOW, SimulatedRecord, TrafficSimulator
 from schemas.settings import ENV_PREFIX, Settings, settings_to_env
@@ -224,8 +226,10 @@ class TrafficPump:
         self.sim_start = datetime.now(UTC) - history
         self.sim_now = self.sim_start
         self._ingest_url = ingest_url
+        native = ingest_url is not None
+        pii_key = settings.pii_key.get_secret_value().encode() if native and settings.pii_key else None
         self._simulator = TrafficSimulator(
-            seed=seed, start=self.sim_start, run_tag=run_tag, native=ingest_url is not None
+            seed=seed, start=self.sim_start, run_tag=run_tag, native=native, pii_key=pii_key
         )
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=20
@@ -396,7 +400,12 @@ def demo_settings(settings: Settings, tag: str) -> Settings:
         for name in Settings.model_fields
         if name.startswith("topic_") and name != "topic_partitions"
     }
-    return settings.model_copy(update={"app_id": f"{settings.app_id}-demo-{tag}", **topics})
+    # The simulator derives the ids the adapters hash (Telegram chats, Message-IDs) with the worker's key:
+    # without a configured key, the run gets one of its own rather than each process a random one.
+    pii_key = settings.pii_key or SecretStr(secrets.token_hex(16))
+    return settings.model_copy(
+        update={"app_id": f"{settings.app_id}-demo-{tag}", "pii_key": pii_key, **topics}
+    )
 
 
 def run_demo(

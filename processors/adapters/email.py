@@ -160,16 +160,20 @@ class EmailAdapter:
         return [
             build_event(
                 {
-                    "event_id": f"email:{event_id}",
+                    "event_id": f"email:{context.pii.identifier('msgid', event_id)}",
                     "type": "contact_received",
                     "occurred_at": occurred,
-                    "ticket_id": f"email:{root}",
+                    "ticket_id": f"email:{context.pii.identifier('msgid', root)}",
                     "channel": "email",
                     "source": "email",
                     "customer_id": context.pii.email(address),
                     "subject": context.pii.scrub(subject)[:1024] if subject else None,
                     "text": context.pii.scrub(text) if text else None,
-                    "email_in_reply_to": _ids(str(message.get("In-Reply-To", "")))[:1] or None,
+                    "email_in_reply_to": [
+                        context.pii.identifier("msgid", reply)
+                        for reply in _ids(str(message.get("In-Reply-To", "")))[:1]
+                    ]
+                    or None,
                 }
             )
         ]

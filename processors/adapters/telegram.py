@@ -96,13 +96,14 @@ class TelegramAdapter:
             if isinstance(contact, dict) and contact.get("phone_number")
             else None
         )
-        event_id = f"telegram:{chat_id}:{message_id}" + (f":edit:{sent}" if edited else "")
+        chat = context.pii.identifier("chat", str(chat_id))
+        event_id = f"telegram:{chat}:{message_id}" + (f":edit:{sent}" if edited else "")
         return build_event(
             {
                 "event_id": event_id,
                 "type": "contact_received",
                 "occurred_at": unix_instant(sent, "Telegram date"),
-                "ticket_id": f"telegram:{chat_id}",
+                "ticket_id": f"telegram:{chat}",
                 "channel": "telegram",
                 "source": "telegram",
                 "customer_id": customer,
@@ -125,7 +126,7 @@ class TelegramAdapter:
                 "type": "contact_received",
                 # A callback carries no time of its own; the message it belongs to does.
                 "occurred_at": unix_instant(sent, "Telegram date") if sent is not None else None,
-                "ticket_id": f"telegram:{chat}",
+                "ticket_id": f"telegram:{context.pii.identifier('chat', str(chat))}",
                 "channel": "telegram",
                 "source": "telegram",
                 "customer_id": self._customer(query.get("from") or {}, context),

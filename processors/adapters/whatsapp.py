@@ -91,7 +91,7 @@ class WhatsAppAdapter:
         conversation = context.pii.phone(sender)
         return build_event(
             {
-                "event_id": f"whatsapp:{wamid}",
+                "event_id": f"whatsapp:{context.pii.identifier('wamid', wamid)}",
                 "type": "contact_received",
                 "occurred_at": occurred,
                 "ticket_id": f"whatsapp:{conversation}",

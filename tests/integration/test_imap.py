@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from processors.pii import Pseudonymizer
 from schemas.settings import Settings
 from stream.topics import ensure_topics
 from tests.integration.conftest import WorkerProcess, consume_all, free_port, wait_for_metrics
@@ -67,13 +68,17 @@ async def test_unseen_mail_becomes_events_and_is_marked_seen(
         ),
     )
     events = await consume_all(settings.kafka_bootstrap_servers, settings.topic_events, 2)
+    pii = Pseudonymizer(b"imap-test-key-0123456789")
     ids = sorted(orjson.loads(r.value)["event_id"] for r in events)
-    assert ids == [
-        "email:CAF1x2y3@mail.example.ru",
-        "email:reply-2@mail.example.ru",
-    ]  # the auto-reply is no contact
+    assert ids == sorted(
+        f"email:{pii.identifier('msgid', message_id)}"
+        for message_id in ("CAF1x2y3@mail.example.ru", "reply-2@mail.example.ru")
+    )  # the auto-reply is no contact; Message-IDs (they carry addresses) only as keyed hashes
     tickets = {orjson.loads(r.value)["ticket_id"] for r in events}
-    assert tickets == {"email:CAF1x2y3@mail.example.ru"}  # one thread, one ticket
+    assert tickets == {
+        f"email:{pii.identifier('msgid', 'CAF1x2y3@mail.example.ru')}"
+    }  # one thread, one ticket
+    assert not any(b"mail.example.ru" in r.value for r in events)
 
     client = mailbox(imap_server)
     _, unseen = client.uid("SEARCH", "UNSEEN")

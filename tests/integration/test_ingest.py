@@ -22,6 +22,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from processors.pii import Pseudonymizer
 from schemas.settings import Settings
 from stream.dead_letter import HEADER_REASON, read_headers
 from stream.topics import ensure_topics
@@ -37,6 +38,8 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 TELEGRAM_TOKEN, ZENDESK_SECRET, WHATSAPP_SECRET = "tg-secret", "zd-secret", "wa-secret"
+PII_KEY = "integration-test-pii-key-0123"
+PII = Pseudonymizer(PII_KEY.encode())
 
 
 def telegram(n: int) -> tuple[bytes, dict[str, str], str]:
@@ -52,7 +55,8 @@ def telegram(n: int) -> tuple[bytes, dict[str, str], str]:
             },
         }
     )
-    return body, {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_TOKEN}, f"telegram:{500 + n % 40}:{n}"
+    chat = PII.identifier("chat", str(500 + n % 40))
+    return body, {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_TOKEN}, f"telegram:{chat}:{n}"
 
 
 def zendesk(n: int, broken: bool = False) -> tuple[bytes, dict[str, str], str]:
@@ -118,7 +122,7 @@ def whatsapp(n: int) -> tuple[bytes, dict[str, str], str]:
         }
     )
     signature = "sha256=" + hmac.new(WHATSAPP_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return body, {"X-Hub-Signature-256": signature}, f"whatsapp:wamid.{n}"
+    return body, {"X-Hub-Signature-256": signature}, f"whatsapp:{PII.identifier('wamid', f'wamid.{n}')}"
 
 
 async def test_concurrent_webhooks_nothing_lost_nothing_doubled(
@@ -129,7 +133,7 @@ async def test_concurrent_webhooks_nothing_lost_nothing_doubled(
             "telegram_secret_token": TELEGRAM_TOKEN,
             "zendesk_webhook_secret": ZENDESK_SECRET,
             "whatsapp_app_secret": WHATSAPP_SECRET,
-            "pii_key": "integration-test-pii-key-0123",
+            "pii_key": PII_KEY,
         }
     )
     await ensure_topics(settings)

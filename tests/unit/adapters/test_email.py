@@ -28,10 +28,10 @@ def parse(name: str) -> list[dict]:
 def test_koi8r_message_with_encoded_subject_opens_a_thread() -> None:
     (event,) = parse("koi8r_plain.eml")
     assert event == {
-        "event_id": "email:CAF1x2y3@mail.example.ru",
+        "event_id": f"email:{PII.identifier('msgid', 'CAF1x2y3@mail.example.ru')}",
         "type": "contact_received",
         "occurred_at": "2026-11-24T10:15:00+03:00",
-        "ticket_id": "email:CAF1x2y3@mail.example.ru",
+        "ticket_id": f"email:{PII.identifier('msgid', 'CAF1x2y3@mail.example.ru')}",
         "channel": "email",
         "source": "email",
         "customer_id": PII.email("irina@example.ru"),
@@ -43,17 +43,19 @@ def test_koi8r_message_with_encoded_subject_opens_a_thread() -> None:
 
 def test_html_only_cp1251_reply_joins_the_thread_of_its_root() -> None:
     (event,) = parse("cp1251_html_reply.eml")
-    assert event["ticket_id"] == "email:CAF1x2y3@mail.example.ru"  # the first of References
+    assert (
+        event["ticket_id"] == f"email:{PII.identifier('msgid', 'CAF1x2y3@mail.example.ru')}"
+    )  # References[0]
     assert event["subject"] == "Re: Не работает"
     assert event["text"] == "Добрый день,\nошибка всё ещё есть — срочно!"  # style dropped, quote cut
     assert event["customer_id"] == PII.email("irina@example.ru")  # same person, any spelling
-    assert event["extra"] == {"email_in_reply_to": ["agent-1@contactpulse.example"]}
+    assert event["extra"] == {"email_in_reply_to": [PII.identifier("msgid", "agent-1@contactpulse.example")]}
 
 
 def test_quoted_history_is_cut_and_in_reply_to_threads_without_references() -> None:
     (event,) = parse("utf8_reply_no_references.eml")
     assert event["text"] == "Thanks, it works now."
-    assert event["ticket_id"] == "email:agent-2@contactpulse.example"
+    assert event["ticket_id"] == f"email:{PII.identifier('msgid', 'agent-2@contactpulse.example')}"
 
 
 @pytest.mark.parametrize("name", ["auto_reply.eml", "bounce.eml"])

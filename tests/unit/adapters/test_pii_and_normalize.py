@@ -50,7 +50,9 @@ def test_normalize_prints_events_as_json_lines(
     )
     out = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert [orjson.loads(line)["event_id"] for line in out] == ["telegram:52712345:4051"]
+    chat = Pseudonymizer(KEY.encode()).identifier("chat", "52712345")
+    assert [orjson.loads(line)["event_id"] for line in out] == [f"telegram:{chat}:4051"]
+    assert "52712345" not in "".join(out)
     assert orjson.loads(out[0])["customer_id"] == Pseudonymizer(KEY.encode()).account("telegram", "52712345")
 
 

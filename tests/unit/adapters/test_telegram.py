@@ -17,6 +17,7 @@ from processors.pii import Pseudonymizer
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 PII = Pseudonymizer(b"test-key-0123456789abcdef")
 CONTEXT = AdapterContext(PII, ZoneInfo("Europe/Moscow"))
+CHAT = PII.identifier("chat", "52712345")  # a private chat's id is the user's id: never in clear
 TELEGRAM = ADAPTERS["telegram"]
 
 NOW = datetime(2026, 11, 24, 10, tzinfo=UTC)
@@ -30,10 +31,10 @@ def parse(name: str) -> list[dict]:
 def test_text_message_becomes_a_contact_with_pii_scrubbed() -> None:
     (event,) = parse("message_text.json")
     assert event == {
-        "event_id": "telegram:52712345:4051",
+        "event_id": f"telegram:{CHAT}:4051",
         "type": "contact_received",
         "occurred_at": "2026-11-24T08:00:00Z",
-        "ticket_id": "telegram:52712345",
+        "ticket_id": f"telegram:{CHAT}",
         "channel": "telegram",
         "source": "telegram",
         "customer_id": PII.account("telegram", "52712345"),
@@ -63,8 +64,8 @@ def test_shared_contact_phone_is_hashed_like_any_phone() -> None:
 
 def test_an_edit_is_its_own_event_on_the_same_ticket() -> None:
     (event,) = parse("edited_message.json")
-    assert event["event_id"] == "telegram:52712345:4051:edit:1795507500"
-    assert event["ticket_id"] == "telegram:52712345"
+    assert event["event_id"] == f"telegram:{CHAT}:4051:edit:1795507500"
+    assert event["ticket_id"] == f"telegram:{CHAT}"
     assert event["extra"]["telegram_edited"] is True
 
 
