@@ -408,6 +408,10 @@ def demo_settings(settings: Settings, tag: str) -> Settings:
     )
 
 
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(
     settings: Settings,
     duration: float | None,
@@ -419,6 +423,10 @@ def run_demo(
     # The client libraries' INFO lines would drown the demo's own view.
     for noisy in ("aiokafka", "kafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # `kill` and a closed terminal stop it the way Ctrl-C does: the worker and broker it started go too
+    # (otherwise the worker outlives the demo and keeps a core busy).
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _stop_like_ctrl_c)
     with local_kafka(settings, out):
         tag = run_tag()
         settings = demo_settings(settings, tag)

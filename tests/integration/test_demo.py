@@ -63,8 +63,9 @@ def test_demo_shows_traffic_flowing_into_clickhouse(isolated_settings: Settings,
     assert re.search(r"produced \d+ records \(\d+ deliberately broken\)", out)
 
 
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_demo_starts_its_own_broker_and_ctrl_c_stops_everything(
-    isolated_settings: Settings, tmp_path: Path
+    isolated_settings: Settings, tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
     # The broker listens on port and its controller on port + 1: neither may be the worker's web port.
     port = free_port_pair()
@@ -91,7 +92,7 @@ def test_demo_starts_its_own_broker_and_ctrl_c_stops_everything(
         assert any("starting local Kafka" in line for line in seen), "".join(seen)
         assert broker_answers("127.0.0.1", port), "".join(seen)
         assert broker_answers("127.0.0.1", settings.web_port), "".join(seen)  # the worker's HTTP server
-        demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        demo.send_signal(stop_signal)  # Ctrl-C, or `kill` / a closed terminal: the same clean stop
         rest, _ = demo.communicate(timeout=90)
     finally:
         if demo.poll() is None:
