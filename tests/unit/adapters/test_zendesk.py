@@ -97,14 +97,21 @@ def sign(body: bytes, timestamp: str, secret: str) -> str:
     ).decode()
 
 
+STAMP = "2026-11-24T07:15:03Z"
+SIGNED_AT = datetime(2026, 11, 24, 7, 15, 3, tzinfo=UTC)
+
+
+def signed(body: bytes) -> dict[str, str]:
+    """The headers Zendesk sends with `body`, signed at STAMP."""
+    return {
+        "X-Zendesk-Webhook-Signature": sign(body, STAMP, "dGhlIHNlY3JldA"),
+        "X-Zendesk-Webhook-Signature-Timestamp": STAMP,
+    }
+
+
 def test_signature_over_timestamp_and_body() -> None:
     body = (FIXTURES / "ticket_created.json").read_bytes()
-    stamp = "2026-11-24T07:15:03Z"
-    good = {
-        "X-Zendesk-Webhook-Signature": sign(body, stamp, "dGhlIHNlY3JldA"),
-        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-    }
-    signed_at = datetime(2026, 11, 24, 7, 15, 3, tzinfo=UTC)
+    stamp, good, signed_at = STAMP, signed(body), SIGNED_AT
     ZENDESK.verify(body, good, "dGhlIHNlY3JldA", signed_at + timedelta(minutes=4))
     for bad in (
         {},
@@ -120,12 +127,7 @@ def test_signature_over_timestamp_and_body() -> None:
 def test_a_captured_zendesk_webhook_cannot_be_replayed_later() -> None:
     """The signature covers the timestamp; a timestamp more than 5 minutes from the clock is refused."""
     body = (FIXTURES / "ticket_created.json").read_bytes()
-    stamp = "2026-11-24T07:15:03Z"
-    headers = {
-        "X-Zendesk-Webhook-Signature": sign(body, stamp, "dGhlIHNlY3JldA"),
-        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-    }
-    signed_at = datetime(2026, 11, 24, 7, 15, 3, tzinfo=UTC)
+    headers, signed_at = signed(body), SIGNED_AT
     ZENDESK.verify(body, headers, "dGhlIHNlY3JldA", signed_at + timedelta(seconds=300))
     with pytest.raises(SignatureError, match="is 301 s from now"):
         ZENDESK.verify(body, headers, "dGhlIHNlY3JldA", signed_at + timedelta(seconds=301))
