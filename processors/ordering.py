@@ -110,20 +110,27 @@ class EventTimeMerge(Generic[T]):
             entry[1] == event_id for entry in self._in_order
         )
 
+    def slowest(self) -> float:
+        """The latest `occurred_at` of the slowest source that is not idle (inf when all are idle)."""
+        slowest = math.inf
+        for mark in self.sources.values():
+            if not mark.idle and mark.latest < slowest:
+                slowest = mark.latest
+        return slowest
+
     @property
     def watermark(self) -> float:
         watermark = self._watermark
         if watermark is None:
-            slowest = math.inf
-            for mark in self.sources.values():
-                if not mark.idle and mark.latest < slowest:
-                    slowest = mark.latest
-            watermark = self._watermark = slowest - self.reorder_seconds
+            watermark = self._watermark = self.slowest() - self.reorder_seconds
         return watermark
 
     def release(self) -> list[T]:
         """The buffered events stamped before the watermark, in event-time order."""
-        return self.pop_before(self.watermark)
+        watermark = self.watermark
+        if self.next_at() >= watermark:  # most calls release nothing: no loop, no list
+            return []
+        return self.pop_before(watermark)
 
     def flush(self) -> list[T]:
         """Everything buffered, in event-time order (the end of a file)."""
@@ -208,12 +215,7 @@ class OrderedDetection(Generic[T]):
         merge = self.merge
         if not merge.offer(source, ts, event.event_id, (event, ts, item)):
             return [Applied(event, item, self.engine.observe(event, ts))]
-        if not release:
-            return []
-        watermark = merge.watermark
-        if merge.next_at() >= watermark:  # most offers release nothing: no call, no list
-            return []
-        return self._apply(merge.pop_before(watermark))
+        return self.release() if release else []
 
     def release(self) -> list[Applied[T]]:
         return self._apply(self.merge.release())
@@ -222,5 +224,7 @@ class OrderedDetection(Generic[T]):
         return self._apply(self.merge.flush())
 
     def _apply(self, released: list[tuple[ContactEvent, float, T]]) -> list[Applied[T]]:
+        if not released:
+            return []
         observe = self.engine.observe
         return [Applied(event, item, observe(event, ts)) for event, ts, item in released]

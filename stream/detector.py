@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,6 +55,8 @@ log = logging.getLogger(__name__)
 
 MAX_BUFFERED_PER_PARTITION: Final = 10_000
 """A partition ahead of the watermark is paused once this many of its events wait in the merge."""
+RESUME_BELOW: Final = MAX_BUFFERED_PER_PARTITION // 2
+"""A paused partition resumes once no more than this many of its events wait (or it is the slowest)."""
 
 
 def idle_clock(
@@ -325,18 +326,15 @@ class DetectorService(Service):
     def _flow_control(self, owned: _Ownership) -> None:
         """Pause partitions far ahead (many events waiting); never the one the watermark waits for."""
         merge, consumer = owned.state.ordered.merge, owned.consumer
-        active = [mark.latest for mark in merge.sources.values() if not mark.idle]
-        slowest = min(active) if active else math.inf
+        slowest = merge.slowest()
         paused = consumer.paused()
         for tp in owned.partitions:
             mark = merge.sources[tp.partition]
             if mark.buffered > MAX_BUFFERED_PER_PARTITION and mark.latest > slowest:
                 if tp not in paused:
                     consumer.pause(tp)
-            elif (tp in paused and mark.buffered <= MAX_BUFFERED_PER_PARTITION // 2) or (
-                tp in paused and mark.latest <= slowest
-            ):
-                consumer.resume(tp)
+            elif tp in paused and (mark.buffered <= RESUME_BELOW or mark.latest <= slowest):
+                consumer.resume(tp)  # drained to half, or it is the slowest now
 
     def _on_idle(self, owned: _Ownership, now: float) -> list[Alert]:
         """No new input and nothing buffered: fire what is due at the stream clock; once the input has
