@@ -34,10 +34,9 @@ from typing import Any, Final
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from processors.engine import STATE_FORMAT
+from stream.topics import ensure_topic
 
 log = logging.getLogger(__name__)
 
@@ -138,15 +137,8 @@ def _read(latest: dict[bytes, bytes], ident: CheckpointId, manifest: dict[str, A
 
 
 async def ensure_checkpoint_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        if topic not in set(await admin.list_topics()):
-            config = {"cleanup.policy": "compact", "max.message.bytes": str(2 * CHUNK_BYTES)}
-            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
-                await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=config)])
-    finally:
-        await admin.close()
+    config = {"cleanup.policy": "compact", "max.message.bytes": str(2 * CHUNK_BYTES)}
+    await ensure_topic(bootstrap, topic, 1, config)
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,9 @@ from schemas.errors import DeadLetterReason, InvalidEvent
 from schemas.settings import Settings
 from stream import checkpoint
 from stream.dead_letter import DEAD_LETTER_MAX_BYTES, DeadLetter
-from stream.lease import DetectorLease, ensure_lease_topic
+from stream.lease import DetectorLease
 from stream.metrics import WorkerMetrics
-from stream.topics import partition_count
+from stream.topics import ensure_topic, partition_count
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class DetectorService(Service):
     async def on_start(self) -> None:
         bootstrap = self._settings.kafka_bootstrap_servers
         await checkpoint.ensure_checkpoint_topic(bootstrap, checkpoint_topic(self._settings))
-        await ensure_lease_topic(bootstrap, lease_topic(self._settings))
+        await ensure_topic(bootstrap, lease_topic(self._settings))  # one partition: one holder
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",

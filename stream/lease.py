@@ -1,10 +1,11 @@
 """Which worker runs the detector: the member of a consumer group that holds a one-partition lease topic.
 
 The detector needs every partition of its input in one place (one clock, one order), so the group's
-usual split of partitions cannot decide it. Instead each worker joins the group `<app_id>-detector`
-subscribed to `<app_id>-detector-lease`, a topic of one partition that nobody writes: Kafka's group
-protocol gives that partition to exactly one live member, and hands it to another within the session
-timeout when that member dies or stops heartbeating. Holding the partition is owning the detector.
+usual split of partitions cannot decide it. Instead each worker joins the group
+`<app_id>-detector-owner` subscribed to `<app_id>-detector-lease`, a topic of one partition that nobody
+writes: Kafka's group protocol gives that partition to exactly one live member, and hands it to another
+within the session timeout when that member dies or stops heartbeating. Holding the partition is owning
+the detector.
 
 The group's generation when ownership was granted is the owner's epoch. It grows with every
 rebalance, so a newer owner's checkpoints always outrank an older one's, even if the older one was
@@ -13,28 +14,14 @@ frozen and writes after it wakes (see `stream/checkpoint.py`).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
-from aiokafka.errors import TopicAlreadyExistsError
 
 log = logging.getLogger(__name__)
-
-
-async def ensure_lease_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        if topic not in set(await admin.list_topics()):
-            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
-                await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

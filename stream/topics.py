@@ -8,6 +8,7 @@ being refused at some producer where nobody sees it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -66,6 +67,20 @@ async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list
             except TopicAlreadyExistsError:
                 log.info("another process created some of %s first", missing)
         return missing
+    finally:
+        await admin.close()
+
+
+async def ensure_topic(
+    bootstrap: str, topic: str, partitions: int = 1, config: dict[str, str] | None = None
+) -> None:
+    """Create one topic of the worker's own (checkpoints, the detector lease) unless it exists."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if topic not in set(await admin.list_topics()):
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
+                await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=config or {})])
     finally:
         await admin.close()
 
