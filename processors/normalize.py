@@ -1,6 +1,6 @@
 """One pure entry for a native payload: bytes + headers + source -> events, an ignored non-contact, or a
-refusal with its reason. The endpoint, the raw agent, `contactpulse normalize` and the IMAP poller call
-it; none of them catches adapter errors on its own.
+refusal with its reason. The endpoint, the raw agent (which also reads what the IMAP poller forwards) and
+`contactpulse normalize` call it; none of them catches adapter errors on its own.
 
 Every outcome is explicit, so nothing is lost without a word:
 - `Normalized(events)`: one or more contact events, classified;
@@ -59,7 +59,7 @@ def normalize_payload(
     except AdapterError as exc:
         return Refused(DeadLetterReason.UNPARSABLE_PAYLOAD, str(exc))
     except Exception as exc:  # any other failure inside an adapter: kept, with its class, never a 500
-        return Refused(DeadLetterReason.ADAPTER_ERROR, f"{type(exc).__name__}: {exc}"[:1000])
+        return _adapter_error(exc)
     if not events:
         return Refused(
             DeadLetterReason.UNMAPPED_PAYLOAD,
@@ -68,4 +68,9 @@ def normalize_payload(
     try:
         return Normalized([classifier.enrich(event) for event in events])
     except Exception as exc:
-        return Refused(DeadLetterReason.ADAPTER_ERROR, f"{type(exc).__name__}: {exc}"[:1000])
+        return _adapter_error(exc)
+
+
+def _adapter_error(exc: Exception) -> Refused:
+    """The failure named by its exception class (the message cut: it may quote a whole payload)."""
+    return Refused(DeadLetterReason.ADAPTER_ERROR, f"{type(exc).__name__}: {exc}"[:1000])

@@ -34,8 +34,6 @@ class SignatureError(ValueError):
 class AdapterContext:
     pii: Pseudonymizer
     time_zone: ZoneInfo
-    secret: str | None = None
-    """The source's shared secret; None means signatures are not verified (the caller warns)."""
 
 
 class Adapter(Protocol):
