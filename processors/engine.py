@@ -28,6 +28,7 @@ from processors.trends import TrendDetectors
 from processors.windows import HOUR, hour_index, hour_of, next_hour_boundary
 from schemas.alert import Alert
 from schemas.config import DetectionConfig
+from schemas.errors import DeadLetterReason
 from schemas.event import ContactEvent, ContactKind, EventType
 
 STATE_FORMAT: Final = 4
@@ -38,6 +39,10 @@ class Verdict(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     LATE = "late"
+
+
+REFUSAL_REASON: Final = {Verdict.DUPLICATE: DeadLetterReason.DUPLICATE, Verdict.LATE: DeadLetterReason.LATE}
+"""The dead-letter reason of each verdict that does not apply an event (replay and the worker both use it)."""
 
 
 @dataclass(slots=True)

@@ -39,7 +39,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
 from processors.admission import admit
-from processors.engine import DetectionEngine, Verdict
+from processors.engine import REFUSAL_REASON, DetectionEngine
 from processors.ordering import Applied, OrderedDetection
 from schemas.alert import Alert, Audience
 from schemas.config import DetectionConfig
@@ -315,10 +315,9 @@ class DetectorService(Service):
         for done in applied:
             outcome = done.outcome
             counted.labels(verdict=outcome.verdict.value).inc()
-            if outcome.verdict is Verdict.DUPLICATE:
-                await self._dead_letter(done.item, DeadLetterReason.DUPLICATE, outcome.detail)
-            elif outcome.verdict is Verdict.LATE:
-                await self._dead_letter(done.item, DeadLetterReason.LATE, outcome.detail)
+            refused = REFUSAL_REASON.get(outcome.verdict)
+            if refused is not None:
+                await self._dead_letter(done.item, refused, outcome.detail)
             elif outcome.alerts:
                 alerts += outcome.alerts
         return alerts

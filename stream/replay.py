@@ -17,11 +17,11 @@ from typing import IO, Final
 
 import orjson
 
-from processors.engine import DetectionEngine, Verdict
+from processors.engine import REFUSAL_REASON, DetectionEngine, Verdict
 from processors.ordering import Applied, OrderedDetection
 from schemas.alert import Alert
 from schemas.config import DetectionConfig
-from schemas.errors import DeadLetterReason, InvalidEvent
+from schemas.errors import InvalidEvent
 from schemas.event import parse_contact_event
 
 RELEASE_EVERY: Final = 256
@@ -76,7 +76,6 @@ def replay(
 
     number = taken = pending = 0
     accepted = Verdict.ACCEPTED
-    duplicate = Verdict.DUPLICATE
     ordered: OrderedDetection[tuple[int, bytes]] = OrderedDetection(engine)
 
     def settle(applied: list[Applied[tuple[int, bytes]]]) -> None:
@@ -88,8 +87,7 @@ def replay(
                 if outcome.alerts:
                     emit(outcome.alerts)  # most events change no alert: no call for them
             else:
-                reason = DeadLetterReason.DUPLICATE if outcome.verdict is duplicate else DeadLetterReason.LATE
-                reject(*done.item, reason.value, outcome.detail)
+                reject(*done.item, REFUSAL_REASON[outcome.verdict].value, outcome.detail)
 
     for number, line in enumerate(lines, start=1):
         raw = line.rstrip(b"\r\n")
