@@ -4,8 +4,8 @@
 A keyed hash (HMAC-SHA256 with a secret key from the environment) maps the same person to the same
 token every time, so a customer's contacts still group together, while nobody without the key can
 test a guessed phone number against the token (a plain hash of a phone number is reversible by
-enumeration: there are only ~10^10 of them). Free text is scrubbed of phone numbers and e-mail
-addresses the same way.
+enumeration: there are only ~10^10 of them). Free text is scrubbed of phone numbers, e-mail
+addresses and personal names (`processors/names.py`) the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import re
 from typing import Final
+
+from processors.names import name_spans
 
 _EMAIL: Final = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Runs of 10-15 digits with the separators people type; short numbers (order ids, codes) stay.
@@ -64,6 +66,10 @@ class Pseudonymizer:
         return self.token(source, account_id)
 
     def scrub(self, text: str) -> str:
-        """Replace e-mail addresses and phone numbers inside free text with their tokens."""
+        """Replace e-mail addresses, phone numbers and personal names inside free text with their
+        tokens."""
         text = _EMAIL.sub(lambda m: self.email(m.group(0)), text)
-        return _PHONE.sub(lambda m: self.phone(m.group(0)), text)
+        text = _PHONE.sub(lambda m: self.phone(m.group(0)), text)
+        for start, end in reversed(name_spans(text)):
+            text = text[:start] + self.name(text[start:end]) + text[end:]
+        return text

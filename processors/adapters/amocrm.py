@@ -99,7 +99,7 @@ class AmoCrmAdapter:
                         "ticket_id": f"{prefix}:lead:{lead.get('id')}",
                         "source": "amocrm",
                         "channel": "other",
-                        "subject": lead.get("name") or None,
+                        "subject": context.pii.scrub(str(lead["name"])) if lead.get("name") else None,
                         "amocrm": lead,
                     }
                 )

@@ -117,8 +117,8 @@ class FreshdeskAdapter:
                         "event_id": f"freshdesk:{ticket_id}:created",
                         "type": "contact_received",
                         "occurred_at": occurred,
-                        "subject": ticket.get("ticket_subject") or None,
-                        "text": context.pii.scrub(str(description)) if description else None,
+                        "subject": _scrub(context, ticket.get("ticket_subject")),
+                        "text": _scrub(context, description),
                     }
                 )
             ]
@@ -135,3 +135,7 @@ class FreshdeskAdapter:
                 }
             )
         ]
+
+
+def _scrub(context: AdapterContext, raw: Any) -> str | None:
+    return context.pii.scrub(str(raw)) if raw not in (None, "") else None

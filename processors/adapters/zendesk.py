@@ -127,7 +127,7 @@ class ZendeskAdapter:
                     {
                         **base,
                         "type": "contact_received",
-                        "subject": _text(detail.get("subject")),
+                        "subject": _scrub(context, detail.get("subject")),
                         "text": _scrub(context, detail.get("description")),
                     }
                 )
@@ -186,7 +186,7 @@ class ZendeskAdapter:
                         **base,
                         "event_id": f"zendesk:trigger:{stamp}",
                         "type": "contact_received",
-                        "subject": _text(fields.get("subject")),
+                        "subject": _scrub(context, fields.get("subject")),
                         "text": _scrub(context, fields.get("description")),
                     }
                 )
