@@ -51,6 +51,73 @@ class Settings(BaseSettings):
         "contacts.dead-letter",
         description="Records that could not be processed: original bytes, reason in headers.",
     )
+    dead_letter_retention_hours: float = Field(
+        168.0,
+        gt=0,
+        description="How long contacts.dead-letter keeps refused records (their bytes may hold personal "
+        "data). Applied when the worker starts, to an existing topic too.",
+    )
+    dead_letter_budget_ratio: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="POST /ingest: once more than this share of a source's payloads in the last minute "
+        "(at least 20) were refused, its further refusals are dead-lettered as hash and reason only, "
+        "without their bytes, and contactpulse_dead_letter_budget_exceeded{source} is 1.",
+    )
+    dead_letter_budget_per_second: float = Field(
+        5.0,
+        gt=0,
+        description="POST /ingest: the same once a source's refusals over the last minute exceed this "
+        "many per second on average.",
+    )
+    allow_unsigned_sources: str = Field(
+        "",
+        description="Sources whose POST /ingest is accepted with neither a vendor signature secret nor a "
+        "CONTACTPULSE_<SOURCE>_TOKEN configured: comma-separated names, or `*` for all. Empty: such a "
+        "source answers 403, so an endpoint is never open to anyone by omission.",
+    )
+    amocrm_token: SecretStr | None = Field(
+        None,
+        description="Shared token amoCRM must send: header X-ContactPulse-Token, or "
+        "query parameter `token` for senders that cannot set headers. Secret.",
+    )
+    email_token: SecretStr | None = Field(
+        None,
+        description="Shared token of POST /ingest/email (the IMAP poller needs none): header "
+        "X-ContactPulse-Token, or "
+        "query parameter `token` for senders that cannot set headers. Secret.",
+    )
+    freshdesk_token: SecretStr | None = Field(
+        None,
+        description="Shared token Freshdesk must send: header X-ContactPulse-Token, or "
+        "query parameter `token` for senders that cannot set headers. Secret.",
+    )
+    pbx_token: SecretStr | None = Field(
+        None,
+        description="Shared token the PBX must send: header X-ContactPulse-Token, or "
+        "query parameter `token` for senders that cannot set headers. Secret.",
+    )
+    telegram_token: SecretStr | None = Field(
+        None,
+        description="Shared token Telegram (besides its secret) must send: header X-ContactPulse-Token, or "
+        "query parameter `token` for senders that cannot set headers. Secret.",
+    )
+    webchat_token: SecretStr | None = Field(
+        None,
+        description="Shared token the web chat must send: header X-ContactPulse-Token, or "
+        "query parameter `token` for senders that cannot set headers. Secret.",
+    )
+    whatsapp_token: SecretStr | None = Field(
+        None,
+        description="Shared token WhatsApp (besides its signature) sends: header X-ContactPulse-Token, or "
+        "query parameter `token` for senders that cannot set headers. Secret.",
+    )
+    zendesk_token: SecretStr | None = Field(
+        None,
+        description="Shared token Zendesk (besides its signature) must send: header X-ContactPulse-Token, or "
+        "query parameter `token` for senders that cannot set headers. Secret.",
+    )
     topic_alerts_oncall: str = Field("alerts.oncall", description="Alert state changes for on-call leads.")
     topic_alerts_product: str = Field(
         "alerts.product", description="Alert state changes for product managers."
@@ -104,7 +171,7 @@ class Settings(BaseSettings):
         "between runs).",
     )
     telegram_secret_token: SecretStr | None = Field(
-        None, description="Telegram webhook secret (X-Telegram-Bot-Api-Secret-Token); unset: not verified."
+        None, description="Telegram webhook secret (X-Telegram-Bot-Api-Secret-Token)."
     )
     whatsapp_app_secret: SecretStr | None = Field(
         None,
@@ -115,7 +182,7 @@ class Settings(BaseSettings):
         None, description="Token Meta sends in the WhatsApp subscription handshake (GET /ingest/whatsapp)."
     )
     zendesk_webhook_secret: SecretStr | None = Field(
-        None, description="Zendesk webhook signing secret (X-Zendesk-Webhook-Signature); unset: not verified."
+        None, description="Zendesk webhook signing secret (X-Zendesk-Webhook-Signature)."
     )
     ingest_max_in_flight: int = Field(
         512, ge=1, description="POST /ingest answers 429 beyond this many requests in flight."
@@ -138,6 +205,10 @@ class Settings(BaseSettings):
 
     def dsn(self) -> str:
         return self.clickhouse_dsn.get_secret_value()
+
+    def unsigned_allowed(self, source: str) -> bool:
+        allowed = {name.strip() for name in self.allow_unsigned_sources.split(",") if name.strip()}
+        return "*" in allowed or source in allowed
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:

@@ -2,10 +2,16 @@
 
 Keeping the value byte-for-byte means a fixed record can be re-produced to its topic as it is, and
 nothing about the failure (encoding, size, broken JSON) is hidden by re-serialization.
+
+A payload whose sender was not authenticated (no valid signature or token), or that came while its
+source was over its dead-letter budget, is *withheld*: the value is empty and the headers carry its
+SHA-256, its size and why (`contactpulse.withheld`), so it is counted and traceable (the sender can
+match the hash) without storing whatever bytes and personal data an anonymous sender chose.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -17,6 +23,10 @@ HEADER_TOPIC: Final = "contactpulse.source.topic"
 HEADER_PARTITION: Final = "contactpulse.source.partition"
 HEADER_OFFSET: Final = "contactpulse.source.offset"
 HEADER_ORIGINAL_SIZE: Final = "contactpulse.original-size"
+HEADER_WITHHELD: Final = "contactpulse.withheld"
+HEADER_SHA256: Final = "contactpulse.sha256"
+WITHHELD_UNVERIFIED: Final = "unverified_sender"
+WITHHELD_OVER_BUDGET: Final = "over_budget"
 _MAX_DETAIL_BYTES: Final = 4096
 
 DEAD_LETTER_MAX_BYTES: Final = 8 * 1024 * 1024
@@ -34,6 +44,8 @@ class DeadLetter:
     partition: int
     offset: int
     original_size: int | None = None
+    withheld: str | None = None
+    sha256: str | None = None
 
     @classmethod
     def for_record(cls, reason: DeadLetterReason, detail: str, message: Any) -> DeadLetter:
@@ -48,6 +60,13 @@ class DeadLetter:
         """The same letter for a value cut to DEAD_LETTER_TRUNCATED_BYTES."""
         return replace(self, original_size=original_size)
 
+    def withhold(self, why: str, value: bytes) -> tuple[DeadLetter, bytes]:
+        """This letter without the record's bytes: their hash, size and `why` instead."""
+        letter = replace(
+            self, withheld=why, sha256=hashlib.sha256(value).hexdigest(), original_size=len(value)
+        )
+        return letter, b""
+
     def headers(self) -> list[tuple[str, bytes]]:
         detail = self.detail.encode("utf-8")[:_MAX_DETAIL_BYTES]
         headers = [
@@ -59,6 +78,8 @@ class DeadLetter:
         ]
         if self.original_size is not None:
             headers.append((HEADER_ORIGINAL_SIZE, str(self.original_size).encode()))
+        if self.withheld is not None and self.sha256 is not None:
+            headers += [(HEADER_WITHHELD, self.withheld.encode()), (HEADER_SHA256, self.sha256.encode())]
         return headers
 
 

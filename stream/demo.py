@@ -31,9 +31,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
+from processors.adapters import ADAPTERS
 from processors.simulator import MOSCOW, SimulatedRecord, TrafficSimulator
 from schemas.settings import ENV_PREFIX, Settings, settings_to_env
 from stream.dead_letter import HEADER_DETAIL, HEADER_REASON, read_headers
+from stream.ingest import TOKEN_HEADER, source_secret, source_token
 from stream.topics import ensure_topics
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -275,9 +277,11 @@ class TrafficPump:
         waiting: list[SimulatedRecord] = []
         for record in self._to_post:
             try:
+                token = source_token(self._settings, record.source or "")
                 async with self._session.post(
                     f"{self._ingest_url}/{record.source}",
                     data=record.value,
+                    headers={TOKEN_HEADER: token} if token else {},
                     timeout=aiohttp.ClientTimeout(total=5),
                 ) as response:
                     status = response.status
@@ -403,8 +407,15 @@ def demo_settings(settings: Settings, tag: str) -> Settings:
     # The simulator derives the ids the adapters hash (Telegram chats, Message-IDs) with the worker's key:
     # without a configured key, the run gets one of its own rather than each process a random one.
     pii_key = settings.pii_key or SecretStr(secrets.token_hex(16))
+    # The endpoint takes no unsigned payloads: the simulated sources authenticate with a token of this
+    # run's (a vendor secret the simulator cannot sign with is left to its source).
+    tokens = {
+        f"{source}_token": SecretStr(secrets.token_hex(16))
+        for source in ADAPTERS
+        if source_token(settings, source) is None and source_secret(settings, source) is None
+    }
     return settings.model_copy(
-        update={"app_id": f"{settings.app_id}-demo-{tag}", "pii_key": pii_key, **topics}
+        update={"app_id": f"{settings.app_id}-demo-{tag}", "pii_key": pii_key, **topics, **tokens}
     )
 
 

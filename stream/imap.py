@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from mode import Service
 
 from schemas.settings import Settings
-from stream.ingest import HEADER_SOURCE
+from stream.ingest import HEADER_SOURCE, HEADER_VERIFIED
 from stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,10 @@ class ImapPoller(Service):
             messages = await asyncio.to_thread(mailbox.unseen)
             for uid, raw in messages:
                 await self._producer.send_and_wait(
-                    self._settings.topic_raw, raw, key=b"email", headers=[(HEADER_SOURCE, b"email")]
+                    self._settings.topic_raw,
+                    raw,
+                    key=b"email",
+                    headers=[(HEADER_SOURCE, b"email"), (HEADER_VERIFIED, b"1")],
                 )
                 await asyncio.to_thread(mailbox.mark_seen, uid)
                 self._metrics.imap_messages.inc()

@@ -25,6 +25,8 @@ class WorkerMetrics:
     detector_events: Counter
     ingest_requests: Counter
     ingest_ignored: Counter
+    dead_letters_withheld: Counter
+    dead_letter_budget_exceeded: Gauge
     raw_payloads_normalized: Counter
     imap_messages: Counter
     imap_poll_failures: Counter
@@ -103,6 +105,19 @@ class WorkerMetrics:
             ingest_ignored=Counter(
                 "contactpulse_ingest_ignored_total",
                 "Payloads accepted that are not contacts (documented non-contact events), by source.",
+                ["source"],
+                registry=registry,
+            ),
+            dead_letters_withheld=Counter(
+                "contactpulse_dead_letters_withheld_total",
+                "Dead letters kept as hash, size and reason without their bytes, by source and why "
+                "(unverified_sender, over_budget).",
+                ["source", "why"],
+                registry=registry,
+            ),
+            dead_letter_budget_exceeded=Gauge(
+                "contactpulse_dead_letter_budget_exceeded",
+                "1 while a source's refused payloads are over its dead-letter budget (ratio or rate).",
                 ["source"],
                 registry=registry,
             ),

@@ -12,6 +12,7 @@ import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.settings import Settings
@@ -40,7 +41,16 @@ def topic_config(settings: Settings, name: str) -> dict[str, str]:
     if name == settings.topic_raw:
         # Native payloads carry phone numbers and addresses in clear: keep them only as long as needed.
         config["retention.ms"] = str(int(settings.raw_retention_hours * 3600 * 1000))
+    if name == settings.topic_dead_letter:
+        # Refused payloads of authenticated senders are kept whole, personal data included.
+        config["retention.ms"] = str(int(settings.dead_letter_retention_hours * 3600 * 1000))
     return config
+
+
+def retention_bound_topics(settings: Settings) -> list[str]:
+    """Topics whose retention follows a setting, re-applied at every start (a changed setting takes
+    effect on a topic that already exists)."""
+    return [settings.topic_raw, settings.topic_dead_letter]
 
 
 async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[str]:
@@ -66,6 +76,13 @@ async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list
                 )
             except TopicAlreadyExistsError:
                 log.info("another process created some of %s first", missing)
+        # The legacy AlterConfigs request replaces a topic's whole set of overrides: send all of ours.
+        await admin.alter_configs(
+            [
+                ConfigResource(ConfigResourceType.TOPIC, name, topic_config(settings, name))
+                for name in retention_bound_topics(settings)
+            ]
+        )
         return missing
     finally:
         await admin.close()

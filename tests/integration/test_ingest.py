@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from processors.pii import Pseudonymizer
 from schemas.settings import Settings
-from stream.dead_letter import HEADER_REASON, read_headers
+from stream.dead_letter import HEADER_REASON, HEADER_SHA256, HEADER_TOPIC, HEADER_WITHHELD, read_headers
 from stream.topics import ensure_topics
 from tests.integration.conftest import (
     KAFKACTL,
@@ -185,7 +185,87 @@ async def test_concurrent_webhooks_nothing_lost_nothing_doubled(
     letters = await consume_until_quiet(settings.kafka_bootstrap_servers, settings.topic_dead_letter, quiet=3)
     reasons = Counter(read_headers(list(r.headers))[HEADER_REASON] for r in letters)
     assert reasons == {"bad_signature": len(bad_signature), "unparsable_payload": len(unparsable) + 1}
-    assert {r.value for r in letters} == {b for _, b, *_ in bad_signature + unparsable} | {stray}
+    # Signed by Zendesk but unreadable: kept whole, to be fixed and re-sent. A wrong Telegram secret and
+    # a raw record that came through no endpoint: their hash, size and reason only.
+    kept = {r.value for r in letters if HEADER_WITHHELD not in read_headers(list(r.headers))}
+    assert kept == {b for _, b, *_ in unparsable}
+    withheld = [read_headers(list(r.headers)) for r in letters if not r.value]
+    assert {h[HEADER_WITHHELD] for h in withheld} == {"unverified_sender"}
+    assert {h[HEADER_SHA256] for h in withheld} == {
+        hashlib.sha256(b).hexdigest() for b in [stray] + [b for _, b, *_ in bad_signature]
+    }
+    # The Telegram secret is a credential: it is not stored with the raw payload.
+    raw = await consume_all(settings.kafka_bootstrap_servers, settings.topic_raw, len(valid) + 1)
+    assert not [r for r in raw if TELEGRAM_TOKEN.encode() in b"".join(v for _, v in r.headers)]
+
+
+async def test_who_may_post_tokens_unsigned_sources_and_the_dead_letter_budget(
+    isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess]
+) -> None:
+    settings = isolated_settings.model_copy(
+        update={
+            "pbx_token": "pbx-shared-token",
+            "allow_unsigned_sources": "webchat",
+            "dead_letter_budget_ratio": 1.0,  # the rate alone decides here (the ratio: unit tests)
+            "dead_letter_budget_per_second": 0.5,  # 30 refusals a minute
+            "pii_key": PII_KEY,
+        }
+    )
+    await ensure_topics(settings)
+    worker = start_worker(settings)
+    base = f"http://127.0.0.1:{settings.web_port}/ingest"
+    await wait_for_metrics(worker, lambda m: True)
+    call = orjson.dumps(
+        {
+            "call_id": "c-1",
+            "direction": "inbound",
+            "status": "answered",
+            "started_at": "2026-11-24T10:00:00+03:00",
+            "caller": "+7 926 111 22 33",
+            "callee": "+7 495 000 00 00",
+        }
+    )
+    broken = [b'{"call_id": "c-%d", "caller": "+7 926 111 22 44"' % n for n in range(40)]
+    garbage = [b'{"event": "nonsense", "n": %d}' % n for n in range(10)]
+    async with aiohttp.ClientSession() as session:
+
+        async def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> int:
+            async with session.post(url, data=body, headers=headers or {}) as response:
+                await response.read()
+                return response.status
+
+        # No secret, no token, not allowed unsigned: refused before the body is read.
+        assert await post(f"{base}/freshdesk", b'{"freshdesk_webhook": {}}') == 403
+        assert await post(f"{base}/pbx", call) == 401
+        assert await post(f"{base}/pbx", call, {"X-ContactPulse-Token": "wrong"}) == 401
+        assert await post(f"{base}/pbx", call, {"X-ContactPulse-Token": "pbx-shared-token"}) == 202
+        assert await post(f"{base}/pbx?token=pbx-shared-token", call) == 202  # the same call: one event
+        # An authenticated PBX sending broken logs: kept whole until its 31st refusal in a minute.
+        token = {"X-ContactPulse-Token": "pbx-shared-token"}
+        assert [await post(f"{base}/pbx", body, token) for body in broken] == [400] * len(broken)
+        # Allowed unsigned: accepted, but whatever anyone posts is kept as its hash only.
+        assert [await post(f"{base}/webchat", body) for body in garbage] == [400] * len(garbage)
+    metrics = await wait_for_metrics(
+        worker, lambda m: m.get("contactpulse_dead_letter_budget_exceeded{source=pbx}") == 1.0
+    )
+    assert metrics["contactpulse_dead_letter_budget_exceeded{source=webchat}"] == 0.0
+    withheld = "contactpulse_dead_letters_withheld_total"
+    assert metrics[f"{withheld}{{source=pbx,why=unverified_sender}}"] == 2
+    assert metrics[f"{withheld}{{source=pbx,why=over_budget}}"] == 12
+    assert metrics[f"{withheld}{{source=webchat,why=unverified_sender}}"] == 10
+
+    letters = await consume_until_quiet(settings.kafka_bootstrap_servers, settings.topic_dead_letter, quiet=3)
+    letters = [r for r in letters if read_headers(list(r.headers))[HEADER_TOPIC] == "http:/ingest/pbx"] + [
+        r for r in letters if read_headers(list(r.headers))[HEADER_TOPIC] == "http:/ingest/webchat"
+    ]
+    by_reason = Counter(read_headers(list(r.headers))[HEADER_REASON] for r in letters)
+    assert by_reason == {"bad_signature": 2, "unparsable_payload": len(broken) + len(garbage)}
+    assert [r.value for r in letters if r.value] == broken[:28]  # one partition (keyed by source)
+    hashes = {read_headers(list(r.headers)).get(HEADER_SHA256) for r in letters if not r.value}
+    assert hashes == {hashlib.sha256(b).hexdigest() for b in [call, *broken[28:], *garbage]}
+    events = await consume_all(settings.kafka_bootstrap_servers, settings.topic_events, 4)
+    ids = Counter(orjson.loads(r.value)["event_id"] for r in events)
+    assert ids == {"pbx:c-1:received": 2, "pbx:c-1:answered": 2}  # posted twice; the id absorbs it
 
 
 async def test_backpressure_answers_429_and_503_with_retry_after(
@@ -215,6 +295,7 @@ async def test_backpressure_answers_429_and_503_with_retry_after(
                 "ingest_max_in_flight": 1,
                 "ingest_ack_timeout_seconds": 2.0,
                 "pii_key": "backpressure-test-key-01234",
+                "allow_unsigned_sources": "telegram",
             }
         )
         await ensure_topics(settings)

@@ -12,7 +12,7 @@ from processors.names import name_spans
 from processors.pii import Pseudonymizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.name_scrub_recall import HELD_OUT, SAMPLE, score  # noqa: E402
+from bench.name_scrub_recall import HELD_OUT, SAMPLE, score
 
 PII = Pseudonymizer(b"unit-test-key-0123456789")
 

@@ -49,6 +49,7 @@ def test_readme_documents_every_setting_with_its_default() -> None:
 def test_raw_topic_keeps_payloads_only_as_long_as_configured() -> None:
     from stream.topics import topic_config
 
-    settings = Settings(raw_retention_hours=48)
+    settings = Settings(raw_retention_hours=48, dead_letter_retention_hours=12)
     assert topic_config(settings, settings.topic_raw)["retention.ms"] == str(48 * 3600 * 1000)
+    assert topic_config(settings, settings.topic_dead_letter)["retention.ms"] == str(12 * 3600 * 1000)
     assert "retention.ms" not in topic_config(settings, settings.topic_events)
