@@ -8,6 +8,7 @@ ClickHouse directory, so tests never see each other's records.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -69,6 +70,58 @@ def free_port_pair() -> int:
                 continue
         return port
     raise RuntimeError("no two adjacent free ports on loopback")
+
+
+@dataclass
+class PrivateBroker:
+    """A broker of one test's own (its port and data directory), so the test may stop or freeze it."""
+
+    port: int
+    data_dir: Path
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "KAFKA_PORT": str(self.port), "KAFKA_DATA_DIR": str(self.data_dir)}
+
+    def start(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(KAFKACTL), "start"], env=self._env(), capture_output=True, text=True)
+
+    def stop(self) -> None:
+        subprocess.run([str(KAFKACTL), "stop"], env=self._env(), capture_output=True, check=False)
+
+    def _signal(self, signal_name: str) -> None:
+        # kafkactl's pid is the wrapper's; the JVM is its child.
+        wrapper = (self.data_dir / "broker.pid").read_text().strip()
+        subprocess.run(["pkill", f"-{signal_name}", "-P", wrapper], check=True)
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open, nothing is answered (a hung broker, a GC pause)."""
+        self._signal("STOP")
+
+    def thaw(self) -> None:
+        self._signal("CONT")
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    failures = []
+    for attempt in range(3):  # a port taken between choosing and binding is not the test's subject
+        broker = PrivateBroker(free_port_pair(), tmp_path / f"kafka-{attempt}")
+        started = broker.start()
+        if started.returncode == 0:
+            break
+        failures.append(started.stderr[-2000:])
+    else:
+        pytest.fail("the test's own broker did not start:\n" + "\n---\n".join(failures))
+    try:
+        yield broker
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError, FileNotFoundError):
+            broker.thaw()
+        broker.stop()
 
 
 @pytest.fixture

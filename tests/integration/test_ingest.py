@@ -9,13 +9,10 @@ import base64
 import hashlib
 import hmac
 import io
-import os
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiohttp
 import orjson
@@ -27,11 +24,10 @@ from schemas.settings import Settings
 from stream.dead_letter import HEADER_REASON, HEADER_SHA256, HEADER_TOPIC, HEADER_WITHHELD, read_headers
 from stream.topics import ensure_topics
 from tests.integration.conftest import (
-    KAFKACTL,
+    PrivateBroker,
     WorkerProcess,
     consume_all,
     consume_until_quiet,
-    free_port_pair,
     wait_for_metrics,
 )
 
@@ -269,62 +265,41 @@ async def test_who_may_post_tokens_unsigned_sources_and_the_dead_letter_budget(
 
 
 async def test_backpressure_answers_429_and_503_with_retry_after(
-    isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess], tmp_path: Path
+    isolated_settings: Settings,
+    start_worker: Callable[[Settings], WorkerProcess],
+    private_broker: PrivateBroker,
 ) -> None:
-    # A broker of this test's own, so that it can be stopped under the worker.
-    failures = []
-    for attempt in range(3):  # a port taken between choosing and binding is not this test's subject
-        port = free_port_pair()
-        kafka_env = {
-            **os.environ,
-            "KAFKA_PORT": str(port),
-            "KAFKA_DATA_DIR": str(tmp_path / f"kafka-{attempt}"),
+    settings = isolated_settings.model_copy(
+        update={
+            "kafka_bootstrap_servers": private_broker.bootstrap,
+            "ingest_max_in_flight": 1,
+            "ingest_ack_timeout_seconds": 2.0,
+            "pii_key": "backpressure-test-key-01234",
+            "allow_unsigned_sources": "telegram",
         }
-        started = await asyncio.to_thread(
-            subprocess.run, [str(KAFKACTL), "start"], env=kafka_env, capture_output=True, text=True
-        )
-        if started.returncode == 0:
-            break
-        failures.append(started.stderr[-2000:])
-    else:
-        pytest.fail("the test's own broker did not start:\n" + "\n---\n".join(failures))
-    try:
-        settings = isolated_settings.model_copy(
-            update={
-                "kafka_bootstrap_servers": f"127.0.0.1:{port}",
-                "ingest_max_in_flight": 1,
-                "ingest_ack_timeout_seconds": 2.0,
-                "pii_key": "backpressure-test-key-01234",
-                "allow_unsigned_sources": "telegram",
-            }
-        )
-        await ensure_topics(settings)
-        worker = start_worker(settings)
-        base = f"http://127.0.0.1:{settings.web_port}/ingest/telegram"
-        await wait_for_metrics(worker, lambda m: True)
-        async with aiohttp.ClientSession() as session:
+    )
+    await ensure_topics(settings)
+    worker = start_worker(settings)
+    base = f"http://127.0.0.1:{settings.web_port}/ingest/telegram"
+    await wait_for_metrics(worker, lambda m: True)
+    async with aiohttp.ClientSession() as session:
 
-            async def post(n: int) -> tuple[int, str | None]:
-                async with session.post(base, data=telegram(n)[0]) as response:
-                    return response.status, response.headers.get("Retry-After")
+        async def post(n: int) -> tuple[int, str | None]:
+            async with session.post(base, data=telegram(n)[0]) as response:
+                return response.status, response.headers.get("Retry-After")
 
-            answers = await asyncio.gather(*(post(n) for n in range(60)))
-            assert {status for status, _ in answers} == {202, 429}
-            assert all(retry == "1" for status, retry in answers if status == 429)
+        answers = await asyncio.gather(*(post(n) for n in range(60)))
+        assert {status for status, _ in answers} == {202, 429}
+        assert all(retry == "1" for status, retry in answers if status == 429)
 
-            # Freeze the broker (SIGSTOP): connections stay open, nothing is acknowledged.
-            broker = (Path(kafka_env["KAFKA_DATA_DIR"]) / "broker.pid").read_text().strip()
-            await asyncio.to_thread(subprocess.run, ["pkill", "-STOP", "-P", broker], check=True)
-            try:
-                started = time.monotonic()
-                status, retry = await post(999)
-                waited = time.monotonic() - started
-            finally:
-                await asyncio.to_thread(subprocess.run, ["pkill", "-CONT", "-P", broker], check=True)
-            assert (status, retry) == (503, "5")
-            assert 2.0 <= waited < 8
-        worker.stop(kill=True)
-    finally:
-        await asyncio.to_thread(
-            subprocess.run, [str(KAFKACTL), "stop"], check=False, env=kafka_env, capture_output=True
-        )
+        # Freeze the broker (SIGSTOP): connections stay open, nothing is acknowledged.
+        await asyncio.to_thread(private_broker.freeze)
+        try:
+            started = time.monotonic()
+            status, retry = await post(999)
+            waited = time.monotonic() - started
+        finally:
+            await asyncio.to_thread(private_broker.thaw)
+        assert (status, retry) == (503, "5")
+        assert 2.0 <= waited < 8
+    worker.stop(kill=True)
