@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -29,13 +29,13 @@ _WORD: Final = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)?")
 _SENTENCE_END: Final = re.compile(r"[.!?\n:;]\s*[\"'«(]*\s*$")
 _CYRILLIC: Final = re.compile(r"[а-яё]", re.IGNORECASE)
 _STRONG_CUE: Final = re.compile(
-    r"(?:меня\s+зовут|зовут\s+меня|моя\s+фамилия|my\s+name\s+is|mr\.?|mrs\.?|ms\.?|dr\.?|господин|"
-    r"госпожа|г-н|г-жа)[\s,:\-–—]*$",
+    r"\b(?:меня\s+зовут|зовут\s+меня|моя\s+фамилия|my\s+name\s+is|this\s+is|i\s+am|i'm|it's|"
+    r"mr\.?|mrs\.?|ms\.?|dr\.?|господин|госпожа|г-н|г-жа|это|я)[\s,:\-–—]*$",
     re.IGNORECASE,
 )
 """After these any capitalized word is a name, in the dictionary or not."""
 _WEAK_CUE: Final = re.compile(
-    r"(?:с\s+уважением|с\s+наилучшими\s+пожеланиями|спасибо|regards|best\s+wishes|sincerely|cheers|"
+    r"\b(?:с\s+уважением|с\s+наилучшими\s+пожеланиями|спасибо|regards|best\s+wishes|sincerely|cheers|"
     r"thanks|thank\s+you|hi|hello|hey|dear|привет|здравствуйте|добрый\s+день)[\s,:\-–—]*$",
     re.IGNORECASE,
 )
@@ -179,8 +179,28 @@ def _capitalized(word: str) -> bool:
     return word[:1].isupper() and not (len(word) > 1 and word.isupper())
 
 
-def name_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of personal names in `text`, adjacent name words merged into one span."""
+def known_forms(names: Iterable[str]) -> frozenset[str]:
+    """The words of names a source gave for its sender (a Telegram first and last name, an e-mail
+    display name), with their dictionary forms, so "Пантелеймоновой" matches "Пантелеймонова"."""
+    forms: set[str] = set()
+    for name in names:
+        for word in _WORD.findall(name):
+            if len(word) >= 2:
+                forms.add(word.lower())
+                forms.update(_normal_forms(word.lower()))
+    return frozenset(forms)
+
+
+@functools.lru_cache(maxsize=65536)
+def _normal_forms(lower: str) -> frozenset[str]:
+    if not _CYRILLIC.search(lower):
+        return frozenset()
+    return frozenset(p.normal_form for p in _morph().parse(lower))
+
+
+def name_spans(text: str, known: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
+    """Character spans of personal names in `text`, adjacent name words merged into one span; `known`
+    (from `known_forms`) are names the source itself gave, found in any case form."""
     words = [w for w in _words(text)]
     if not words:
         return []
@@ -189,6 +209,10 @@ def name_spans(text: str) -> list[tuple[int, int]]:
     for i, (word, (score, best)) in enumerate(zip(words, scores, strict=True)):
         before = text[max(0, word.start - _CUE_REACH) : word.start]
         if _capitalized(word.text) and _STRONG_CUE.search(before):
+            is_name[i] = True
+            continue
+        lower = word.text.lower()
+        if known and (lower in known or _normal_forms(lower) & known):
             is_name[i] = True
             continue
         if score <= 0:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from typing import Final
 
-from processors.names import name_spans
+from processors.names import known_forms, name_spans
 
 _EMAIL: Final = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Runs of 10-15 digits with the separators people type; short numbers (order ids, codes) stay.
@@ -65,11 +66,11 @@ class Pseudonymizer:
         """A source's own user id (a Telegram user id, a Zendesk requester id)."""
         return self.token(source, account_id)
 
-    def scrub(self, text: str) -> str:
+    def scrub(self, text: str, known_names: Iterable[str] = ()) -> str:
         """Replace e-mail addresses, phone numbers and personal names inside free text with their
-        tokens."""
+        tokens. `known_names` are the sender's names as the source gave them (found in every form)."""
         text = _EMAIL.sub(lambda m: self.email(m.group(0)), text)
         text = _PHONE.sub(lambda m: self.phone(m.group(0)), text)
-        for start, end in reversed(name_spans(text)):
+        for start, end in reversed(name_spans(text, known_forms(known_names))):
             text = text[:start] + self.name(text[start:end]) + text[end:]
         return text

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.settings import Settings, settings_from_env
+from stream import quiet_logs
 
 DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "deploy" / "schemas"
 
@@ -32,13 +33,12 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
     from prometheus_client import disable_created_metrics
 
-    from stream import quiet_logs
-
     class QuietWorker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             super().on_setup_root_logger(logger, level)
             # A broker outage repeats one error per attempt: one line per 10 s, with the count.
             quiet_logs.install(interval=10.0)
+            quiet_logs.keep_payloads_out(level)
 
     from schemas.config import load_config
     from stream.app import create_app
@@ -206,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(
             level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        quiet_logs.keep_payloads_out(logging.getLogger().level)
     return _HANDLERS[args.command](args, settings)
 
 

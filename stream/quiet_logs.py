@@ -63,3 +63,13 @@ def install(interval: float = 10.0) -> RepeatedMessageFilter:
         if not any(isinstance(f, RepeatedMessageFilter) for f in handler.filters):
             handler.addFilter(quiet)
     return quiet
+
+
+PAYLOAD_LOGGERS: tuple[str, ...] = ("aiokafka", "kafka", "faust")
+"""Client libraries whose DEBUG lines print whole records (`send: ... v=b'...'`, produce and fetch
+requests): raw payloads with phone numbers and names. They stay at INFO even when the worker logs DEBUG."""
+
+
+def keep_payloads_out(level: int) -> None:
+    for name in PAYLOAD_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.INFO))

@@ -157,6 +157,7 @@ class EmailAdapter:
         except (LookupError, UnicodeError) as exc:
             raise AdapterError(f"cannot decode the body: {exc}") from None
         subject = str(message.get("Subject", "")).strip() or None
+        known = [name for name, _ in senders if name]  # the display names of From
         return [
             build_event(
                 {
@@ -167,8 +168,8 @@ class EmailAdapter:
                     "channel": "email",
                     "source": "email",
                     "customer_id": context.pii.email(address),
-                    "subject": context.pii.scrub(subject)[:1024] if subject else None,
-                    "text": context.pii.scrub(text) if text else None,
+                    "subject": context.pii.scrub(subject, known)[:1024] if subject else None,
+                    "text": context.pii.scrub(text, known) if text else None,
                     "email_in_reply_to": [
                         context.pii.identifier("msgid", reply)
                         for reply in _ids(str(message.get("In-Reply-To", "")))[:1]

@@ -98,6 +98,7 @@ class TelegramAdapter:
         )
         chat = context.pii.identifier("chat", str(chat_id))
         event_id = f"telegram:{chat}:{message_id}" + (f":edit:{sent}" if edited else "")
+        known = _names_of(sender, message.get("chat"), contact)
         return build_event(
             {
                 "event_id": event_id,
@@ -107,7 +108,7 @@ class TelegramAdapter:
                 "channel": "telegram",
                 "source": "telegram",
                 "customer_id": customer,
-                "text": context.pii.scrub(text) if text else None,
+                "text": context.pii.scrub(text, known) if text else None,
                 "telegram_message_id": message_id,
                 "telegram_edited": edited or None,
                 "contact_phone": shared_phone,
@@ -130,7 +131,9 @@ class TelegramAdapter:
                 "channel": "telegram",
                 "source": "telegram",
                 "customer_id": self._customer(query.get("from") or {}, context),
-                "text": context.pii.scrub(str(query["data"])) if query.get("data") else "[button]",
+                "text": context.pii.scrub(str(query["data"]), _names_of(query.get("from")))
+                if query.get("data")
+                else "[button]",
             }
         )
 
@@ -140,3 +143,15 @@ class TelegramAdapter:
         if sender.get("id") is not None:
             return context.pii.account("telegram", str(sender["id"]))
         return None
+
+
+def _names_of(*people: Any) -> list[str]:
+    """The names Telegram gives for the people of a message (sender, private chat, shared contact):
+    scrubbed from its text in whatever case form they appear."""
+    return [
+        str(person[field])
+        for person in people
+        if isinstance(person, dict)
+        for field in ("first_name", "last_name", "username")
+        if isinstance(person.get(field), str)
+    ]

@@ -98,7 +98,7 @@ class WhatsAppAdapter:
                 "channel": "whatsapp",
                 "source": "whatsapp",
                 "customer_id": conversation,
-                "text": context.pii.scrub(text),
+                "text": context.pii.scrub(text, [str(names[sender])] if names.get(sender) else []),
                 "whatsapp_type": kind,
                 "customer_name": context.pii.name(names[sender]) if names.get(sender) else None,
             }

@@ -76,16 +76,26 @@ def zendesk(n: int, broken: bool = False) -> tuple[bytes, dict[str, str], str]:
             }
         )
     )
+    return body, zendesk_signature(body), f"zendesk:evt-{n}"
+
+
+def zendesk_signature(body: bytes) -> dict[str, str]:
     # Signed now: the endpoint refuses a signature timestamp more than 5 minutes from its clock.
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     signature = base64.b64encode(
         hmac.new(ZENDESK_SECRET.encode(), stamp.encode() + body, hashlib.sha256).digest()
     )
-    headers = {
+    return {
         "X-Zendesk-Webhook-Signature": signature.decode(),
         "X-Zendesk-Webhook-Signature-Timestamp": stamp,
     }
-    return body, headers, f"zendesk:evt-{n}"
+
+
+def whatsapp_signature(body: bytes) -> dict[str, str]:
+    return {
+        "X-Hub-Signature-256": "sha256="
+        + hmac.new(WHATSAPP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    }
 
 
 def whatsapp(n: int) -> tuple[bytes, dict[str, str], str]:
@@ -117,8 +127,7 @@ def whatsapp(n: int) -> tuple[bytes, dict[str, str], str]:
             ],
         }
     )
-    signature = "sha256=" + hmac.new(WHATSAPP_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return body, {"X-Hub-Signature-256": signature}, f"whatsapp:{PII.identifier('wamid', f'wamid.{n}')}"
+    return body, whatsapp_signature(body), f"whatsapp:{PII.identifier('wamid', f'wamid.{n}')}"
 
 
 async def test_concurrent_webhooks_nothing_lost_nothing_doubled(

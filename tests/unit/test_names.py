@@ -64,3 +64,19 @@ def test_scrub_handles_phones_emails_and_names_together() -> None:
         scrubbed
         == f"{PII.name('Анна Петрова')}, {PII.phone('+79161234567')}, {PII.email('anna.petrova@example.com')}"
     )
+
+
+def test_names_the_source_gave_are_scrubbed_in_any_case_form() -> None:
+    # Neither word is in a dictionary, but the sender's profile named them.
+    text = "Счёт для Пантелеймоновой Евлампии и для Quigley"
+    scrubbed = PII.scrub(text, ["Евлампия Пантелеймонова", "Bartholomew Quigley"])
+    assert "Пантелеймонов" not in scrubbed
+    assert "Евлампи" not in scrubbed
+    assert "Quigley" not in scrubbed
+    assert scrubbed.startswith("Счёт для name_")
+    assert PII.scrub(text) != scrubbed  # without the profile the surname is not known
+
+
+def test_a_cue_must_be_a_word_of_its_own() -> None:
+    assert found("Two items Excel cannot open") == []  # "ms" inside "items" is no "Ms"
+    assert found("Hi, this is Bartholomew Quigley") == ["Bartholomew Quigley"]
