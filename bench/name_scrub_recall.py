@@ -85,5 +85,6 @@ def main() -> None:
             print("    scrubbed, not labelled a name:", wrong)
     print(f"scrub cost: {per_message * 1e6:.0f} µs per message (dictionary lookups cached)")
 
+
 if __name__ == "__main__":
     main()

@@ -3,7 +3,7 @@ running worker: every one is answered 4xx or 202, never 500, and every refused o
 topic exactly once with its reason.
 
 The webhooks are drawn by the same hypothesis strategies the adapters' unit fuzz uses (mutated vendor
-payloads, arbitrary JSON to any adapter, arbitrary bytes), derandomized so a failure reproduces.
+payloads, arbitrary JSON to any adapter, arbitrary bytes).
 """
 
 from __future__ import annotations
