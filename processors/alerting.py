@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from schemas.alert import Alert, AlertStatus, Audience, Severity, alert_id_for
+from schemas.alert import ROUTING_LABELS, Alert, AlertStatus, Audience, Severity, alert_id_for
 
 
 def subject_key(rule: str, subject: dict[str, str]) -> str:
@@ -54,11 +54,14 @@ class AlertBook:
         details: dict[str, Any],
         episode: str | None = None,
         key: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> Alert | None:
         """Start firing, or update a firing alert whose details changed; None when nothing changed.
 
         `episode` given explicitly (e.g. the repeat ticket's id) overrides the episode counter. `key`:
-        `subject_key(rule, subject)` when the caller already has it.
+        `subject_key(rule, subject)` when the caller already has it. `labels`: routing labels beyond
+        those the subject names itself (a ticket's team and priority); they are fixed when the alert
+        starts firing, since a router tells alerts apart by their labels.
         """
         if key is None:
             key = subject_key(rule, subject)
@@ -73,6 +76,9 @@ class AlertBook:
             number = self.episodes.get(key, 0) + 1
             self.episodes[key] = number
             episode = "" if number == 1 else str(number)
+        routing: dict[str, str] = {name: subject[name] for name in ROUTING_LABELS if name in subject}
+        if labels:
+            routing.update(labels)
         alert = Alert.trusted(
             alert_id=alert_id_for(rule, subject, episode),
             rule=rule,
@@ -84,6 +90,7 @@ class AlertBook:
             ends_at=None,
             summary=summary,
             details=details,
+            labels=routing,
         )
         self.firing[key] = alert
         return alert

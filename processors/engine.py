@@ -23,6 +23,7 @@ from processors.features import FeatureClusters
 from processors.incidents import IncidentDetector
 from processors.repeats import RepeatContacts
 from processors.silence import SilenceDetector
+from processors.sla import TicketState
 from processors.tickets import TicketBook
 from processors.trends import TrendDetectors
 from processors.windows import HOUR, hour_index, hour_of, next_hour_boundary
@@ -31,7 +32,7 @@ from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason
 from schemas.event import ContactEvent, ContactKind, EventType
 
-STATE_FORMAT: Final = 4
+STATE_FORMAT: Final = 5
 """The shape of the engine's state as checkpoints pickle it; bump it when a state class changes."""
 
 
@@ -178,7 +179,12 @@ class DetectionEngine:
                 text = event.text or event.subject
                 if text:
                     alerts += self.features.request(
-                        event.event_id, ticket.ticket_id, ticket.customer_id, text, at
+                        event.event_id,
+                        ticket.ticket_id,
+                        ticket.customer_id,
+                        text,
+                        at,
+                        _area_of(ticket),
                     )
             if facts.opened:
                 self.trends.ticket_opened(ticket.topic, hour)
@@ -228,3 +234,13 @@ class DetectionEngine:
             alerts += self.tickets.expire(at)
             self.repeats.prune(at)
         return alerts
+
+
+def _area_of(ticket: TicketState) -> dict[str, str]:
+    """The product area of a feature request: its ticket's topic and category, where known."""
+    area = {}
+    if ticket.topic:
+        area["topic"] = ticket.topic
+    if ticket.category is not None:
+        area["category"] = ticket.category.value
+    return area

@@ -80,6 +80,8 @@ class _Request:
     customer: str
     text: str
     terms: frozenset[str]
+    labels: tuple[tuple[str, str], ...] = ()
+    """The ticket's topic and category (how product managers split their areas)."""
 
 
 @dataclass
@@ -140,7 +142,13 @@ class FeatureClusters:
         self._seen_tickets: set[str] = set()
 
     def request(
-        self, event_id: str, ticket_id: str, customer_id: str | None, text: str, at: datetime
+        self,
+        event_id: str,
+        ticket_id: str,
+        customer_id: str | None,
+        text: str,
+        at: datetime,
+        labels: dict[str, str] | None = None,
     ) -> list[Alert]:
         if ticket_id in self._seen_tickets:
             return []  # one ticket is one request, however many messages it has
@@ -148,7 +156,8 @@ class FeatureClusters:
         if not terms:
             return []
         self._seen_tickets.add(ticket_id)
-        request = _Request(at, ticket_id, customer_id or f"ticket:{ticket_id}", text, terms)
+        routing = tuple(sorted(labels.items())) if labels else ()
+        request = _Request(at, ticket_id, customer_id or f"ticket:{ticket_id}", text, terms, routing)
         cluster = self._best_cluster(terms)
         if cluster is None:
             cluster_id = "fr-" + hashlib.sha256(event_id.encode()).hexdigest()[:12]
@@ -227,6 +236,7 @@ class FeatureClusters:
             starts_at=at,
             summary=summary,
             details=details,
+            labels=_common_labels(recent),
         )
         return [alert] if alert else []
 
@@ -251,3 +261,12 @@ class FeatureClusters:
             if not cluster.members:
                 del self.clusters[cluster_id]
         return alerts
+
+
+def _common_labels(members: list[_Request]) -> dict[str, str]:
+    """Each label's most frequent value among the members (the area a PM subscribes to)."""
+    counts: dict[str, Counter[str]] = {}
+    for member in members:
+        for name, value in member.labels:
+            counts.setdefault(name, Counter())[value] += 1
+    return {name: values.most_common(1)[0][0] for name, values in sorted(counts.items())}

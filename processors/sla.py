@@ -116,6 +116,7 @@ class TicketState:
     kind: ContactKind | None = None
     topic: str | None = None
     explicit_priority: Priority | None = None
+    error_code: str | None = None
     status: str = "new"
     policy: str | None = None
     calendar: str = "business"
@@ -178,6 +179,21 @@ class TicketState:
             self.topic = event.topic
         if event.priority is not None:
             self.explicit_priority = event.priority
+        if event.error_code is not None:
+            self.error_code = event.error_code
+
+    def labels(self) -> dict[str, str]:
+        """The routing labels of this ticket's alerts (what is known when the alert fires)."""
+        known = {
+            "priority": self.priority.value,
+            "team": self.teams[-1] if self.teams else None,
+            "topic": self.topic,
+            "category": self.category.value if self.category else None,
+            "channel": self.channel,
+            "customer_tier": self.customer_tier.value if self.customer_tier else None,
+            "error_code": self.error_code,
+        }
+        return {name: value for name, value in known.items() if value}
 
     def snapshot(self) -> dict[str, object]:
         """The row the ticket-state sink writes."""

@@ -330,7 +330,8 @@ class TicketBook:
     def _fire(self, ticket: TicketState, rule: str, **alert: Any) -> Alert | None:
         ticket.firing_rules.add(rule)
         ticket.alerted = True
-        return self._alerts.fire(rule, {"ticket_id": ticket.ticket_id}, **alert)
+        # The book keeps a firing alert's labels as they were when it started (an update ignores these).
+        return self._alerts.fire(rule, {"ticket_id": ticket.ticket_id}, labels=ticket.labels(), **alert)
 
     # -- deadlines -------------------------------------------------------------------------------------
     def _schedule(self, ticket: TicketState, index: int, clock: SlaClock, now: float) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from processors.alerting import AlertBook
 from processors.summaries import summarize
 from processors.windows import HourlySeries, hour_index, rise_p_value
-from schemas.alert import Alert, Audience, Severity
+from schemas.alert import ROUTING_LABELS, Alert, Audience, Severity
 from schemas.config import DetectionConfig
 from schemas.event import ContactEvent
 
@@ -156,6 +156,7 @@ class TrendDetectors:
                     starts_at=streak.since,
                     summary=summary,
                     details=details,
+                    labels=_labels_of(subject),
                 )
                 if alert:
                     alerts.append(alert)
@@ -211,6 +212,7 @@ class TrendDetectors:
                     starts_at=at,
                     summary=summary,
                     details=details,
+                    labels=_labels_of(subject),
                 )
                 if alert:
                     alerts.append(alert)
@@ -252,6 +254,7 @@ class TrendDetectors:
                     starts_at=at,
                     summary=summary,
                     details=details,
+                    labels=_labels_of(subject),
                 )
                 if alert:
                     alerts.append(alert)
@@ -280,3 +283,9 @@ def _prune_family(family: dict[Any, HourlySeries], before_hour: int) -> None:
         family[key].prune(before_hour)
         if not family[key]:
             del family[key]
+
+
+def _labels_of(subject: dict[str, str]) -> dict[str, str]:
+    """`{"dimension": "topic", "value": "billing"}` routes as `topic=billing`."""
+    dimension = subject["dimension"]
+    return {dimension: subject["value"]} if dimension in ROUTING_LABELS else {}

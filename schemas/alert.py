@@ -14,6 +14,9 @@ from typing import Any, Final
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+ROUTING_LABELS: Final = ("team", "topic", "category", "channel", "priority", "customer_tier", "error_code")
+"""What a router (Alertmanager) may match on besides rule, severity and audience, where known."""
+
 
 class AlertStatus(StrEnum):
     FIRING = "firing"
@@ -55,6 +58,12 @@ class Alert(BaseModel):
     ends_at: datetime | None = None
     summary: str
     details: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Routing labels (team, topic, category, channel, priority, customer_tier, error_code) "
+        "where known, taken from the ticket or the subject when the alert first fired and kept for its "
+        "whole life (Alertmanager identifies an alert by its labels). Records without it still parse.",
+    )
 
     @classmethod
     def trusted(
@@ -70,6 +79,7 @@ class Alert(BaseModel):
         ends_at: datetime | None,
         summary: str,
         details: dict[str, Any],
+        labels: dict[str, str],
     ) -> Alert:
         """An alert from values the detectors built themselves, every field given, without validation.
 
@@ -89,6 +99,7 @@ class Alert(BaseModel):
                 "ends_at": ends_at,
                 "summary": summary,
                 "details": details,
+                "labels": labels,
             }
         )
 

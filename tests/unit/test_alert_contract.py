@@ -44,6 +44,7 @@ def test_alert_serializes_with_alertmanager_like_fields() -> None:
         details={"target_seconds": 900},
     )
     decoded = orjson.loads(alert.to_json())
+    assert decoded["labels"] == {}
     assert decoded["status"] == "firing"
     assert decoded["ends_at"] is None
     assert decoded["starts_at"] == "2026-11-24T07:15:00Z"
@@ -62,6 +63,7 @@ def _fields() -> dict[str, object]:
         "ends_at": None,
         "summary": "Customer c-1 is back.",
         "details": {"ticket_ids": ["T-1", "T-2"]},
+        "labels": {"topic": "billing", "customer_tier": "key"},
     }
 
 
@@ -89,3 +91,28 @@ def test_changed_copies_and_leaves_the_original() -> None:
 def test_json_line_is_the_json_and_a_newline() -> None:
     alert = Alert.trusted(**_fields())  # type: ignore[arg-type]
     assert alert.to_json_line() == alert.to_json() + b"\n"
+
+
+def test_a_record_from_before_routing_labels_still_parses_with_none() -> None:
+    old = orjson.loads(Alert.trusted(**_fields()).to_json())  # type: ignore[arg-type]
+    del old["labels"]
+    assert Alert.model_validate(old).labels == {}
+
+
+def test_ticket_alerts_carry_the_tickets_routing_labels_fixed_when_they_fire() -> None:
+    from processors.alerting import AlertBook
+
+    book = AlertBook()
+    at = datetime(2026, 11, 24, 7, 15, tzinfo=UTC)
+    common = {"severity": Severity.CRITICAL, "audience": Audience.ONCALL, "starts_at": at, "details": {}}
+    first = book.fire(
+        "incident_cluster", {"error_code": "E-42"}, summary="a", labels={"team": "L2"}, **common
+    )
+    assert first is not None
+    assert first.labels == {"error_code": "E-42", "team": "L2"}
+    assert first.alert_id == alert_id_for("incident_cluster", {"error_code": "E-42"})  # ids unchanged
+    update = book.fire(
+        "incident_cluster", {"error_code": "E-42"}, summary="b", labels={"team": "L3"}, **common
+    )
+    assert update is not None
+    assert update.labels == first.labels
