@@ -190,6 +190,28 @@ class Settings(BaseSettings):
     ingest_ack_timeout_seconds: float = Field(
         10.0, gt=0, description="POST /ingest answers 503 when Kafka has not acknowledged within this."
     )
+    alertmanager_url: str | None = Field(
+        None,
+        description="Alertmanager base URL(s), comma-separated (every member of an HA pair is posted "
+        "to). Set: the worker also runs the notifier, which posts the alerts to `POST /api/v2/alerts`.",
+    )
+    notifier_resend_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often the notifier re-sends every firing alert (Alertmanager forgets one not "
+        "re-sent before its endsAt, which the notifier sets 4 intervals ahead).",
+    )
+    notifier_web_port: int = Field(
+        6067, ge=1, le=65535, description="Port of `contactpulse notify`'s /metrics when run on its own."
+    )
+    ticket_url_template: str | None = Field(
+        None,
+        description="Link to a ticket in your helpdesk, with `{ticket_id}`, e.g. "
+        "`https://support.example.com/tickets/{ticket_id}`: the `ticket_url` annotation of ticket alerts.",
+    )
+    dashboard_url: str | None = Field(
+        None, description="The Grafana dashboard URL: every alert's `dashboard_url` and `generatorURL`."
+    )
     imap_host: str | None = Field(None, description="IMAP server of the support mailbox; unset: no polling.")
     imap_port: int = Field(993, ge=1, le=65535, description="IMAP port.")
     imap_ssl: bool = Field(True, description="IMAP over TLS (IMAPS).")
@@ -205,6 +227,9 @@ class Settings(BaseSettings):
 
     def dsn(self) -> str:
         return self.clickhouse_dsn.get_secret_value()
+
+    def alertmanager_urls(self) -> list[str]:
+        return [url.strip().rstrip("/") for url in (self.alertmanager_url or "").split(",") if url.strip()]
 
     def unsigned_allowed(self, source: str) -> bool:
         allowed = {name.strip() for name in self.allow_unsigned_sources.split(",") if name.strip()}

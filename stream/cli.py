@@ -58,6 +58,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         from stream.imap import ImapPoller
 
         services.append(ImapPoller(settings, built.metrics))
+    if settings.alertmanager_urls():
+        from stream.notify import Notifier, NotifierMetrics
+
+        services.append(Notifier(settings, NotifierMetrics.create(built.registry)))
     worker = QuietWorker(built.app, *services, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
     return 0
@@ -185,7 +189,39 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--out", type=Path, default=DEFAULT_SCHEMA_DIR)
 
     commands.add_parser("migrate", help="apply pending ClickHouse migrations and exit")
+    commands.add_parser(
+        "notify", help="deliver the alert topics to Alertmanager (CONTACTPULSE_ALERTMANAGER_URL)"
+    )
+    am_config = commands.add_parser(
+        "alertmanager-config",
+        help="render deploy/alertmanager/alertmanager.yml with the receivers' secrets from the environment",
+    )
+    am_config.add_argument("--out", type=Path, required=True, help="where to write it (mode 0600)")
     return parser
+
+
+def _notify(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.notify import run_notifier
+
+    return run_notifier(settings)
+
+
+def _alertmanager_config(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
+    from sinks.alertmanager_config import MissingSetting, render_config
+
+    try:
+        text = render_config(os.environ)
+    except MissingSetting as exc:
+        print(f"contactpulse alertmanager-config: {exc}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)
+    print(f"wrote {args.out}")
+    return 0
 
 
 _HANDLERS = {
@@ -196,6 +232,8 @@ _HANDLERS = {
     "normalize": _normalize,
     "schema": _schema,
     "migrate": _migrate,
+    "notify": _notify,
+    "alertmanager-config": _alertmanager_config,
 }
 
 

@@ -44,13 +44,23 @@ def topic_config(settings: Settings, name: str) -> dict[str, str]:
     if name == settings.topic_dead_letter:
         # Refused payloads of authenticated senders are kept whole, personal data included.
         config["retention.ms"] = str(int(settings.dead_letter_retention_hours * 3600 * 1000))
+    if name in (settings.topic_alerts_oncall, settings.topic_alerts_product):
+        # Keyed by alert id: compaction keeps every alert's latest state for as long as it fires (the
+        # notifier rebuilds the firing set from it); a week of full history stays for other readers.
+        config["cleanup.policy"] = "compact"
+        config["min.compaction.lag.ms"] = str(7 * 24 * 3600 * 1000)
     return config
 
 
 def retention_bound_topics(settings: Settings) -> list[str]:
-    """Topics whose retention follows a setting, re-applied at every start (a changed setting takes
-    effect on a topic that already exists)."""
-    return [settings.topic_raw, settings.topic_dead_letter]
+    """Topics whose retention follows a setting or changed with a release, re-applied at every start
+    (a changed setting takes effect on a topic that already exists)."""
+    return [
+        settings.topic_raw,
+        settings.topic_dead_letter,
+        settings.topic_alerts_oncall,
+        settings.topic_alerts_product,
+    ]
 
 
 async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[str]:

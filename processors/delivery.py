@@ -1,0 +1,121 @@
+"""From our alerts to Alertmanager's: the label set a router matches, the annotations a message template
+shows, and the set of alerts firing now that must be re-sent before Alertmanager forgets them.
+
+Alertmanager (API v2, `POST /api/v2/alerts`) identifies an alert by its labels and keeps it firing until
+its `endsAt`; a client must re-send a firing alert before then. So a firing alert goes out with `endsAt`
+= now + `hold_seconds` (longer than the re-send interval, so one missed re-send does not resolve it), and
+a resolved one with its own `ends_at`. Pure: the caller passes the time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from schemas.alert import Alert, AlertStatus
+
+_LABEL_NAME: Final = re.compile(r"[^a-zA-Z0-9_]")
+_MAX_DETAIL_ITEMS: Final = 10
+_MAX_ANNOTATION_CHARS: Final = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Where a person clicks through: a ticket in the helpdesk, the dashboard."""
+
+    ticket_url_template: str | None = None
+    """e.g. `https://support.example.com/agent/tickets/{ticket_id}`; `{ticket_id}` is our ticket id."""
+    dashboard_url: str | None = None
+
+
+def label_name(key: str) -> str:
+    """A subject key as an Alertmanager label name ([a-zA-Z_][a-zA-Z0-9_]*)."""
+    name = _LABEL_NAME.sub("_", key)
+    return name if name[:1].isalpha() or name[:1] == "_" else f"_{name}"
+
+
+def labels_of(alert: Alert) -> dict[str, str]:
+    """`alertname` = rule; severity and audience; the subject's keys; the routing labels; and the alert
+    id, so two episodes of one subject (a reopened ticket breaching again) stay two alerts."""
+    labels = {
+        "alertname": alert.rule,
+        "severity": alert.severity.value,
+        "audience": alert.audience.value,
+        "alert_id": alert.alert_id,
+    }
+    for key, value in alert.subject.items():
+        labels[label_name(key)] = value
+    for key, value in alert.labels.items():
+        labels.setdefault(label_name(key), value)
+    return {name: value for name, value in labels.items() if value != ""}
+
+
+def details_text(details: dict[str, Any]) -> str:
+    """The details as lines a person reads: `ticket_ids: T-1, T-2, ... (+12 more)`."""
+    lines = []
+    for key, value in details.items():
+        if value is None or value == [] or value == {}:
+            continue
+        if isinstance(value, list):
+            shown = ", ".join(str(item) for item in value[:_MAX_DETAIL_ITEMS])
+            if len(value) > _MAX_DETAIL_ITEMS:
+                shown += f", ... (+{len(value) - _MAX_DETAIL_ITEMS} more)"
+        elif isinstance(value, dict):
+            shown = ", ".join(f"{k}={v}" for k, v in list(value.items())[:_MAX_DETAIL_ITEMS])
+        else:
+            shown = str(value)
+        lines.append(f"{key}: {shown}")
+    return "\n".join(lines)[:_MAX_ANNOTATION_CHARS]
+
+
+def annotations_of(alert: Alert, links: Links) -> dict[str, str]:
+    annotations = {"summary": alert.summary, "details": details_text(alert.details)}
+    ticket_id = alert.subject.get("ticket_id")
+    if ticket_id and links.ticket_url_template:
+        annotations["ticket_url"] = links.ticket_url_template.format(ticket_id=ticket_id)
+    if links.dashboard_url:
+        annotations["dashboard_url"] = links.dashboard_url
+    return annotations
+
+
+def to_alertmanager(alert: Alert, now: datetime, hold_seconds: float, links: Links) -> dict[str, Any]:
+    """One element of the `POST /api/v2/alerts` body."""
+    if alert.status is AlertStatus.RESOLVED and alert.ends_at is not None:
+        ends_at = alert.ends_at
+    else:
+        ends_at = now + timedelta(seconds=hold_seconds)
+    body: dict[str, Any] = {
+        "labels": labels_of(alert),
+        "annotations": annotations_of(alert, links),
+        "startsAt": alert.starts_at.isoformat(),
+        "endsAt": ends_at.isoformat(),
+    }
+    if links.dashboard_url:
+        body["generatorURL"] = links.dashboard_url
+    return body
+
+
+@dataclass
+class FiringSet:
+    """The alerts firing now, by id: what a restart must re-send and what every re-send posts."""
+
+    alerts: dict[str, Alert] = field(default_factory=dict)
+
+    def observe(self, alert: Alert) -> None:
+        if alert.status is AlertStatus.FIRING:
+            self.alerts[alert.alert_id] = alert
+        else:
+            self.alerts.pop(alert.alert_id, None)
+
+    def firing(self) -> list[Alert]:
+        return list(self.alerts.values())
+
+    def __len__(self) -> int:
+        return len(self.alerts)
+
+
+def resend_due(last_sent: float | None, now: float, interval: float) -> bool:
+    """Whether the whole firing set is due again (never sent yet, or `interval` has passed)."""
+    return last_sent is None or now - last_sent >= interval

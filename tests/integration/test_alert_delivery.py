@@ -1,0 +1,224 @@
+"""Alerts reach people: alert topics -> the notifier -> the real Alertmanager (0.25) with the shipped
+configuration and templates -> a Telegram stand-in and an SMTP server. Grouping, inhibition, routing to a
+product manager's area, resolved messages, and the exact text of each message."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from schemas.alert import Alert, AlertStatus, Audience, Severity, alert_id_for
+from schemas.settings import Settings
+from stream.topics import ensure_topics
+from tests.integration.alert_receivers import (
+    BOT_TOKEN,
+    CHAT_ID,
+    FakeSmtp,
+    FakeTelegram,
+    RunningAlertmanager,
+    receiver_environment,
+    start_alertmanager,
+)
+from tests.integration.conftest import free_port, produce, settings_env
+
+pytestmark = pytest.mark.integration
+
+STARTED = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+FAST = {"group_wait": "1s", "group_interval": "3s", "incident_group_wait": "1s", "product_group_wait": "1s"}
+
+
+def alert(
+    rule: str,
+    subject: dict[str, str],
+    summary: str,
+    labels: dict[str, str],
+    audience: Audience = Audience.ONCALL,
+    severity: Severity = Severity.CRITICAL,
+    resolved: bool = False,
+) -> Alert:
+    return Alert(
+        alert_id=alert_id_for(rule, subject),
+        rule=rule,
+        status=AlertStatus.RESOLVED if resolved else AlertStatus.FIRING,
+        severity=severity,
+        audience=audience,
+        subject=subject,
+        starts_at=STARTED,
+        ends_at=STARTED + timedelta(hours=1) if resolved else None,
+        summary=summary,
+        details={"priority": labels.get("priority")},
+        labels=labels,
+    )
+
+
+def breached(ticket: str, **extra: str) -> Alert:
+    return alert(
+        "sla_first_response_breached",
+        {"ticket_id": ticket},
+        f"Ticket {ticket} (p2, email) breached its 4 h first-response target at 2026-11-24 14:00 MSK.",
+        {"team": "L1", "priority": "p2", "channel": "email", **extra},
+    )
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.3)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def notifier(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(settings: Settings) -> subprocess.Popen[bytes]:
+        with (tmp_path / f"notifier-{len(started)}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "stream.cli", "notify"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=settings_env(settings),
+            )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+async def test_grouped_inhibited_routed_and_resolved_messages_with_exact_text(
+    isolated_settings: Settings,
+    tmp_path: Path,
+    notifier: Callable[[Settings], subprocess.Popen[bytes]],
+) -> None:
+    telegram, smtp = FakeTelegram(), FakeSmtp()
+    await telegram.start()
+    smtp.start(free_port())
+    manager: RunningAlertmanager | None = None
+    try:
+        manager = await start_alertmanager(
+            tmp_path, free_port(), receiver_environment(telegram.port, smtp.port, **FAST)
+        )
+        settings = isolated_settings.model_copy(
+            update={
+                "alertmanager_url": manager.url,
+                "notifier_resend_seconds": 5.0,
+                "notifier_web_port": free_port(),
+                "ticket_url_template": "https://support.example.org/tickets/{ticket_id}",
+            }
+        )
+        await ensure_topics(settings)
+        at_risk = alert(
+            "sla_first_response_at_risk",
+            {"ticket_id": "T-1"},
+            "Ticket T-1 (p2, email) is at risk: 75% of its 4 h first-response target is used.",
+            {"team": "L1", "priority": "p2", "channel": "email"},
+            severity=Severity.WARNING,
+        )
+        incident = alert(
+            "incident_cluster",
+            {"error_code": "E-42"},
+            "6 customers reported error E-42 within 30 min (7 tickets).",
+            {"error_code": "E-42"},
+        )
+        billing = alert(
+            "feature_request_cluster",
+            {"cluster_id": "c-billing"},
+            '5 customers asked for the same feature: "Счёт в формате <PDF> & XML" (5 requests).',
+            {"topic": "billing", "category": "development"},
+            audience=Audience.PRODUCT,
+            severity=Severity.INFO,
+        )
+        delivery = alert(
+            "feature_request_cluster",
+            {"cluster_id": "c-delivery"},
+            '5 customers asked for the same feature: "Track parcels" (5 requests).',
+            {"topic": "delivery"},
+            audience=Audience.PRODUCT,
+            severity=Severity.INFO,
+        )
+        firing = [
+            breached("T-1"),
+            breached("T-2"),
+            breached("T-3", error_code="E-42"),  # the incident is its page
+            incident,
+            at_risk,  # T-1 breached: its at-risk alert waits
+            billing,
+            delivery,
+        ]
+        records = [(a.alert_id.encode(), a.to_json()) for a in firing]
+        oncall = [r for r, a in zip(records, firing, strict=True) if a.audience is Audience.ONCALL]
+        product = [r for r, a in zip(records, firing, strict=True) if a.audience is Audience.PRODUCT]
+        await produce(settings.kafka_bootstrap_servers, settings.topic_alerts_oncall, oncall)
+        await produce(settings.kafka_bootstrap_servers, settings.topic_alerts_product, product)
+        notifier(settings)
+
+        await wait_until(lambda: len(telegram.messages) >= 2, 60, "two Telegram messages")
+        await wait_until(lambda: len(smtp.recorder.mail) >= 4, 60, "four e-mails")
+        await asyncio.sleep(4)  # nothing more may come (inhibited alerts, other routes)
+        ticket_link = '<a href="https://support.example.org/tickets/{0}">↗</a>'
+        sla_text = (
+            "🔴 <b>2 × first-response SLA breached / нарушен срок первого ответа</b> · team L1 · p2 · email\n"
+            f"• {breached('T-1').summary} {ticket_link.format('T-1')}\n"
+            f"• {breached('T-2').summary} {ticket_link.format('T-2')}\n"
+        )
+        incident_text = (
+            "🔴 <b>1 × incident / инцидент</b> · E-42\n"
+            "• 6 customers reported error E-42 within 30 min (7 tickets).\n"
+        )
+        assert sorted(telegram.texts()) == sorted([sla_text, incident_text])
+        assert {m["_token"] for m in telegram.messages} == {BOT_TOKEN}
+        assert {str(m["chat_id"]) for m in telegram.messages} == {CHAT_ID}
+        assert {m.get("parse_mode") for m in telegram.messages} == {"HTML"}
+
+        assert len(smtp.to("oncall@example.org")) == 2
+        (pm_billing,) = smtp.to("pm-billing@example.org")
+        (pm_all,) = smtp.to("product@example.org")
+        assert pm_billing["Subject"] == "[ContactPulse] 1 × feature request cluster / запрос функции"
+        billing_html = pm_billing.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        assert "Счёт в формате &lt;PDF&gt; &amp; XML" in billing_html
+        assert "Track parcels" not in billing_html
+        delivery_html = pm_all.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        assert "Track parcels" in delivery_html
+        assert "Счёт" not in delivery_html
+
+        # An agent answers T-1: both its alerts resolve (as the engine resolves them). The team's group
+        # says so at its next interval, with T-2 still firing; the at-risk alert was never sent, so
+        # its resolution is not either.
+        now = datetime.now(UTC)
+        answered = [
+            a.model_copy(update={"status": AlertStatus.RESOLVED, "ends_at": now})
+            for a in (breached("T-1"), at_risk)
+        ]
+        await produce(
+            settings.kafka_bootstrap_servers,
+            settings.topic_alerts_oncall,
+            [(a.alert_id.encode(), a.to_json()) for a in answered],
+        )
+        await wait_until(lambda: len(telegram.messages) >= 3, 60, "the resolved message")
+        await asyncio.sleep(4)
+        assert len(telegram.messages) == 3
+        assert telegram.texts()[2] == (
+            "🔴 <b>1 × first-response SLA breached / нарушен срок первого ответа</b> · team L1 · p2 · email\n"
+            f"• {breached('T-2').summary} {ticket_link.format('T-2')}\n"
+            "✅ <b>1 resolved / решено: first-response SLA breached / нарушен срок первого ответа</b>"
+            " · team L1 · p2 · email\n"
+            f"• {breached('T-1').summary}\n"
+        )
+    finally:
+        if manager is not None:
+            manager.stop()
+        smtp.stop()
+        await telegram.stop()
