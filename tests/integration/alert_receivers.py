@@ -130,19 +130,14 @@ def receiver_environment(telegram_port: int, smtp_port: int, **timings: str) -> 
     }
 
 
-async def start_alertmanager(
-    workdir: Path, port: int, environment: Mapping[str, str], storage: Path | None = None
-) -> RunningAlertmanager:
-    """The Debian package's binary with the shipped configuration, rendered; waits until it is ready."""
-    config = workdir / "alertmanager.yml"
-    config.write_text(render_config(environment), encoding="utf-8")
+def _spawn(config: Path, storage: Path, port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = workdir / f"alertmanager-{port}.log"
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
             [
                 ALERTMANAGER,
                 f"--config.file={config}",
-                f"--storage.path={storage or workdir / 'am-data'}",
+                f"--storage.path={storage}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 "--cluster.listen-address=",
                 "--log.level=info",
@@ -151,6 +146,16 @@ async def start_alertmanager(
             stderr=subprocess.STDOUT,
             env={**os.environ},
         )
+    return process, log_path
+
+
+async def start_alertmanager(
+    workdir: Path, port: int, environment: Mapping[str, str], storage: Path | None = None
+) -> RunningAlertmanager:
+    """The Debian package's binary with the shipped configuration, rendered; waits until it is ready."""
+    config = workdir / "alertmanager.yml"
+    config.write_text(render_config(environment), encoding="utf-8")
+    process, log_path = _spawn(config, storage or workdir / "am-data", port, workdir)
     url = f"http://127.0.0.1:{port}"
     running = RunningAlertmanager(process, url, log_path)
     deadline = time.monotonic() + 30
