@@ -1,0 +1,148 @@
+"""Our alerts as Alertmanager's: labels, annotations, endsAt rules, the firing set, the re-send schedule,
+and the shipped configuration rendered and checked by the real `amtool`."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from processors.delivery import (
+    FiringSet,
+    Links,
+    details_text,
+    label_name,
+    labels_of,
+    resend_due,
+    to_alertmanager,
+)
+from schemas.alert import Alert, AlertStatus, Audience, Severity, alert_id_for
+from sinks.alertmanager_config import TEMPLATE, MissingSetting, product_subscriptions, render_config
+
+AT = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+LINKS = Links("https://support.example.org/tickets/{ticket_id}", "https://grafana.example.org/d/cp")
+
+
+def sla_alert(status: AlertStatus = AlertStatus.FIRING, episode: str = "") -> Alert:
+    return Alert(
+        alert_id=alert_id_for("sla_resolution_breached", {"ticket_id": "zendesk:42"}, episode),
+        rule="sla_resolution_breached",
+        status=status,
+        severity=Severity.CRITICAL,
+        audience=Audience.ONCALL,
+        subject={"ticket_id": "zendesk:42"},
+        starts_at=AT,
+        ends_at=AT + timedelta(hours=3) if status is AlertStatus.RESOLVED else None,
+        summary="Тикет zendesk:42 (p1, email) нарушил срок решения 8 ч: 2026-11-24 18:00 MSK.",
+        details={"ticket_ids": [f"T-{n}" for n in range(12)], "target_seconds": 28800, "topic": None},
+        labels={"team": "L2", "priority": "p1", "error_code": "E-42", "topic": ""},
+    )
+
+
+def test_labels_name_the_rule_and_carry_subject_routing_labels_and_the_alert_id() -> None:
+    alert = sla_alert()
+    assert labels_of(alert) == {
+        "alertname": "sla_resolution_breached",
+        "severity": "critical",
+        "audience": "oncall",
+        "alert_id": alert.alert_id,
+        "ticket_id": "zendesk:42",
+        "team": "L2",
+        "priority": "p1",
+        "error_code": "E-42",
+    }  # an empty label is no label
+    assert labels_of(sla_alert(episode="2"))["alert_id"] != alert.alert_id  # a second breach: another alert
+
+
+def test_label_names_are_what_alertmanager_accepts() -> None:
+    assert label_name("cluster-id") == "cluster_id"
+    assert label_name("1st") == "_1st"
+
+
+def test_annotations_are_readable_and_link_the_ticket() -> None:
+    body = to_alertmanager(sla_alert(), NOW, 240, LINKS)
+    assert body["annotations"] == {
+        "summary": "Тикет zendesk:42 (p1, email) нарушил срок решения 8 ч: 2026-11-24 18:00 MSK.",
+        "details": "ticket_ids: T-0, T-1, T-2, T-3, T-4, T-5, T-6, T-7, T-8, T-9, ... (+2 more)\n"
+        "target_seconds: 28800",
+        "ticket_url": "https://support.example.org/tickets/zendesk:42",
+        "dashboard_url": "https://grafana.example.org/d/cp",
+    }
+    assert body["generatorURL"] == "https://grafana.example.org/d/cp"
+    assert details_text({"nested": {"a": 1}, "none": None}) == "nested: a=1"
+
+
+def test_a_firing_alert_ends_ahead_of_the_next_resend_and_a_resolved_one_at_its_end() -> None:
+    firing = to_alertmanager(sla_alert(), NOW, 240, Links())
+    assert firing["startsAt"] == "2026-11-24T07:00:00+00:00"
+    assert firing["endsAt"] == "2026-11-24T09:34:00+00:00"
+    assert "generatorURL" not in firing
+    resolved = to_alertmanager(sla_alert(AlertStatus.RESOLVED), NOW, 240, Links())
+    assert resolved["endsAt"] == "2026-11-24T10:00:00+00:00"
+
+
+def test_the_firing_set_follows_state_changes_and_the_resend_schedule() -> None:
+    firing = FiringSet()
+    firing.observe(sla_alert())
+    firing.observe(sla_alert(episode="2"))
+    assert len(firing) == 2
+    firing.observe(sla_alert(AlertStatus.RESOLVED))
+    assert [a.alert_id for a in firing.firing()] == [sla_alert(episode="2").alert_id]
+    assert resend_due(None, 100.0, 60.0)
+    assert not resend_due(100.0, 159.9, 60.0)
+    assert resend_due(100.0, 160.0, 60.0)
+
+
+ENVIRONMENT = {
+    "CONTACTPULSE_AM_TELEGRAM_BOT_TOKEN": "123:abc",
+    "CONTACTPULSE_AM_TELEGRAM_CHAT_ID": "-100200",
+    "CONTACTPULSE_AM_SMTP_SMARTHOST": "smtp.example.org:587",
+    "CONTACTPULSE_AM_SMTP_FROM": "contactpulse@example.org",
+    "CONTACTPULSE_AM_ONCALL_EMAIL": "oncall@example.org",
+    "CONTACTPULSE_AM_PRODUCT_EMAIL": "product@example.org",
+    "CONTACTPULSE_AM_PRODUCT_ROUTES": (
+        "topic=billing:pm-billing@example.org, category=revenue_loss:cfo@example.org"
+    ),
+}
+
+
+def test_rendering_needs_every_secret_and_address() -> None:
+    with pytest.raises(MissingSetting, match="CONTACTPULSE_AM_TELEGRAM_BOT_TOKEN"):
+        render_config({k: v for k, v in ENVIRONMENT.items() if k != "CONTACTPULSE_AM_TELEGRAM_BOT_TOKEN"})
+    with pytest.raises(MissingSetting, match="label=value:address"):
+        product_subscriptions("billing:pm@example.org")
+
+
+@pytest.mark.skipif(
+    shutil.which("amtool") is None, reason="amtool is installed by deploy/ci/install-test-deps"
+)
+def test_the_rendered_configuration_passes_amtool_and_routes_as_documented(tmp_path: Path) -> None:
+    # amtool comes with Debian's prometheus-alertmanager, which deploy/ci/install-test-deps installs.
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(render_config(ENVIRONMENT), encoding="utf-8")
+    checked = subprocess.run(["amtool", "check-config", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "4 inhibit rules" in checked.stdout
+    assert "4 receivers" in checked.stdout
+
+    def route(*labels: str) -> str:
+        found = subprocess.run(
+            ["amtool", "config", "routes", "test", f"--config.file={config}", *labels],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return found.stdout.strip()
+
+    assert route("audience=oncall", "alertname=sla_first_response_breached", "team=L1") == "oncall"
+    assert route("audience=product", "alertname=feature_request_cluster", "topic=billing") == (
+        "product-1-topic-billing"
+    )
+    assert route("audience=product", "alertname=feature_request_cluster", "category=revenue_loss") == (
+        "product-2-category-revenue-loss"
+    )
+    assert route("audience=product", "alertname=feature_request_cluster", "topic=delivery") == "product"
+    assert "123:abc" not in TEMPLATE.read_text()  # secrets only in the rendered file
