@@ -116,9 +116,6 @@ def test_rendering_needs_every_secret_and_address() -> None:
         product_subscriptions("billing:pm@example.org")
 
 
-@pytest.mark.skipif(
-    shutil.which("amtool") is None, reason="amtool is installed by deploy/ci/install-test-deps"
-)
 def test_the_rendered_configuration_passes_amtool_and_routes_as_documented(tmp_path: Path) -> None:
     # amtool comes with Debian's prometheus-alertmanager, which deploy/ci/install-test-deps installs.
     config = tmp_path / "alertmanager.yml"
