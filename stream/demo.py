@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 import os
+import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, Final
 
@@ -34,8 +38,17 @@ from pydantic import SecretStr
 from processors.adapters import ADAPTERS
 from processors.simulator import MOSCOW, SimulatedRecord, TrafficSimulator
 from schemas.settings import ENV_PREFIX, Settings, settings_to_env
+from sinks.alertmanager_config import render_config
 from stream.dead_letter import HEADER_DETAIL, HEADER_REASON, read_headers
 from stream.ingest import TOKEN_HEADER, source_secret, source_token
+from stream.local_receivers import (
+    ALERTMANAGER,
+    FakeSmtp,
+    FakeTelegram,
+    free_port,
+    receiver_environment,
+    spawn_alertmanager,
+)
 from stream.topics import ensure_topics
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -75,6 +88,83 @@ def local_kafka(settings: Settings, out: IO[str]) -> Iterator[bool]:
         subprocess.run([str(KAFKACTL), "stop"], check=False, env=env)
 
 
+@dataclass(frozen=True)
+class DemoDelivery:
+    """Where the demo's Alertmanager sends: local stand-ins for Telegram and SMTP that print."""
+
+    telegram_port: int
+    smtp_port: int
+
+
+_DEMO_TIMINGS: Final = {
+    "group_wait": "10s",
+    "group_interval": "1m",
+    "incident_group_wait": "5s",
+    "product_group_wait": "10s",
+}
+
+
+@contextlib.contextmanager
+def local_alertmanager(settings: Settings, out: IO[str]) -> Iterator[tuple[Settings, DemoDelivery | None]]:
+    """Alertmanager from the Debian package with the shipped configuration, when it is installed."""
+    if shutil.which(ALERTMANAGER) is None:
+        print(
+            "Alertmanager is not installed (Debian: apt install prometheus-alertmanager): alerts are "
+            "listed below but not delivered",
+            file=out,
+            flush=True,
+        )
+        yield settings, None
+        return
+    delivery = DemoDelivery(free_port(), free_port())
+    port = free_port()
+    workdir = settings.data_dir / "demo-alertmanager"
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "alertmanager.yml"
+    environment = receiver_environment(delivery.telegram_port, delivery.smtp_port, **_DEMO_TIMINGS)
+    config.write_text(render_config(environment), encoding="utf-8")
+    config.chmod(0o600)
+    process, log_path = spawn_alertmanager(config, workdir / "data", port, workdir)
+    print(
+        f"starting Alertmanager on 127.0.0.1:{port} (log: {log_path}); its Telegram and e-mail "
+        "notifications go to local stand-ins and are printed below",
+        file=out,
+        flush=True,
+    )
+    update = {"alertmanager_url": f"http://127.0.0.1:{port}", "notifier_resend_seconds": 30.0}
+    try:
+        yield settings.model_copy(update=update), delivery
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+_TAG: Final = re.compile(r"<[^>]+>")
+
+
+def _show_telegram(text: str, out: IO[str]) -> None:
+    plain = html.unescape(_TAG.sub("", text)).rstrip()
+    lines = plain.splitlines()
+    print(
+        "  → Telegram, on-call chat (the same goes by e-mail to the on-call address):", file=out, flush=True
+    )
+    for line in lines[:8]:
+        print(f"      {line}", file=out, flush=True)
+    if len(lines) > 8:
+        print(f"      ... ({len(lines) - 8} more lines)", file=out, flush=True)
+
+
+def _show_mail(message: EmailMessage, out: IO[str]) -> None:
+    if "oncall@" in str(message["To"]):
+        return  # the on-call e-mail repeats the Telegram message just shown
+    print(f"  → e-mail to {message['To']}: {message['Subject']}", file=out, flush=True)
+
+
 @contextlib.contextmanager
 def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,6 +201,8 @@ class DemoCounts:
     posted: int = 0
     samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = field(default_factory=dict)
     pending_alerts: list[str] = field(default_factory=list)
+    delivering: bool = False
+    notifications: int = 0
 
     def value(self, name: str, **labels: str) -> float:
         """A counter's value, summed over the series whose labels include `labels`."""
@@ -197,7 +289,7 @@ async def _watch_topics(settings: Settings, counts: DemoCounts, out: IO[str]) ->
                 )
             else:
                 alert = orjson.loads(record.value or b"{}")
-                if alert.get("status") == "firing":
+                if alert.get("status") == "firing" and not counts.delivering:
                     counts.pending_alerts.append(
                         f"  ALERT [{alert.get('severity')}] {alert.get('rule')}: {alert.get('summary')}"
                     )
@@ -331,6 +423,32 @@ async def _run(
     history: timedelta,
     seed: int,
     out: IO[str],
+    delivery: DemoDelivery | None = None,
+) -> None:
+    telegram, smtp = FakeTelegram(on_message=lambda text: _show_telegram(text, out)), FakeSmtp()
+    if delivery is not None:
+        # Digests replace the raw per-alert lines: what people would read, not the flood.
+        counts.delivering = True
+        await telegram.start(delivery.telegram_port)
+        smtp.recorder.on_mail = lambda message: _show_mail(message, out)
+        smtp.start(delivery.smtp_port)
+    try:
+        await _run_traffic(settings, tag, counts, duration, speed, history, seed, out)
+    finally:
+        counts.notifications = len(telegram.messages) + len(smtp.recorder.mail)
+        smtp.stop()
+        await telegram.stop()
+
+
+async def _run_traffic(
+    settings: Settings,
+    tag: str,
+    counts: DemoCounts,
+    duration: float | None,
+    speed: float,
+    history: timedelta,
+    seed: int,
+    out: IO[str],
 ) -> None:
     await ensure_topics(settings)
     ingest_url = f"http://{settings.web_host}:{settings.web_port}/ingest"
@@ -432,7 +550,7 @@ def run_demo(
     out: IO[str] = sys.stdout,
 ) -> int:
     # The client libraries' INFO lines would drown the demo's own view.
-    for noisy in ("aiokafka", "kafka"):
+    for noisy in ("aiokafka", "kafka", "mail.log", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # `kill` and a closed terminal stop it the way Ctrl-C does: the worker and broker it started go too
     # (otherwise the worker outlives the demo and keeps a core busy).
@@ -445,10 +563,12 @@ def run_demo(
         print(f"starting the worker (log: {log_path}); Ctrl-C stops everything", file=out, flush=True)
         counts = DemoCounts()
         try:
-            with worker_process(settings, log_path):
-                asyncio.run(
-                    _run(settings, tag, counts, duration, speed, timedelta(hours=history_hours), seed, out)
-                )
+            with (
+                local_alertmanager(settings, out) as (settings, delivery),
+                worker_process(settings, log_path),
+            ):
+                history = timedelta(hours=history_hours)
+                asyncio.run(_run(settings, tag, counts, duration, speed, history, seed, out, delivery))
         except KeyboardInterrupt:
             print("\nstopping...", file=out, flush=True)
         summary = _clickhouse_summary(settings)
@@ -459,4 +579,12 @@ def run_demo(
             file=out,
             flush=True,
         )
+        if counts.delivering:
+            firing = int(counts.value("contactpulse_alerts_sent_total", status="firing"))
+            print(
+                f"{firing} alerts fired; Alertmanager sent {counts.notifications} notifications "
+                "(grouped digests, inhibited duplicates)",
+                file=out,
+                flush=True,
+            )
     return 0

@@ -11,9 +11,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.integration.conftest import isolated_settings, kafka_bootstrap, private_broker, start_worker
+from tests.integration.conftest import (
+    isolated_settings,
+    kafka_bootstrap,
+    private_broker,
+    start_notifier,
+    start_worker,
+)
 
-__all__ = ["isolated_settings", "kafka_bootstrap", "private_broker", "start_worker"]
+__all__ = ["isolated_settings", "kafka_bootstrap", "private_broker", "start_notifier", "start_worker"]
 
 
 @dataclass(frozen=True)

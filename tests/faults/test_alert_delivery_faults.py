@@ -13,10 +13,9 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,16 +25,16 @@ import pytest
 
 from schemas.alert import Alert, AlertStatus, Audience, Severity, alert_id_for
 from schemas.settings import Settings
-from stream.topics import ensure_topics
-from tests.faults.conftest import FaultRow
-from tests.integration.alert_receivers import (
+from stream.local_receivers import (
     FakeSmtp,
     FakeTelegram,
     RunningAlertmanager,
     receiver_environment,
     start_alertmanager,
 )
-from tests.integration.conftest import free_port, produce, scrape, settings_env
+from stream.topics import ensure_topics
+from tests.faults.conftest import FaultRow
+from tests.integration.conftest import free_port, produce, scrape
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -91,28 +90,6 @@ async def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any
 
 
 @pytest.fixture
-def notifier(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(settings: Settings) -> subprocess.Popen[bytes]:
-        with (tmp_path / f"notifier-{len(started)}.log").open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "stream.cli", "notify"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=settings_env(settings),
-            )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
-
-
-@pytest.fixture
 async def receivers() -> Any:
     telegram, smtp = FakeTelegram(), FakeSmtp()
     await telegram.start()
@@ -125,7 +102,7 @@ async def receivers() -> Any:
 async def test_alertmanager_down_for_two_minutes_then_back(
     isolated_settings: Settings,
     tmp_path: Path,
-    notifier: Callable[[Settings], subprocess.Popen[bytes]],
+    start_notifier: Callable[[Settings], subprocess.Popen[bytes]],
     receivers: tuple[FakeTelegram, FakeSmtp],
     fault_report: list[FaultRow],
 ) -> None:
@@ -144,7 +121,7 @@ async def test_alertmanager_down_for_two_minutes_then_back(
         await ensure_topics(settings)
         before = [sla(n, team="L1") for n in range(10)]
         await publish(settings, before)
-        notifier(settings)
+        start_notifier(settings)
         await eventually(lambda: _count(active_in(manager), 10), 60, "the first alerts in Alertmanager")
         await eventually(lambda: _messages(telegram, 1), 60, "the first digest")
         manager.stop()
@@ -186,7 +163,7 @@ async def test_alertmanager_down_for_two_minutes_then_back(
 async def test_notifier_killed_and_restarted_keeps_every_alert_firing(
     isolated_settings: Settings,
     tmp_path: Path,
-    notifier: Callable[[Settings], subprocess.Popen[bytes]],
+    start_notifier: Callable[[Settings], subprocess.Popen[bytes]],
     receivers: tuple[FakeTelegram, FakeSmtp],
     fault_report: list[FaultRow],
 ) -> None:
@@ -205,14 +182,14 @@ async def test_notifier_killed_and_restarted_keeps_every_alert_firing(
         await ensure_topics(settings)
         firing = [sla(n, team="L1") for n in range(8)]
         await publish(settings, firing)
-        first = notifier(settings)
+        first = start_notifier(settings)
         await eventually(lambda: _count(active_in(manager), 8), 60, "the alerts in Alertmanager")
         await eventually(lambda: _messages(telegram, 1), 60, "the digest")
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         changed = [sla(0, team="L1", resolved=True), sla(8, team="L1")]
         await publish(settings, changed)  # while no notifier runs
-        notifier(settings)
+        start_notifier(settings)
         await asyncio.sleep(25)  # twice the endsAt horizon: only re-sends keep them firing
         expected = {a.alert_id for a in firing[1:] + changed[1:]}
         active = await active_in(manager)

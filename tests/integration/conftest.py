@@ -197,6 +197,29 @@ def start_worker(isolated_settings: Settings, tmp_path: Path) -> Iterator[object
         worker.stop()
 
 
+@pytest.fixture
+def start_notifier(tmp_path: Path) -> Iterator[object]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(settings: Settings) -> subprocess.Popen[bytes]:
+        """Start `contactpulse notify` with these settings (its log beside the test's files)."""
+        with (tmp_path / f"notifier-{len(started)}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "stream.cli", "notify"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=settings_env(settings),
+            )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
 async def scrape(url: str) -> dict[str, float]:
     """Counter totals by sample name and labels, e.g. `contactpulse_dead_letters_total{reason=oversized}`."""
     async with aiohttp.ClientSession() as session, session.get(url) as response:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,8 +15,7 @@ import pytest
 
 from schemas.alert import Alert, AlertStatus, Audience, Severity, alert_id_for
 from schemas.settings import Settings
-from stream.topics import ensure_topics
-from tests.integration.alert_receivers import (
+from stream.local_receivers import (
     BOT_TOKEN,
     CHAT_ID,
     FakeSmtp,
@@ -26,7 +24,8 @@ from tests.integration.alert_receivers import (
     receiver_environment,
     start_alertmanager,
 )
-from tests.integration.conftest import free_port, produce, settings_env
+from stream.topics import ensure_topics
+from tests.integration.conftest import free_port, produce
 
 pytestmark = pytest.mark.integration
 
@@ -76,32 +75,10 @@ async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -
     pytest.fail(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def notifier(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(settings: Settings) -> subprocess.Popen[bytes]:
-        with (tmp_path / f"notifier-{len(started)}.log").open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "stream.cli", "notify"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=settings_env(settings),
-            )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
-
-
 async def test_grouped_inhibited_routed_and_resolved_messages_with_exact_text(
     isolated_settings: Settings,
     tmp_path: Path,
-    notifier: Callable[[Settings], subprocess.Popen[bytes]],
+    start_notifier: Callable[[Settings], subprocess.Popen[bytes]],
 ) -> None:
     telegram, smtp = FakeTelegram(), FakeSmtp()
     await telegram.start()
@@ -163,7 +140,7 @@ async def test_grouped_inhibited_routed_and_resolved_messages_with_exact_text(
         product = [r for r, a in zip(records, firing, strict=True) if a.audience is Audience.PRODUCT]
         await produce(settings.kafka_bootstrap_servers, settings.topic_alerts_oncall, oncall)
         await produce(settings.kafka_bootstrap_servers, settings.topic_alerts_product, product)
-        notifier(settings)
+        start_notifier(settings)
 
         await wait_until(lambda: len(telegram.messages) >= 2, 60, "two Telegram messages")
         await wait_until(lambda: len(smtp.recorder.mail) >= 4, 60, "four e-mails")

@@ -1,5 +1,6 @@
-"""A real Alertmanager for tests, with its receivers pointed at local stand-ins: a Telegram Bot API that
-records `sendMessage` calls, and an SMTP server (aiosmtpd) that records mail."""
+"""A local Alertmanager with its receivers pointed at local stand-ins: a Telegram Bot API that records
+`sendMessage` calls and an SMTP server (aiosmtpd) that records mail. The demo prints what they receive
+(what on-call leads and product managers would have got); the tests assert on it."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import asyncio
 import email
 import email.policy
 import os
+import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -29,18 +31,19 @@ CHAT_ID = "-1001234567"
 
 @dataclass
 class FakeTelegram:
-    """The Bot API's `sendMessage`, answering as Telegram does; every call kept."""
+    """The Bot API's `sendMessage`, answering as Telegram does; every call kept (and shown, if asked)."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     runner: web.AppRunner | None = None
     port: int = 0
+    on_message: Callable[[str], None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._call)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -58,6 +61,8 @@ class FakeTelegram:
         params["_method"] = request.match_info["method"]
         if params["_method"] == "sendMessage":
             self.messages.append(params)
+            if self.on_message is not None:
+                self.on_message(str(params.get("text", "")))
         result = {
             "message_id": len(self.messages),
             "date": int(time.time()),
@@ -73,11 +78,14 @@ class FakeTelegram:
 class _Recorder:
     def __init__(self) -> None:
         self.mail: list[EmailMessage] = []
+        self.on_mail: Callable[[EmailMessage], None] | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         self.mail.append(message)
+        if self.on_mail is not None:
+            self.on_mail(message)
         return "250 OK"
 
 
@@ -115,6 +123,12 @@ class RunningAlertmanager:
             self.process.wait(timeout=30)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def receiver_environment(telegram_port: int, smtp_port: int, **timings: str) -> dict[str, str]:
     return {
         "CONTACTPULSE_AM_TELEGRAM_API_URL": f"http://127.0.0.1:{telegram_port}",
@@ -130,7 +144,10 @@ def receiver_environment(telegram_port: int, smtp_port: int, **timings: str) -> 
     }
 
 
-def _spawn(config: Path, storage: Path, port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def spawn_alertmanager(
+    config: Path, storage: Path, port: int, workdir: Path
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """The Debian package's binary, without clustering, logging to `workdir`."""
     log_path = workdir / f"alertmanager-{port}.log"
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
@@ -155,7 +172,7 @@ async def start_alertmanager(
     """The Debian package's binary with the shipped configuration, rendered; waits until it is ready."""
     config = workdir / "alertmanager.yml"
     config.write_text(render_config(environment), encoding="utf-8")
-    process, log_path = _spawn(config, storage or workdir / "am-data", port, workdir)
+    process, log_path = spawn_alertmanager(config, storage or workdir / "am-data", port, workdir)
     url = f"http://127.0.0.1:{port}"
     running = RunningAlertmanager(process, url, log_path)
     deadline = time.monotonic() + 30
