@@ -40,9 +40,29 @@ def contactpulse_env(service: dict[str, Any]) -> dict[str, str]:
 
 def test_every_expected_service_is_there_with_a_healthcheck(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"kafka", "clickhouse", "grafana", "worker", "simulator"}
-    for name in ("kafka", "clickhouse", "grafana", "worker"):
+    assert set(services) == {
+        "kafka",
+        "clickhouse",
+        "grafana",
+        "worker",
+        "simulator",
+        "alertmanager-config",
+        "alertmanager",
+    }
+    for name in ("kafka", "clickhouse", "grafana", "worker", "alertmanager"):
         assert services[name]["healthcheck"]["test"], name
+
+
+def test_the_delivery_profile_renders_every_required_alertmanager_setting(compose: dict[str, Any]) -> None:
+    import re
+
+    from sinks.alertmanager_config import TEMPLATE
+
+    required = set(re.findall(r"\$\{([A-Z0-9_]+)\}", TEMPLATE.read_text()))
+    renderer = compose["services"]["alertmanager-config"]
+    assert required <= set(renderer["environment"]), required - set(renderer["environment"])
+    assert renderer["profiles"] == compose["services"]["alertmanager"]["profiles"] == ["delivery"]
+    assert compose["services"]["alertmanager"]["image"] == "prom/alertmanager:v0.25.0"
 
 
 def test_contactpulse_variables_are_real_settings(compose: dict[str, Any]) -> None:
@@ -91,8 +111,9 @@ def test_worker_port_and_metrics_healthcheck_agree(compose: dict[str, Any]) -> N
 def test_no_secret_is_written_in_the_compose_file(compose: dict[str, Any]) -> None:
     for service in compose["services"].values():
         for key, value in service.get("environment", {}).items():
-            if "PASSWORD" in key:
-                assert str(value).startswith("${"), key
+            if "PASSWORD" in key or "TOKEN" in key:
+                # From the environment, a Docker secret's file, or passed through unset.
+                assert value is None or str(value).startswith(("${", "/run/secrets/")), key
 
 
 def test_grafana_datasource_matches_clickhouse(compose: dict[str, Any]) -> None:
