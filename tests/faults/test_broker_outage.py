@@ -73,9 +73,9 @@ class Vendor:
 
 
 async def test_broker_stopped_then_frozen_under_webhook_load(
+    private_broker: PrivateBroker,  # first: set up before the worker, torn down after it
     isolated_settings: Settings,
     start_worker: Callable[[Settings], WorkerProcess],
-    private_broker: PrivateBroker,
     fault_report: list[FaultRow],
 ) -> None:
     settings = isolated_settings.model_copy(
@@ -107,7 +107,7 @@ async def test_broker_stopped_then_frozen_under_webhook_load(
         await asyncio.wait_for(asyncio.gather(*senders), timeout=180)
 
     accepted = set(vendor.accepted)
-    assert before_outage > 50
+    assert before_outage > 20  # the load flowed before the outage
     assert vendor.statuses[503] > 0  # the outage was seen, and said as 503
     assert set(vendor.statuses) <= {202, 503, 429, 0}, vendor.statuses
     assert vendor.retry_after_missing == 0

@@ -169,7 +169,11 @@ class WorkerProcess:
                 self.process.kill()
             else:
                 self.process.terminate()
-            self.process.wait(timeout=60)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # stuck in shutdown (its broker gone): do not leak it
+                self.process.kill()
+                self.process.wait(timeout=30)
 
 
 @pytest.fixture

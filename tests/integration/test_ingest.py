@@ -274,9 +274,9 @@ async def test_who_may_post_tokens_unsigned_sources_and_the_dead_letter_budget(
 
 
 async def test_backpressure_answers_429_and_503_with_retry_after(
+    private_broker: PrivateBroker,  # first: set up before the worker, torn down after it
     isolated_settings: Settings,
     start_worker: Callable[[Settings], WorkerProcess],
-    private_broker: PrivateBroker,
 ) -> None:
     settings = isolated_settings.model_copy(
         update={
