@@ -149,6 +149,7 @@ def main() -> None:
     groups: dict[tuple[str, tuple[str, ...]], Group] = {}
     flushes: list[tuple[float, tuple[str, tuple[str, ...]]]] = []
     messages: Counter[tuple[str, str]] = Counter()
+    by_rule: Counter[tuple[str, str]] = Counter()
     shown: set[str] = set()
     breached: set[str] = set()
 
@@ -171,7 +172,12 @@ def main() -> None:
         group = groups[key]
         active = frozenset(i for i, labels in group.alerts.items() if not inhibited(labels))
         new = bool(active - group.last_sent_firing)
-        resolved = bool(group.resolved_since) and sends_resolved[group.route.receiver]
+        # Alertmanager lists the group's alerts resolved since its last message, once it has sent one.
+        resolved = (
+            bool(group.resolved_since)
+            and sends_resolved[group.route.receiver]
+            and group.last_sent_at is not None
+        )
         repeat = (
             bool(active)
             and group.last_sent_at is not None
@@ -180,7 +186,10 @@ def main() -> None:
         if new or resolved or repeat:
             day = datetime.fromtimestamp(now, MOSCOW).strftime("%a %d %b")
             messages[(group.route.receiver, day)] += 1
+            by_rule[(group.route.receiver, key[1][0] if key[1] else "")] += 1
             shown.update(active)
+            if resolved:
+                shown.update(group.resolved_since)
             group.last_sent_firing, group.last_sent_at = active, now
             group.resolved_since.clear()
         elif not active:
@@ -219,9 +228,9 @@ def main() -> None:
             group = groups.get(key)
             if group is not None and alert.alert_id in group.alerts:
                 del group.alerts[alert.alert_id]
-                if alert.alert_id in group.last_sent_firing:
-                    group.resolved_since.add(alert.alert_id)
-    advance(float("inf"))
+                group.resolved_since.add(alert.alert_id)
+    # Alerts still firing at the end keep their groups flushing forever: stop a day after the last change.
+    advance(timeline[-1][0] + 86400 if timeline else 0.0)
 
     days = sorted({day for _, day in messages}, key=lambda d: datetime.strptime(d + " 2026", "%a %d %b %Y"))
     receivers = sorted({receiver for receiver, _ in messages})
@@ -233,12 +242,16 @@ def main() -> None:
     missing = breached - shown
     print(
         f"breached SLA alerts: {len(breached)}; shown in a message: {len(breached & shown)}; "
-        f"never shown (inhibited while they fired, e.g. by an incident): {len(missing)}"
+        f"never shown: {len(missing)} (inhibited while they fired, e.g. by an incident, or fired and "
+        f"resolved before their group's first message)"
     )
     per_day: defaultdict[str, int] = defaultdict(int)
     for (receiver, _day), count in messages.items():
         per_day[receiver] = max(per_day[receiver], count)
     print("busiest day per receiver: " + ", ".join(f"{r} {n}" for r, n in sorted(per_day.items())))
+    print("messages over the whole run, by receiver and rule:")
+    for (receiver, rule), count in sorted(by_rule.items(), key=lambda item: -item[1]):
+        print(f"  {receiver:<16} {rule:<32} {count}")
 
 
 if __name__ == "__main__":

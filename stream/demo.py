@@ -101,6 +101,7 @@ _DEMO_TIMINGS: Final = {
     "group_interval": "1m",
     "incident_group_wait": "5s",
     "product_group_wait": "10s",
+    "digest_group_wait": "30s",
 }
 
 

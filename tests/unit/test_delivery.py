@@ -123,7 +123,7 @@ def test_the_rendered_configuration_passes_amtool_and_routes_as_documented(tmp_p
     checked = subprocess.run(["amtool", "check-config", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "4 inhibit rules" in checked.stdout
-    assert "5 receivers" in checked.stdout
+    assert "6 receivers" in checked.stdout
 
     def route(*labels: str) -> str:
         found = subprocess.run(
@@ -137,6 +137,7 @@ def test_the_rendered_configuration_passes_amtool_and_routes_as_documented(tmp_p
     assert route("audience=oncall", "alertname=sla_first_response_breached", "team=L1") == "oncall"
     assert route("audience=oncall", "alertname=sla_resolution_at_risk", "team=L1") == "oncall-at-risk"
     assert route("audience=oncall", "alertname=incident_cluster", "error_code=E-42") == "oncall"
+    assert route("audience=oncall", "alertname=negative_csat", "channel=email") == "oncall-digest"
     assert route("audience=product", "alertname=feature_request_cluster", "topic=billing") == (
         "product-1-topic-billing"
     )
