@@ -116,6 +116,21 @@ class FiringSet:
         return len(self.alerts)
 
 
+_INHIBITORS: Final = ("incident_cluster", "channel_silent")
+
+
+def inhibitors_first(alerts: list[Alert]) -> list[Alert]:
+    """Alerts that hold others back (an incident, a silent channel, a breach) ahead of the rest, so
+    Alertmanager has them when it groups the alerts they inhibit, even within one post."""
+
+    def rank(alert: Alert) -> int:
+        if alert.rule in _INHIBITORS:
+            return 0
+        return 1 if alert.rule.endswith("_breached") else 2
+
+    return sorted(alerts, key=rank)
+
+
 def resend_due(last_sent: float | None, now: float, interval: float) -> bool:
     """Whether the whole firing set is due again (never sent yet, or `interval` has passed)."""
     return last_sent is None or now - last_sent >= interval

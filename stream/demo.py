@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -415,6 +415,24 @@ async def simulate(
     return pump.produced
 
 
+@contextlib.asynccontextmanager
+async def _delivered(delivery: DemoDelivery | None, counts: DemoCounts, out: IO[str]) -> AsyncIterator[None]:
+    """The local receivers of the demo's Alertmanager, printing what they get, while the run lasts."""
+    telegram, smtp = FakeTelegram(on_message=lambda text: _show_telegram(text, out)), FakeSmtp()
+    if delivery is not None:
+        # Digests replace the raw per-alert lines: what people would read, not the flood.
+        counts.delivering = True
+        await telegram.start(delivery.telegram_port)
+        smtp.recorder.on_mail = lambda message: _show_mail(message, out)
+        smtp.start(delivery.smtp_port)
+    try:
+        yield
+    finally:
+        counts.notifications = len(telegram.messages) + len(smtp.recorder.mail)
+        smtp.stop()
+        await telegram.stop()
+
+
 async def _run(
     settings: Settings,
     tag: str,
@@ -426,70 +444,46 @@ async def _run(
     out: IO[str],
     delivery: DemoDelivery | None = None,
 ) -> None:
-    telegram, smtp = FakeTelegram(on_message=lambda text: _show_telegram(text, out)), FakeSmtp()
-    if delivery is not None:
-        # Digests replace the raw per-alert lines: what people would read, not the flood.
-        counts.delivering = True
-        await telegram.start(delivery.telegram_port)
-        smtp.recorder.on_mail = lambda message: _show_mail(message, out)
-        smtp.start(delivery.smtp_port)
-    try:
-        await _run_traffic(settings, tag, counts, duration, speed, history, seed, out)
-    finally:
-        counts.notifications = len(telegram.messages) + len(smtp.recorder.mail)
-        smtp.stop()
-        await telegram.stop()
-
-
-async def _run_traffic(
-    settings: Settings,
-    tag: str,
-    counts: DemoCounts,
-    duration: float | None,
-    speed: float,
-    history: timedelta,
-    seed: int,
-    out: IO[str],
-) -> None:
-    await ensure_topics(settings)
-    ingest_url = f"http://{settings.web_host}:{settings.web_port}/ingest"
-    pump = TrafficPump(settings, seed, history, speed, run_tag=tag, ingest_url=ingest_url)
-    await pump.start()
-    watcher = asyncio.create_task(_watch_topics(settings, counts, out))
-    metrics_url = f"http://{settings.web_host}:{settings.web_port}/metrics"
-    started = time.monotonic()
-    last_report = 0.0
-    try:
-        async with aiohttp.ClientSession() as session:
-            while duration is None or time.monotonic() - started < duration:
-                await pump.pump()
-                counts.produced, counts.produced_broken = pump.produced, pump.produced_broken
-                counts.posted = pump.posted
-                if time.monotonic() - last_report >= _REPORT_SECONDS:
-                    last_report = time.monotonic()
-                    if await _scrape(session, metrics_url, counts):
-                        print(_report_line(pump.sim_now, counts), file=out, flush=True)
-                        _print_pending_alerts(counts, out)
-                    else:
-                        print(
-                            f"produced {counts.produced}; waiting for the worker at {metrics_url}...",
-                            file=out,
-                            flush=True,
-                        )
-                await asyncio.sleep(_TICK_SECONDS)
+    async with _delivered(delivery, counts, out):
+        await ensure_topics(settings)
+        ingest_url = f"http://{settings.web_host}:{settings.web_port}/ingest"
+        pump = TrafficPump(settings, seed, history, speed, run_tag=tag, ingest_url=ingest_url)
+        await pump.start()
+        watcher = asyncio.create_task(_watch_topics(settings, counts, out))
+        metrics_url = f"http://{settings.web_host}:{settings.web_port}/metrics"
+        started = time.monotonic()
+        last_report = 0.0
+        try:
+            async with aiohttp.ClientSession() as session:
+                while duration is None or time.monotonic() - started < duration:
+                    await pump.pump()
+                    counts.produced, counts.produced_broken = pump.produced, pump.produced_broken
+                    counts.posted = pump.posted
+                    if time.monotonic() - last_report >= _REPORT_SECONDS:
+                        last_report = time.monotonic()
+                        if await _scrape(session, metrics_url, counts):
+                            print(_report_line(pump.sim_now, counts), file=out, flush=True)
+                            _print_pending_alerts(counts, out)
+                        else:
+                            print(
+                                f"produced {counts.produced}; waiting for the worker at {metrics_url}...",
+                                file=out,
+                                flush=True,
+                            )
+                    await asyncio.sleep(_TICK_SECONDS)
+                await pump.stop()
+                # Let the worker judge and store what was just produced, then take a last reading.
+                deadline = time.monotonic() + _DRAIN_SECONDS
+                while time.monotonic() < deadline:
+                    if await _scrape(session, metrics_url, counts) and counts.drained():
+                        break
+                    await asyncio.sleep(0.5)
+                print(_report_line(pump.sim_now, counts), file=out, flush=True)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await pump.stop()
-            # Let the worker judge and store what was just produced, then take a last reading.
-            deadline = time.monotonic() + _DRAIN_SECONDS
-            while time.monotonic() < deadline:
-                if await _scrape(session, metrics_url, counts) and counts.drained():
-                    break
-                await asyncio.sleep(0.5)
-            print(_report_line(pump.sim_now, counts), file=out, flush=True)
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        await pump.stop()
 
 
 def _clickhouse_summary(settings: Settings) -> str:

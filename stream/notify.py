@@ -32,7 +32,7 @@ from mode import Service
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import ValidationError
 
-from processors.delivery import FiringSet, Links, resend_due, to_alertmanager
+from processors.delivery import FiringSet, Links, inhibitors_first, resend_due, to_alertmanager
 from schemas.alert import Alert, AlertStatus
 from schemas.settings import Settings
 from sinks.alertmanager import AlertmanagerClient, AlertmanagerError
@@ -178,7 +178,8 @@ class Notifier(Service):
         attempt = 0
         while not self.should_stop:
             now = datetime.now(UTC)
-            body = [to_alertmanager(a, now, HOLD_INTERVALS * self._interval, self._links) for a in alerts]
+            hold = HOLD_INTERVALS * self._interval
+            body = [to_alertmanager(a, now, hold, self._links) for a in inhibitors_first(alerts)]
             try:
                 await self._client.post(body)
             except AlertmanagerError as exc:

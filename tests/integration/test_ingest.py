@@ -98,35 +98,19 @@ def whatsapp_signature(body: bytes) -> dict[str, str]:
     }
 
 
+def whatsapp_message(
+    sender: str, wamid: str, stamp: int, text: str, profile_name: str | None = None
+) -> bytes:
+    """A Cloud API webhook with one text message (and the sender's profile, if named)."""
+    contacts = [{"wa_id": sender, "profile": {"name": profile_name}}] if profile_name else []
+    message = {"from": sender, "id": wamid, "timestamp": str(stamp), "type": "text", "text": {"body": text}}
+    value = {"messaging_product": "whatsapp", "contacts": contacts, "messages": [message]}
+    change = {"field": "messages", "value": value}
+    return orjson.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [change]}]})
+
+
 def whatsapp(n: int) -> tuple[bytes, dict[str, str], str]:
-    body = orjson.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "1",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "contacts": [],
-                                "messages": [
-                                    {
-                                        "from": f"7926111{n:04d}",
-                                        "id": f"wamid.{n}",
-                                        "timestamp": str(1795400000 + n),
-                                        "type": "text",
-                                        "text": {"body": "Где заказ?"},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-    )
+    body = whatsapp_message(f"7926111{n:04d}", f"wamid.{n}", 1795400000 + n, "Где заказ?")
     return body, whatsapp_signature(body), f"whatsapp:{PII.identifier('wamid', f'wamid.{n}')}"
 
 

@@ -34,6 +34,7 @@ from tests.integration.test_ingest import (
     TELEGRAM_TOKEN,
     WHATSAPP_SECRET,
     ZENDESK_SECRET,
+    whatsapp_message,
     whatsapp_signature,
     zendesk_signature,
 )
@@ -96,36 +97,13 @@ def payloads() -> list[tuple[str, bytes, dict[str, str]]]:
             },
         }
     )
-    whatsapp = orjson.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "1",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "contacts": [{"wa_id": WA_ID, "profile": {"name": f"{EN_FIRST} {EN_LAST}"}}],
-                                "messages": [
-                                    {
-                                        "from": WA_ID,
-                                        "id": f"wamid.{WA_ID}.1",
-                                        "timestamp": "1795400100",
-                                        "type": "text",
-                                        "text": {
-                                            "body": f"Hi, this is {EN_FIRST} {EN_LAST}, call me at {PHONE} "
-                                            f"or write to {EMAIL}. The export to Excel fails."
-                                        },
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
+    whatsapp = whatsapp_message(
+        WA_ID,
+        f"wamid.{WA_ID}.1",
+        1795400100,
+        f"Hi, this is {EN_FIRST} {EN_LAST}, call me at {PHONE} or write to {EMAIL}. "
+        "The export to Excel fails.",
+        profile_name=f"{EN_FIRST} {EN_LAST}",
     )
     zendesk = orjson.dumps(
         {

@@ -13,6 +13,7 @@ from processors.delivery import (
     FiringSet,
     Links,
     details_text,
+    inhibitors_first,
     label_name,
     labels_of,
     resend_due,
@@ -82,6 +83,17 @@ def test_a_firing_alert_ends_ahead_of_the_next_resend_and_a_resolved_one_at_its_
     assert "generatorURL" not in firing
     resolved = to_alertmanager(sla_alert(AlertStatus.RESOLVED), NOW, 240, Links())
     assert resolved["endsAt"] == "2026-11-24T10:00:00+00:00"
+
+
+def test_inhibiting_alerts_are_posted_first() -> None:
+    incident = sla_alert().model_copy(update={"rule": "incident_cluster", "alert_id": "i"})
+    at_risk = sla_alert().model_copy(update={"rule": "sla_resolution_at_risk", "alert_id": "r"})
+    ordered = inhibitors_first([at_risk, sla_alert(), incident])
+    assert [a.rule for a in ordered] == [
+        "incident_cluster",
+        "sla_resolution_breached",
+        "sla_resolution_at_risk",
+    ]
 
 
 def test_the_firing_set_follows_state_changes_and_the_resend_schedule() -> None:
