@@ -128,7 +128,8 @@ def local_alertmanager(settings: Settings, out: IO[str]) -> Iterator[tuple[Setti
     process, log_path = spawn_alertmanager(config, workdir / "data", port, workdir)
     print(
         f"starting Alertmanager on 127.0.0.1:{port} (log: {log_path}); its Telegram and e-mail "
-        "notifications go to local stand-ins and are printed below",
+        "notifications go to local stand-ins and are printed below (on-call e-mails repeat the Telegram "
+        "messages and are not shown)",
         file=out,
         flush=True,
     )
@@ -547,6 +548,9 @@ def run_demo(
     # The client libraries' INFO lines would drown the demo's own view.
     for noisy in ("aiokafka", "kafka", "mail.log", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The demo's own topic watcher starts while the new topics elect leaders; its fetcher logs each
+    # retry of that as an ERROR. The worker's log keeps the worker's own.
+    logging.getLogger("aiokafka.consumer.fetcher").setLevel(logging.CRITICAL)
     # `kill` and a closed terminal stop it the way Ctrl-C does: the worker and broker it started go too
     # (otherwise the worker outlives the demo and keeps a core busy).
     for stop in (signal.SIGTERM, signal.SIGHUP):

@@ -165,7 +165,10 @@ async def test_grouped_inhibited_routed_and_resolved_messages_with_exact_text(
         assert len(smtp.to("oncall@example.org")) == 2
         (pm_billing,) = smtp.to("pm-billing@example.org")
         (pm_all,) = smtp.to("product@example.org")
-        assert pm_billing["Subject"] == "[ContactPulse] 1 × feature request cluster / запрос функции"
+        assert pm_billing["Subject"] == (
+            "[ContactPulse] 1 × feature request cluster / запрос функции: "
+            '5 customers asked for the same feature: "Счёт в формате <PDF> & XML" (5 requests).'
+        )
         billing_html = pm_billing.get_body(("html",)).get_content()  # type: ignore[union-attr]
         assert "Счёт в формате &lt;PDF&gt; &amp; XML" in billing_html
         assert "Track parcels" not in billing_html
