@@ -534,7 +534,9 @@ def demo_settings(settings: Settings, tag: str) -> Settings:
 
 
 def _stop_like_ctrl_c(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    # Deliver it as SIGINT: inside asyncio.run that cancels the main task cleanly (the local receivers
+    # and Alertmanager then stop in order); a KeyboardInterrupt raised here could land anywhere in the loop.
+    signal.raise_signal(signal.SIGINT)
 
 
 def run_demo(
