@@ -169,10 +169,15 @@ def _morph_name_score(lower: str) -> tuple[float, bool]:
 
 
 def _words(text: str) -> Iterator[_Word]:
+    # Only the text since the previous word can end a sentence (a word breaks the pattern), so each word
+    # looks at that gap rather than at the whole prefix: linear in the text, not quadratic.
+    previous_end = 0
     for match in _WORD.finditer(text):
-        before = text[: match.start()]
-        start = not before.strip() or bool(_SENTENCE_END.search(before))
+        gap = text[previous_end : match.start()]
+        first = previous_end == 0 and not gap.strip()
+        start = first or bool(_SENTENCE_END.search(gap))
         yield _Word(match.start(), match.end(), match.group(0), start)
+        previous_end = match.end()
 
 
 def _capitalized(word: str) -> bool:

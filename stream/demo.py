@@ -152,9 +152,7 @@ _TAG: Final = re.compile(r"<[^>]+>")
 def _show_telegram(text: str, out: IO[str]) -> None:
     plain = html.unescape(_TAG.sub("", text)).rstrip()
     lines = plain.splitlines()
-    print(
-        "  → Telegram, on-call chat (the same goes by e-mail to the on-call address):", file=out, flush=True
-    )
+    print("  → Telegram, on-call chat:", file=out, flush=True)
     for line in lines[:8]:
         print(f"      {line}", file=out, flush=True)
     if len(lines) > 8:
