@@ -49,7 +49,7 @@ from stream.local_receivers import (
     receiver_environment,
     spawn_alertmanager,
 )
-from stream.topics import ensure_topics
+from stream.topics import delete_topics_where, ensure_topics
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 KAFKACTL: Final = REPO_ROOT / "deploy" / "kafka" / "kafkactl"
@@ -505,17 +505,57 @@ def run_tag() -> str:
     return datetime.now(UTC).strftime("%Y%m%d%H%M%S")
 
 
+_RUN_TAG: Final = re.compile(r"\d{14}")
+
+
+def earlier_run_topic(name: str, settings: Settings, tag: str) -> bool:
+    """A topic of an earlier demo run of these settings, as `demo_settings` names them: one of the
+    worker's topics under `demo-<tag>.`, or an internal topic of the run's app id (tables, lease)."""
+    for prefix in ("demo-", f"{settings.app_id}-demo-"):
+        if not name.startswith(prefix):
+            continue
+        earlier, rest = name[len(prefix) : len(prefix) + 14], name[len(prefix) + 14 :]
+        if not _RUN_TAG.fullmatch(earlier) or earlier >= tag:
+            continue
+        if prefix == "demo-" and rest[:1] == "." and rest[1:] in _run_topics(settings):
+            return True
+        if prefix != "demo-" and rest[:1] == "-":
+            return True
+    return False
+
+
+def _topic_fields() -> list[str]:
+    return [
+        name for name in Settings.model_fields if name.startswith("topic_") and name != "topic_partitions"
+    ]
+
+
+def _run_topics(settings: Settings) -> set[str]:
+    return {getattr(settings, name) for name in _topic_fields()}
+
+
+def forget_earlier_runs(settings: Settings, tag: str, out: IO[str]) -> None:
+    """Each run replays into topics of its own; the broker would otherwise keep every earlier run's."""
+
+    def doomed(name: str) -> bool:
+        return earlier_run_topic(name, settings, tag)
+
+    try:
+        gone = asyncio.run(delete_topics_where(settings.kafka_bootstrap_servers, doomed))
+    except Exception as error:  # tidying up is no reason to refuse to run
+        print(f"could not delete earlier demo runs' topics ({error!r}); going on", file=out, flush=True)
+        return
+    if gone:
+        print(f"deleted {len(gone)} topics of earlier demo runs", file=out, flush=True)
+
+
 def demo_settings(settings: Settings, tag: str) -> Settings:
     """Topics, consumer groups and checkpoints of this run alone.
 
     The demo replays the last hours each time it starts; a detector that remembered an earlier run's
     clock and event ids would call all of it late or duplicate.
     """
-    topics = {
-        name: f"demo-{tag}.{getattr(settings, name)}"
-        for name in Settings.model_fields
-        if name.startswith("topic_") and name != "topic_partitions"
-    }
+    topics = {name: f"demo-{tag}.{getattr(settings, name)}" for name in _topic_fields()}
     # The simulator derives the ids the adapters hash (Telegram chats, Message-IDs) with the worker's key:
     # without a configured key, the run gets one of its own rather than each process a random one.
     pii_key = settings.pii_key or SecretStr(secrets.token_hex(16))
@@ -557,6 +597,7 @@ def run_demo(
         signal.signal(stop, _stop_like_ctrl_c)
     with local_kafka(settings, out):
         tag = run_tag()
+        forget_earlier_runs(settings, tag, out)
         settings = demo_settings(settings, tag)
         log_path = settings.data_dir / "demo-worker.log"
         print(f"starting the worker (log: {log_path}); Ctrl-C stops everything", file=out, flush=True)

@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemas.errors import InvalidEvent
 from schemas.event import parse_contact_event
 from schemas.settings import Settings, settings_to_env
+from stream.topics import delete_topics_where
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKACTL = REPO_ROOT / "deploy" / "kafka" / "kafkactl"
@@ -124,10 +125,21 @@ def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
         broker.stop()
 
 
+def delete_test_topics(bootstrap: str, suffix: str) -> None:
+    """Delete the topics one test made, so a long-lived broker does not collect thousands of them.
+
+    A broker kept between runs with ~9,000 leftover partitions took over a minute to reopen its port
+    (it loads every log at start). Best effort: a test that broke the broker must not fail here too.
+    """
+
+    with contextlib.suppress(Exception):
+        asyncio.run(asyncio.wait_for(delete_topics_where(bootstrap, lambda name: suffix in name), 30))
+
+
 @pytest.fixture
-def isolated_settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
+def isolated_settings(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Settings]:
     suffix = uuid.uuid4().hex[:8]
-    return Settings(
+    yield Settings(
         kafka_bootstrap_servers=kafka_bootstrap,
         clickhouse_dsn=f"chdb://{tmp_path / 'clickhouse'}",  # type: ignore[arg-type]
         app_id=f"cp-test-{suffix}",
@@ -147,6 +159,7 @@ def isolated_settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
         detector_partition_idle_seconds=0.5,
         kafka_session_timeout_seconds=6,  # a killed worker's partitions move on quickly
     )
+    delete_test_topics(kafka_bootstrap, suffix)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
