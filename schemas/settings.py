@@ -219,6 +219,34 @@ class Settings(BaseSettings):
     imap_password: SecretStr | None = Field(None, description="IMAP password. Secret.")
     imap_mailbox: str = Field("INBOX", description="Mailbox to read unseen messages from.")
     imap_poll_seconds: float = Field(30.0, gt=0, description="Pause between two IMAP polls.")
+    imap_sent_mailbox: str | None = Field(
+        None,
+        description="The support mailbox's sent folder (e.g. `Sent`): the poller also reads the messages "
+        "agents send from it, as `agent_replied` on their thread. Unset: not read.",
+    )
+    imap_sent_lookback_hours: float = Field(
+        24.0,
+        ge=0,
+        description="The first poll of the sent folder (or one after its UIDVALIDITY changed) reads the "
+        "messages of this many hours back; later polls read only messages added since.",
+    )
+    email_support_domains: str = Field(
+        "",
+        description="E-mail domains of the support team, comma-separated: a message from one of them is "
+        "an agent's reply on its thread, not a customer's contact.",
+    )
+    whatsapp_sent_is_reply: bool = Field(
+        False,
+        description="A WhatsApp status receipt (`sent`/`delivered`/`read`) of a message the business sent "
+        "in a customer-service conversation counts as the agent's reply. Off: only the outbound endpoint "
+        "reports WhatsApp replies.",
+    )
+    outbound_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Secret that signs `POST /ingest/outbound/{channel}` (an agent's message sent from a "
+        "bot or console): header X-ContactPulse-Signature `sha256=<hex HMAC-SHA256(secret, "
+        "timestamp + '.' + body)>` with X-ContactPulse-Timestamp (unix seconds, within 5 minutes).",
+    )
     time_zone: str = Field(
         "Europe/Moscow", description="Time zone of source timestamps that carry no offset."
     )
@@ -230,6 +258,11 @@ class Settings(BaseSettings):
 
     def alertmanager_urls(self) -> list[str]:
         return [url.strip().rstrip("/") for url in (self.alertmanager_url or "").split(",") if url.strip()]
+
+    def support_domains(self) -> frozenset[str]:
+        return frozenset(
+            d.strip().lower().lstrip("@") for d in self.email_support_domains.split(",") if d.strip()
+        )
 
     def unsigned_allowed(self, source: str) -> bool:
         allowed = {name.strip() for name in self.allow_unsigned_sources.split(",") if name.strip()}

@@ -106,12 +106,28 @@ def pseudonymizer_from(settings: Settings, warn: Callable[[str], None] = log.war
     return Pseudonymizer(settings.pii_key.get_secret_value().encode())
 
 
+def adapter_context(settings: Settings, warn: Callable[[str], None] = log.warning) -> AdapterContext:
+    """What the adapters need of the configuration; one construction for the endpoint, the raw agent
+    and `contactpulse normalize`, so a payload reads the same everywhere."""
+    return AdapterContext(
+        pseudonymizer_from(settings, warn),
+        ZoneInfo(settings.time_zone),
+        support_domains=settings.support_domains(),
+        whatsapp_sent_is_reply=settings.whatsapp_sent_is_reply,
+    )
+
+
 def stored_headers(headers: Any, source: str, verified: bool) -> list[tuple[str, bytes]]:
     kept = [(HEADER_SOURCE, source.encode()), (HEADER_VERIFIED, b"1" if verified else b"0")]
     for key, value in headers.items():
         if key.lower() not in _PRIVATE_HEADERS:
             kept.append((_HTTP_PREFIX + key.lower(), str(value).encode()))
     return kept
+
+
+def http_header(name: str) -> str:
+    """The raw-record header that carries HTTP header `name` to the adapter (see `http_headers`)."""
+    return _HTTP_PREFIX + name.lower()
 
 
 def http_headers(kafka_headers: Any) -> dict[str, str]:
@@ -137,7 +153,7 @@ def register_ingest(
     metrics: WorkerMetrics,
     send_dead_letter: DeadLetterSender,
 ) -> None:
-    context = AdapterContext(pseudonymizer_from(settings), ZoneInfo(settings.time_zone))
+    context = adapter_context(settings)
     classifier = Classifier.from_file(settings.classification_file)
     in_flight = asyncio.Semaphore(settings.ingest_max_in_flight)
     limits = BudgetLimits(
@@ -186,65 +202,75 @@ def register_ingest(
         sent = await raw_topic.send(key=source.encode(), value=body, headers=headers)
         await sent
 
+    async def ingest(
+        view: View, request: Request, source: str, given: dict[str, str] | None = None
+    ) -> Response:
+        """One payload of `source`; `given` are headers the route itself adds (they win over the sender's)."""
+        headers: Mapping[str, str] = request.headers
+        if given:
+            wins = {name.lower() for name in given}
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in wins} | given
+        adapter = ADAPTERS.get(source)
+        if adapter is None:
+            return answer(view, "unknown", 404, {"error": f"unknown source {source!r}"})
+        length = _content_length(request.headers)
+        if length is not None and length > MAX_PAYLOAD_BYTES:
+            return answer(
+                view,
+                source,
+                413,
+                {"error": f"payload of {length} bytes; the limit is {MAX_PAYLOAD_BYTES}"},
+            )
+        secret, token = source_secret(settings, source), source_token(settings, source)
+        if secret is None and token is None and not settings.unsigned_allowed(source):
+            return answer(
+                view,
+                source,
+                403,
+                {
+                    "error": f"{source} accepts no unsigned payloads: configure its signature secret "
+                    f"or CONTACTPULSE_{source.upper()}_TOKEN, or list it in "
+                    "CONTACTPULSE_ALLOW_UNSIGNED_SOURCES"
+                },
+            )
+        if in_flight.locked():
+            return answer(view, source, 429, {"error": "too many requests in flight"}, Retry_After="1")
+        async with in_flight:
+            body = await request.read()
+            if token is not None and not token_presented(request.headers, request.query, token):
+                outcome: Normalized | Refused = Refused(
+                    DeadLetterReason.BAD_SIGNATURE, f"missing or wrong {TOKEN_HEADER}"
+                )
+            else:
+                outcome = normalize_payload(
+                    adapter, body, headers, context, classifier, secret, datetime.now(UTC)
+                )
+            verified = (secret is not None or token is not None) and not (
+                isinstance(outcome, Refused) and outcome.reason == DeadLetterReason.BAD_SIGNATURE
+            )
+            if isinstance(outcome, Refused):
+                await dead_letter(body, source, outcome.reason, outcome.detail, verified)
+                status = _REFUSAL_STATUS[outcome.reason]
+                if status == 202:  # readable, but nothing we know: kept loudly, and the vendor
+                    return answer(view, source, 202, {"accepted": 0, "dead_letter": outcome.reason})
+                return answer(view, source, status, {"error": outcome.detail})
+            count(source, refused=False)
+            if outcome.ignored is not None:
+                metrics.ingest_ignored.labels(source=source).inc()
+                return answer(view, source, 202, {"accepted": 0, "ignored": outcome.ignored})
+            try:
+                await asyncio.wait_for(
+                    produce(body, stored_headers(headers, source, verified), source),
+                    settings.ingest_ack_timeout_seconds,
+                )
+            except Exception as exc:
+                log.warning("raw payload from %s not accepted by Kafka: %s", source, exc)
+                return answer(view, source, 503, {"error": "Kafka unavailable"}, Retry_After="5")
+            return answer(view, source, 202, {"accepted": len(outcome.events)})
+
     class IngestView(View):
         async def post(self, request: Request, source: str) -> Response:
-            adapter = ADAPTERS.get(source)
-            if adapter is None:
-                return answer(self, "unknown", 404, {"error": f"unknown source {source!r}"})
-            length = _content_length(request.headers)
-            if length is not None and length > MAX_PAYLOAD_BYTES:
-                return answer(
-                    self,
-                    source,
-                    413,
-                    {"error": f"payload of {length} bytes; the limit is {MAX_PAYLOAD_BYTES}"},
-                )
-            secret, token = source_secret(settings, source), source_token(settings, source)
-            if secret is None and token is None and not settings.unsigned_allowed(source):
-                return answer(
-                    self,
-                    source,
-                    403,
-                    {
-                        "error": f"{source} accepts no unsigned payloads: configure its signature secret "
-                        f"or CONTACTPULSE_{source.upper()}_TOKEN, or list it in "
-                        "CONTACTPULSE_ALLOW_UNSIGNED_SOURCES"
-                    },
-                )
-            if in_flight.locked():
-                return answer(self, source, 429, {"error": "too many requests in flight"}, Retry_After="1")
-            async with in_flight:
-                body = await request.read()
-                if token is not None and not token_presented(request.headers, request.query, token):
-                    outcome: Normalized | Refused = Refused(
-                        DeadLetterReason.BAD_SIGNATURE, f"missing or wrong {TOKEN_HEADER}"
-                    )
-                else:
-                    outcome = normalize_payload(
-                        adapter, body, request.headers, context, classifier, secret, datetime.now(UTC)
-                    )
-                verified = (secret is not None or token is not None) and not (
-                    isinstance(outcome, Refused) and outcome.reason == DeadLetterReason.BAD_SIGNATURE
-                )
-                if isinstance(outcome, Refused):
-                    await dead_letter(body, source, outcome.reason, outcome.detail, verified)
-                    status = _REFUSAL_STATUS[outcome.reason]
-                    if status == 202:  # readable, but nothing we know: kept loudly, and the vendor
-                        return answer(self, source, 202, {"accepted": 0, "dead_letter": outcome.reason})
-                    return answer(self, source, status, {"error": outcome.detail})
-                count(source, refused=False)
-                if outcome.ignored is not None:
-                    metrics.ingest_ignored.labels(source=source).inc()
-                    return answer(self, source, 202, {"accepted": 0, "ignored": outcome.ignored})
-                try:
-                    await asyncio.wait_for(
-                        produce(body, stored_headers(request.headers, source, verified), source),
-                        settings.ingest_ack_timeout_seconds,
-                    )
-                except Exception as exc:
-                    log.warning("raw payload from %s not accepted by Kafka: %s", source, exc)
-                    return answer(self, source, 503, {"error": "Kafka unavailable"}, Retry_After="5")
-                return answer(self, source, 202, {"accepted": len(outcome.events)})
+            return await ingest(self, request, source)
 
         async def get(self, request: Request, source: str) -> Response:
             # Meta's subscription handshake (WhatsApp): echo hub.challenge for our verify token.
@@ -257,7 +283,13 @@ def register_ingest(
             metrics.ingest_requests.labels(source=source, status="200").inc()
             return self.text(challenge)
 
+    class OutboundView(View):
+        async def post(self, request: Request, channel: str) -> Response:
+            # An agent's message sent from a bot or console (processors/adapters/outbound.py).
+            return await ingest(self, request, "outbound", {"X-ContactPulse-Channel": channel})
+
     app.page("/ingest/{source}")(IngestView)
+    app.page("/ingest/outbound/{channel}")(OutboundView)
 
     @app.agent(raw_topic, name="normalize-raw-payloads")
     async def normalize_raw(stream: StreamT[bytes]) -> None:

@@ -6,14 +6,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
-from zoneinfo import ZoneInfo
 
-from processors.adapters import ADAPTERS, AdapterContext
+from processors.adapters import ADAPTERS
 from processors.classify import Classifier
 from processors.normalize import Refused, normalize_payload
 from schemas.errors import DeadLetterReason
 from schemas.settings import Settings
-from stream.ingest import pseudonymizer_from, source_secret
+from stream.ingest import adapter_context, source_secret
 
 
 def normalize_file(
@@ -38,10 +37,7 @@ def normalize_file(
     secret = source_secret(settings, source)
     if secret is None:
         print(f"warning: no secret configured for {source}: the signature is not verified", file=errors)
-    context = AdapterContext(
-        pseudonymizer_from(settings, lambda m: print(f"warning: {m}", file=errors)),
-        ZoneInfo(settings.time_zone),
-    )
+    context = adapter_context(settings, lambda m: print(f"warning: {m}", file=errors))
     classifier = Classifier.from_file(settings.classification_file)
     outcome = normalize_payload(adapter, body, headers, context, classifier, secret, datetime.now(UTC))
     if isinstance(outcome, Refused):

@@ -34,6 +34,12 @@ class SignatureError(ValueError):
 class AdapterContext:
     pii: Pseudonymizer
     time_zone: ZoneInfo
+    support_domains: frozenset[str] = frozenset()
+    """E-mail domains of the support team (lower case): a message from one is an agent's reply."""
+    whatsapp_sent_is_reply: bool = False
+    """A WhatsApp status receipt of a message the business sent in a customer-service conversation
+    counts as the agent's reply (for teams that answer from the WhatsApp Business app or a console
+    that does not call the outbound endpoint)."""
 
 
 class Adapter(Protocol):

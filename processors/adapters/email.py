@@ -10,9 +10,14 @@ quoted history, which thread it belongs to, and which messages are machines talk
   "-----Original Message-----", "От: ...") or the first block of ">"-quoted lines.
 - Threading: a conversation is one ticket, named by its root message: the first id of `References`,
   else `In-Reply-To`, else the message's own `Message-ID`.
+- Agents' replies: a message from an address of the support team's domains
+  (`CONTACTPULSE_EMAIL_SUPPORT_DOMAINS`), or one the IMAP poller read from the mailbox's sent folder
+  (`CONTACTPULSE_IMAP_SENT_MAILBOX`; it marks the record `X-ContactPulse-Mailbox: sent`), is
+  `agent_replied` on its thread's ticket: the customer is its first recipient outside those domains,
+  the agent the sender (both keyed hashes); its text is not kept (the customer's words are the signal).
 - Not contacts: auto-replies (`Auto-Submitted` other than "no", `X-Autoreply`, `X-Autorespond`,
-  `Precedence: auto_reply`) and delivery reports (`multipart/report; report-type=delivery-status`,
-  mailer-daemon senders).
+  `Precedence: auto_reply`), delivery reports (`multipart/report; report-type=delivery-status`,
+  mailer-daemon senders), and a message of the team that answers no thread (it starts no ticket).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Final
 
-from processors.adapters.base import AdapterContext, AdapterError, NotAContact, build_event
+from processors.adapters.base import AdapterContext, AdapterError, NotAContact, build_event, lower_headers
 from schemas.event import ContactEvent
 
 _ATTRIBUTION: Final = re.compile(
@@ -37,6 +42,8 @@ _ATTRIBUTION: Final = re.compile(
     re.IGNORECASE,
 )
 _MESSAGE_ID: Final = re.compile(r"<([^<>\s]+)>")
+MAILBOX_HEADER: Final = "x-contactpulse-mailbox"
+"""Set to `sent` by the IMAP poller on messages of the support mailbox's sent folder."""
 _BLOCKS: Final = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "blockquote", "table"})
 
 
@@ -152,6 +159,9 @@ class EmailAdapter:
         own_id = _ids(str(message.get("Message-ID", "")))
         event_id = own_id[0] if own_id else hashlib.sha256(body).hexdigest()[:32]
         root = thread_root(message) or event_id
+        sent = lower_headers(headers).get(MAILBOX_HEADER, "").strip().lower() == "sent"
+        if sent or _domain(address) in context.support_domains:
+            return [self._agent_reply(message, address, event_id, root, occurred, context)]
         try:
             text = strip_quoted(body_text(message))
         except (LookupError, UnicodeError) as exc:
@@ -180,6 +190,30 @@ class EmailAdapter:
         ]
 
     @staticmethod
+    def _agent_reply(
+        message: Message, agent: str, event_id: str, root: str, occurred: str, context: AdapterContext
+    ) -> ContactEvent:
+        if root == event_id:
+            raise NotAContact("an e-mail of the support team that answers no thread")
+        recipients = getaddresses([str(message.get(field, "")) for field in ("To", "Cc")])
+        customer = next(
+            (addr for _, addr in recipients if "@" in addr and _domain(addr) not in context.support_domains),
+            None,
+        )
+        return build_event(
+            {
+                "event_id": f"email:{context.pii.identifier('msgid', event_id)}",
+                "type": "agent_replied",
+                "occurred_at": occurred,
+                "ticket_id": f"email:{context.pii.identifier('msgid', root)}",
+                "channel": "email",
+                "source": "email",
+                "customer_id": context.pii.email(customer) if customer else None,
+                "agent": context.pii.email(agent),
+            }
+        )
+
+    @staticmethod
     def _date(message: Message, context: AdapterContext) -> str:
         raw = message.get("Date")
         if raw is None:
@@ -192,3 +226,7 @@ class EmailAdapter:
             # "-0000" or no zone: the sender's zone is unknown; read it in the configured zone.
             parsed = parsed.replace(tzinfo=context.time_zone)
         return datetime.isoformat(parsed)
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].strip().lower()

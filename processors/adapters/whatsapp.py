@@ -4,7 +4,14 @@ Shape from developers.facebook.com, "WhatsApp Cloud API - Webhooks": `entry[].ch
 `field: messages` and `value` holding `metadata`, `contacts[]` (`profile.name`, `wa_id`), `messages[]`
 (`from`, `id` = wamid, `timestamp` in unix seconds as a string, `type` and a body per type: `text.body`,
 `image|video|document.caption`, `interactive.button_reply|list_reply.title`, `button.text`, `location`,
-...) and `statuses[]` (delivery receipts of our own messages: not contacts). Requests are signed:
+...) and `statuses[]` (receipts of the business's own messages: `id` = wamid, `status` sent | delivered |
+read | failed, `timestamp`, `recipient_id`, `conversation.origin.type` and `pricing.category`: service,
+marketing, utility, authentication, ...). With `CONTACTPULSE_WHATSAPP_SENT_IS_REPLY` a sent, delivered
+or read receipt of a message in a customer-service conversation (category `service`, `user_initiated`,
+`referral_conversion`, or none given) is the agent's reply, keyed by the wamid as the outbound endpoint
+keys it (so the three receipts and a report to `/ingest/outbound/whatsapp` are one reply); otherwise
+receipts are not contacts, nor are failed sends and template messages of other categories. Requests are
+signed:
 `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>`. Subscribing starts with a GET
 handshake (`hub.mode=subscribe`, `hub.verify_token`, `hub.challenge`): `verification_challenge`.
 A customer's phone number is the conversation: ticket and customer ids are its keyed hash.
@@ -34,6 +41,9 @@ from schemas.event import ContactEvent
 
 SIGNATURE_HEADER: Final = "x-hub-signature-256"
 _CAPTIONED: Final = ("image", "video", "document")
+_DELIVERED: Final = frozenset({"sent", "delivered", "read"})
+_SERVICE_CATEGORIES: Final = frozenset({"service", "user_initiated", "referral_conversion"})
+"""Conversation categories in which the business answers a customer (not a template it started)."""
 
 
 def verification_challenge(query: Mapping[str, str], verify_token: str) -> str | None:
@@ -70,10 +80,14 @@ class WhatsAppAdapter:
                     if isinstance(c, dict)
                 }
                 messages = value.get("messages") or []
-                if not messages and value.get("statuses"):
-                    other_changes.add("statuses")  # delivery receipts of what the business sent
                 for message in messages:
                     events.append(self._message(message, names, context))
+                for status in value.get("statuses") or []:
+                    reply = self._reply(status, context) if context.whatsapp_sent_is_reply else None
+                    if reply is None:
+                        other_changes.add("statuses")  # receipts that are no reply of an agent's
+                    else:
+                        events.append(reply)
         if not events and other_changes:
             raise NotAContact(f"WhatsApp {', '.join(sorted(other_changes))} change")
         return events
@@ -101,6 +115,34 @@ class WhatsAppAdapter:
                 "text": context.pii.scrub(text, [str(names[sender])] if names.get(sender) else []),
                 "whatsapp_type": kind,
                 "customer_name": context.pii.name(names[sender]) if names.get(sender) else None,
+            }
+        )
+
+    @staticmethod
+    def _reply(status: Any, context: AdapterContext) -> ContactEvent | None:
+        """The agent's reply a receipt shows, or None when it shows none (failed, a template send)."""
+        status = as_object(status)
+        if status.get("status") not in _DELIVERED:
+            return None
+        category = as_object(status.get("pricing")).get("category") or as_object(
+            as_object(status.get("conversation")).get("origin")
+        ).get("type")
+        if category is not None and category not in _SERVICE_CATEGORIES:
+            return None
+        try:
+            wamid, customer, stamp = str(status["id"]), str(status["recipient_id"]), status["timestamp"]
+        except KeyError as exc:
+            raise AdapterError(f"WhatsApp status without {exc}") from None
+        conversation = context.pii.phone(customer)
+        return build_event(
+            {
+                "event_id": f"whatsapp:{context.pii.identifier('wamid', wamid)}",
+                "type": "agent_replied",
+                "occurred_at": unix_instant(stamp, "WhatsApp timestamp"),
+                "ticket_id": f"whatsapp:{conversation}",
+                "channel": "whatsapp",
+                "source": "whatsapp",
+                "customer_id": conversation,
             }
         )
 

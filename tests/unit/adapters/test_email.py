@@ -102,3 +102,42 @@ def test_html_to_text_keeps_blocks_and_entities() -> None:
         html_to_text("<p>a&nbsp;b</p><ul><li>one</li><li>two</li></ul><script>x()</script>")
         == "a b\none\ntwo"
     )
+
+
+SUPPORT = AdapterContext(PII, ZoneInfo("Europe/Moscow"), support_domains=frozenset({"contactpulse.example"}))
+AGENT_REPLY = (FIXTURES / "agent_reply.eml").read_bytes()
+
+
+def test_a_reply_from_the_support_domain_is_the_agents_first_response_on_the_thread() -> None:
+    (event,) = EMAIL.parse(AGENT_REPLY, {}, SUPPORT)
+    assert event.model_dump(mode="json", exclude_defaults=True) == {
+        "event_id": f"email:{PII.identifier('msgid', 'agent-1@contactpulse.example')}",
+        "type": "agent_replied",
+        "occurred_at": "2026-11-24T10:32:00+03:00",
+        # The ticket the customer's first message opened (koi8r_plain.eml), not a new one.
+        "ticket_id": f"email:{PII.identifier('msgid', 'CAF1x2y3@mail.example.ru')}",
+        "channel": "email",
+        "source": "email",
+        "customer_id": PII.email("irina@example.ru"),  # the recipient outside the support domain
+        "agent": PII.email("anna.petrova@contactpulse.example"),
+    }
+    (opened,) = EMAIL.parse((FIXTURES / "koi8r_plain.eml").read_bytes(), {}, SUPPORT)
+    assert opened.type == "contact_received"
+    assert opened.ticket_id == event.ticket_id
+
+
+def test_without_a_support_domain_the_same_message_is_read_as_a_customers() -> None:
+    (event,) = EMAIL.parse(AGENT_REPLY, {}, CONTEXT)
+    assert event.type == "contact_received"
+
+
+def test_a_message_from_the_sent_folder_is_an_agent_reply_whatever_its_sender() -> None:
+    (event,) = EMAIL.parse(AGENT_REPLY, {"X-ContactPulse-Mailbox": "Sent"}, CONTEXT)
+    assert event.type == "agent_replied"
+    assert event.customer_id == PII.email("irina@example.ru")
+
+
+def test_a_team_message_that_answers_no_thread_starts_no_ticket() -> None:
+    body = (FIXTURES / "agent_notice.eml").read_bytes()
+    with pytest.raises(NotAContact, match="answers no thread"):
+        EMAIL.parse(body, {}, SUPPORT)

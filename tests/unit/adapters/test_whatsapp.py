@@ -86,3 +86,41 @@ def test_subscription_handshake_echoes_the_challenge_only_for_our_token() -> Non
     assert verification_challenge(query, "our-token") == "1158201444"
     assert verification_challenge({**query, "hub.verify_token": "theirs"}, "our-token") is None
     assert verification_challenge({**query, "hub.mode": "unsubscribe"}, "our-token") is None
+
+
+REPLIES = AdapterContext(PII, ZoneInfo("Europe/Moscow"), whatsapp_sent_is_reply=True)
+
+
+def test_where_configured_a_receipt_of_a_service_message_is_the_agents_reply() -> None:
+    body = (FIXTURES / "receipts.json").read_bytes()
+    events = [e.model_dump(mode="json", exclude_defaults=True) for e in WHATSAPP.parse(body, {}, REPLIES)]
+    reply = {
+        "event_id": f"whatsapp:{PII.identifier('wamid', 'wamid.OUT1')}",
+        "type": "agent_replied",
+        "ticket_id": f"whatsapp:{CUSTOMER}",  # the conversation the customer's messages opened
+        "channel": "whatsapp",
+        "source": "whatsapp",
+        "customer_id": CUSTOMER,
+    }
+    # sent and read of one message: one event id (counted once); the marketing template and the
+    # failed send are no reply.
+    assert events == [
+        {**reply, "occurred_at": "2026-11-24T09:02:20Z"},
+        {**reply, "occurred_at": "2026-11-24T09:06:40Z"},
+    ]
+
+
+def test_unconfigured_receipts_are_not_contacts() -> None:
+    with pytest.raises(NotAContact, match="statuses"):
+        WHATSAPP.parse((FIXTURES / "receipts.json").read_bytes(), {}, CONTEXT)
+
+
+def test_receipts_that_show_no_reply_are_not_contacts_even_where_configured() -> None:
+    body = (
+        (FIXTURES / "receipts.json")
+        .read_bytes()
+        .replace(b'"sent"', b'"failed"')
+        .replace(b'"read"', b'"failed"')
+    )
+    with pytest.raises(NotAContact, match="statuses"):
+        WHATSAPP.parse(body, {}, REPLIES)
