@@ -38,7 +38,7 @@ from faust.types import StreamT
 from faust.web import Request, Response, View
 
 from processors.adapters import ADAPTERS, AdapterContext
-from processors.adapters.base import same_secret
+from processors.adapters.base import RECEIVED_AT_HEADER, same_secret
 from processors.classify import Classifier
 from processors.dead_letter_budget import BudgetLimits, DeadLetterBudget
 from processors.normalize import Normalized, Refused, normalize_payload
@@ -206,10 +206,11 @@ def register_ingest(
         view: View, request: Request, source: str, given: dict[str, str] | None = None
     ) -> Response:
         """One payload of `source`; `given` are headers the route itself adds (they win over the sender's)."""
-        headers: Mapping[str, str] = request.headers
-        if given:
-            wins = {name.lower() for name in given}
-            headers = {k: v for k, v in request.headers.items() if k.lower() not in wins} | given
+        # The receive time goes with the payload: an event whose payload has no time of its own is
+        # stamped with it, the same instant whenever the raw record is read again.
+        given = {**(given or {}), RECEIVED_AT_HEADER: datetime.now(UTC).isoformat()}
+        wins = {name.lower() for name in given}
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in wins} | given
         adapter = ADAPTERS.get(source)
         if adapter is None:
             return answer(view, "unknown", 404, {"error": f"unknown source {source!r}"})

@@ -6,7 +6,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -15,6 +15,10 @@ from pydantic import ValidationError
 from processors.pii import Pseudonymizer
 from schemas.errors import describe_validation_error
 from schemas.event import ContactEvent
+
+RECEIVED_AT_HEADER: Final = "x-contactpulse-received-at"
+"""When the endpoint received the payload (RFC 3339), recorded once with the raw record: the time of an
+event whose payload carries none of its own, the same instant each time the raw record is read again."""
 
 
 class AdapterError(ValueError):
@@ -102,3 +106,8 @@ def local_instant(raw: Any, context: AdapterContext, field: str) -> str:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=context.time_zone)
     return parsed.isoformat()
+
+
+def received_at(headers: Mapping[str, str]) -> str | None:
+    """The endpoint's receive time of this payload (`RECEIVED_AT_HEADER`), if it recorded one."""
+    return lower_headers(headers).get(RECEIVED_AT_HEADER) or None

@@ -6,13 +6,23 @@ Shapes from the Bot API reference (core.telegram.org/bots/api#update): `message`
 The webhook's secret arrives in the `X-Telegram-Bot-Api-Secret-Token` header (setWebhook
 `secret_token`). A chat is a ticket; a user is a customer (keyed hash of the user id; a shared contact's
 phone number is hashed the same way as phone numbers from every other source).
+
+- An edited message is the contact it was, not another: same event id as the original message, stamped
+  with its `date` (when the customer wrote), not `edit_date`; the detectors see it once.
+- A button press (`callback_query`) whose data is `csat:<1-5>` (a bot's rating buttons) is a CSAT
+  rating, stamped when it was received (a callback carries no time of its own); any other press is an
+  answer inside a conversation the chat already has, not a new contact.
+- Not contacts: the update kinds in `_NOT_CONTACTS` (channel posts, member and join updates, polls,
+  inline queries, payments, reactions, boosts, business connections).
+- A bot's own replies never arrive as updates: the bot reports them to `/ingest/outbound/telegram`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from processors.adapters.base import (
     AdapterContext,
@@ -22,12 +32,14 @@ from processors.adapters.base import (
     build_event,
     load_json_object,
     lower_headers,
+    received_at,
     same_secret,
     unix_instant,
 )
 from schemas.event import ContactEvent
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
+_CSAT_BUTTON: Final = re.compile(r"csat:([1-5])")
 _ATTACHMENTS = ("photo", "document", "video", "voice", "audio", "sticker", "location")
 _NOT_CONTACTS = frozenset(
     {
@@ -69,7 +81,7 @@ class TelegramAdapter:
         if isinstance(update.get("edited_message"), dict):
             return [self._message(update["edited_message"], context, edited=True)]
         if isinstance(update.get("callback_query"), dict):
-            return [self._callback(update["update_id"], update["callback_query"], context)]
+            return [self._callback(update["update_id"], update["callback_query"], headers, context)]
         others = sorted(key for key in update if key != "update_id")
         if others and all(key in _NOT_CONTACTS for key in others):
             raise NotAContact(f"Telegram {others[0]} update")
@@ -79,7 +91,7 @@ class TelegramAdapter:
         try:
             chat_id = message["chat"]["id"]
             message_id = message["message_id"]
-            sent = message["edit_date"] if edited else message["date"]
+            sent = message["date"]  # an edit keeps the time the customer wrote
         except (KeyError, TypeError) as exc:
             raise AdapterError(f"Telegram message without {exc}") from None
         sender = message.get("from") or {}
@@ -97,7 +109,7 @@ class TelegramAdapter:
             else None
         )
         chat = context.pii.identifier("chat", str(chat_id))
-        event_id = f"telegram:{chat}:{message_id}" + (f":edit:{sent}" if edited else "")
+        event_id = f"telegram:{chat}:{message_id}"  # an edit is the same contact
         known = _names_of(sender, message.get("chat"), contact)
         return build_event(
             {
@@ -115,25 +127,29 @@ class TelegramAdapter:
             }
         )
 
-    def _callback(self, update_id: int, query: dict[str, Any], context: AdapterContext) -> ContactEvent:
+    def _callback(
+        self, update_id: int, query: dict[str, Any], headers: Mapping[str, str], context: AdapterContext
+    ) -> ContactEvent:
+        rating = _CSAT_BUTTON.fullmatch(str(query.get("data") or "").strip())
+        if rating is None:
+            raise NotAContact("Telegram button press (an answer inside the chat's conversation)")
         message = query.get("message") or {}
         chat = (message.get("chat") or {}).get("id") or (query.get("from") or {}).get("id")
         if chat is None:
             raise AdapterError("Telegram callback_query without a chat or a user")
-        sent = message.get("date")
+        when = received_at(headers)
+        if when is None:
+            raise AdapterError("Telegram callback_query carries no time and no receive time was recorded")
         return build_event(
             {
                 "event_id": f"telegram:callback:{query.get('id', update_id)}",
-                "type": "contact_received",
-                # A callback carries no time of its own; the message it belongs to does.
-                "occurred_at": unix_instant(sent, "Telegram date") if sent is not None else None,
+                "type": "csat_submitted",
+                "occurred_at": when,
                 "ticket_id": f"telegram:{context.pii.identifier('chat', str(chat))}",
                 "channel": "telegram",
                 "source": "telegram",
                 "customer_id": self._customer(query.get("from") or {}, context),
-                "text": context.pii.scrub(str(query["data"]), _names_of(query.get("from")))
-                if query.get("data")
-                else "[button]",
+                "score": int(rating.group(1)),
             }
         )
 

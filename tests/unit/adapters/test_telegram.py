@@ -62,17 +62,39 @@ def test_shared_contact_phone_is_hashed_like_any_phone() -> None:
     assert event["customer_id"] == PII.account("telegram", "52712345")  # the same person as before
 
 
-def test_an_edit_is_its_own_event_on_the_same_ticket() -> None:
-    (event,) = parse("edited_message.json")
-    assert event["event_id"] == f"telegram:{CHAT}:4051:edit:1795507500"
-    assert event["ticket_id"] == f"telegram:{CHAT}"
-    assert event["extra"]["telegram_edited"] is True
+def test_an_edit_is_the_same_contact_at_the_time_the_customer_wrote() -> None:
+    (original,) = parse("message_text.json")
+    (edit,) = parse("edited_message.json")
+    assert edit["event_id"] == original["event_id"] == f"telegram:{CHAT}:4051"
+    assert edit["occurred_at"] == original["occurred_at"] == "2026-11-24T08:00:00Z"  # date, not edit_date
+    assert edit["ticket_id"] == f"telegram:{CHAT}"
+    assert edit["extra"]["telegram_edited"] is True
 
 
-def test_callback_query_is_a_contact_with_the_button_data() -> None:
-    (event,) = parse("callback_query.json")
-    assert event["event_id"] == "telegram:callback:4382bfdwdsb323b2d9"
-    assert event["text"] == "csat:5"
+RECEIVED = {"X-ContactPulse-Received-At": "2026-11-24T08:07:31.250000+00:00"}
+
+
+def test_a_rating_button_is_a_csat_rating_stamped_when_received() -> None:
+    body = (FIXTURES / "callback_query.json").read_bytes()
+    (event,) = TELEGRAM.parse(body, RECEIVED, CONTEXT)
+    assert event.model_dump(mode="json", exclude_defaults=True) == {
+        "event_id": "telegram:callback:4382bfdwdsb323b2d9",
+        "type": "csat_submitted",
+        "occurred_at": "2026-11-24T08:07:31.250000Z",
+        "ticket_id": f"telegram:{CHAT}",
+        "channel": "telegram",
+        "source": "telegram",
+        "customer_id": PII.account("telegram", "52712345"),
+        "score": 5,
+    }
+    with pytest.raises(AdapterError, match="no receive time"):
+        TELEGRAM.parse(body, {}, CONTEXT)
+
+
+def test_any_other_button_press_is_no_new_contact() -> None:
+    body = (FIXTURES / "callback_query.json").read_bytes().replace(b'"csat:5"', b'"menu:billing"')
+    with pytest.raises(NotAContact, match="button press"):
+        TELEGRAM.parse(body, RECEIVED, CONTEXT)
 
 
 def test_updates_that_are_not_contacts_yield_nothing() -> None:
