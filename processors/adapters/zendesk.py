@@ -8,9 +8,18 @@ description, tags, via.channel, created_at) and `event` (what changed: `current`
 `comment` with body, is_public and author). Signature: `X-Zendesk-Webhook-Signature` is
 base64(HMAC-SHA256(secret, X-Zendesk-Webhook-Signature-Timestamp + raw body)).
 
+Ticket events mapped: created, comment_added (end-user comment = contact, public agent comment = reply,
+internal note = nothing), status_changed, priority_changed (raised = escalated, lowered = the new
+priority on the unchanged status), agent and group assignment; spam, deletion and merge close the
+ticket. Ignored (accepted, counted): user, organization and other non-ticket event types, and the ticket
+events in `_UNWATCHED`. Any other body is dead-lettered as unmapped (a trigger of another shape loses no
+ticket without a word).
+
 Trigger webhooks carry whatever body the admin writes; configure this one (one trigger each for
 "Ticket is created" -> ticket_created, a status change -> ticket_updated, "Comment is added" ->
-comment_added); it is signed the same way:
+comment_added, "Satisfaction is ... changed" -> satisfaction_rated with
+`"satisfaction": "{{satisfaction.current_rating}}"` and `"satisfaction_comment":
+"{{satisfaction.current_comment}}"`); it is signed the same way:
 
     {"zendesk_trigger": {"event": "comment_added", "ticket_id": "{{ticket.id}}",
       "status": "{{ticket.status}}", "priority": "{{ticket.priority}}", "via": "{{ticket.via}}",
@@ -48,7 +57,35 @@ SIGNATURE_HEADER: Final = "x-zendesk-webhook-signature"
 TIMESTAMP_HEADER: Final = "x-zendesk-webhook-signature-timestamp"
 MAX_SIGNATURE_AGE_SECONDS: Final = 300
 """A signature timestamp further than this from the receiver's clock is refused (replay protection)."""
+_EVENT_TYPE: Final = "zen:event-type:"
 _PREFIX: Final = "zen:event-type:ticket."
+_CLOSING: Final = frozenset({"marked_as_spam", "soft_deleted", "permanently_deleted", "merged"})
+"""Ticket events after which nobody will answer the ticket: it leaves the SLA clocks as closed."""
+_UNWATCHED: Final = frozenset(
+    {
+        "tags_changed",
+        "subject_changed",
+        "description_changed",
+        "custom_field_changed",
+        "external_id_changed",
+        "form_changed",
+        "brand_id_changed",
+        "organization_changed",
+        "requester_changed",
+        "submitter_changed",
+        "ticket_type_changed",
+        "email_ccs_changed",
+        "followers_changed",
+        "comment_made_private",
+        "problem_link_changed",
+        "attachment_linked_to_comment",
+        "attachment_redacted_from_comment",
+        "comment_redacted",
+        "task_due_at_changed",
+        "undeleted",
+    }
+)
+"""Documented ticket events that change nothing a detector reads: accepted and ignored."""
 
 STATUSES: Final = {
     "new": "new",
@@ -60,6 +97,9 @@ STATUSES: Final = {
     "closed": "closed",
 }
 PRIORITIES: Final = {"urgent": "p1", "high": "p2", "normal": "p3", "low": "p4"}
+SATISFACTION: Final = {"good": 5, "bad": 1, "1": 1, "2": 2, "3": 3, "4": 4, "5": 5}
+"""Zendesk's satisfaction is good or bad (5 and 1 on our scale); the newer CSAT surveys rate 1-5."""
+_TRIGGER_EVENTS: Final = ("ticket_created", "ticket_updated", "comment_added", "satisfaction_rated")
 CHANNELS: Final = {
     "email": "email",
     "web": "web_form",
@@ -114,7 +154,9 @@ class ZendeskAdapter:
             return self._trigger(payload["zendesk_trigger"], context)
         kind = str(payload.get("type", ""))
         if not kind.startswith(_PREFIX):
-            raise NotAContact(f"Zendesk {kind or 'untyped'} event")  # user, organization, article...
+            if kind.startswith(_EVENT_TYPE):
+                raise NotAContact(f"Zendesk {kind} event")  # user, organization, article...
+            return []  # no shape we know (a trigger body of another form): dead-lettered as unmapped
         detail = payload.get("detail")
         if not isinstance(detail, dict) or "id" not in detail or "id" not in payload or "time" not in payload:
             raise AdapterError("Zendesk ticket event without detail.id, id or time")
@@ -137,17 +179,25 @@ class ZendeskAdapter:
         if action == "status_changed":
             return [build_event({**base, "type": "status_changed", "status": _status(change.get("current"))})]
         if action == "priority_changed":
-            # Ours has no priority event: the ticket's unchanged status carries the new priority.
+            current = PRIORITIES.get(str(change.get("current", "")).lower())
+            previous = PRIORITIES.get(str(change.get("previous", "")).lower())
+            if current is not None and (previous is None or current < previous):  # "p1" < "p4"
+                return [build_event({**base, "type": "escalated", "priority": current})]
+            # Lowered: ours has no priority event; the ticket's unchanged status carries the new one.
             return [
                 build_event(
                     {
                         **base,
                         "type": "status_changed",
                         "status": _status(detail.get("status")),
-                        "priority": PRIORITIES.get(str(change.get("current", "")).lower()),
+                        "priority": current,
                     }
                 )
             ]
+        if action in _CLOSING:
+            return [build_event({**base, "type": "status_changed", "status": "closed"})]
+        if action in _UNWATCHED:
+            raise NotAContact(f"Zendesk ticket.{action} event (changes nothing ContactPulse watches)")
         if action == "agent_assignment_changed":
             agent = change.get("current")
             return [
@@ -165,8 +215,10 @@ class ZendeskAdapter:
     def _trigger(self, fields: dict[str, Any], context: AdapterContext) -> list[ContactEvent]:
         """A trigger webhook with the body of TRIGGER_TEMPLATE (placeholders rendered by Zendesk)."""
         event, ticket_id, when = fields.get("event"), fields.get("ticket_id"), fields.get("updated_at")
-        if event not in ("ticket_created", "ticket_updated", "comment_added") or not ticket_id or not when:
-            raise AdapterError("zendesk_trigger needs event, ticket_id and updated_at")
+        if event not in _TRIGGER_EVENTS or not ticket_id or not when:
+            raise AdapterError(
+                f"zendesk_trigger needs event ({', '.join(_TRIGGER_EVENTS)}), ticket_id, updated_at"
+            )
         requester = fields.get("requester_id")
         tags = str(fields.get("tags") or "").split()
         base: dict[str, Any] = {
@@ -188,6 +240,24 @@ class ZendeskAdapter:
                         "type": "contact_received",
                         "subject": _scrub(context, fields.get("subject")),
                         "text": _scrub(context, fields.get("description")),
+                    }
+                )
+            ]
+        if event == "satisfaction_rated":
+            rating = str(fields.get("satisfaction") or "").strip().lower()
+            score = SATISFACTION.get(rating)
+            if rating in ("offered", "unoffered"):
+                raise NotAContact(f"Zendesk satisfaction survey {rating}, not rated")
+            if score is None:
+                raise AdapterError(f"Zendesk satisfaction rating {rating!r} is not good, bad or 1-5")
+            return [
+                build_event(
+                    {
+                        **base,
+                        "event_id": f"zendesk:trigger:{ticket_id}:satisfaction:{rating}:{when}",
+                        "type": "csat_submitted",
+                        "score": score,
+                        "text": _scrub(context, fields.get("satisfaction_comment")),
                     }
                 )
             ]

@@ -65,8 +65,29 @@ def test_end_user_comment_is_a_contact_with_pii_scrubbed() -> None:
 def test_status_and_priority_changes_map_to_ours() -> None:
     (solved,) = parse("status_solved.json")
     assert (solved["type"], solved["status"]) == ("status_changed", "resolved")
-    (urgent,) = parse("priority_changed.json")
-    assert (urgent["type"], urgent["status"], urgent["priority"]) == ("status_changed", "in_progress", "p1")
+    (urgent,) = parse("priority_changed.json")  # HIGH -> URGENT: raised, an escalation
+    assert (urgent["type"], urgent["priority"]) == ("escalated", "p1")
+    body = (FIXTURES / "priority_changed.json").read_bytes()
+    lowered = body.replace(
+        b'"current": "URGENT", "previous": "HIGH"', b'"current": "LOW", "previous": "HIGH"'
+    )
+    (event,) = ZENDESK.parse(lowered, {}, CONTEXT)
+    assert (event.type, event.status, event.priority) == ("status_changed", "in_progress", "p4")
+
+
+def test_spam_closes_the_ticket_and_unwatched_ticket_events_are_ignored() -> None:
+    body = (FIXTURES / "priority_changed.json").read_bytes()
+    (spam,) = ZENDESK.parse(body.replace(b"ticket.priority_changed", b"ticket.marked_as_spam"), {}, CONTEXT)
+    assert (spam.type, spam.status) == ("status_changed", "closed")
+    with pytest.raises(NotAContact, match="tags_changed"):
+        ZENDESK.parse(body.replace(b"ticket.priority_changed", b"ticket.tags_changed"), {}, CONTEXT)
+
+
+def test_a_body_of_no_known_shape_maps_to_nothing_so_it_is_dead_lettered() -> None:
+    # A trigger an admin wrote differently: not ignored as a "non-ticket event", but unmapped.
+    assert ZENDESK.parse(b'{"ticket": {"id": "35436", "status": "open"}}', {}, CONTEXT) == []
+    body = (FIXTURES / "priority_changed.json").read_bytes()
+    assert ZENDESK.parse(body.replace(b"ticket.priority_changed", b"ticket.sla_gone_wild"), {}, CONTEXT) == []
 
 
 def test_non_ticket_events_yield_nothing() -> None:
@@ -196,3 +217,20 @@ def test_trigger_body_comments_and_status() -> None:
 def test_trigger_body_without_its_fields_is_refused() -> None:
     with pytest.raises(AdapterError, match="zendesk_trigger needs"):
         parse_trigger({**TRIGGER, "updated_at": ""})
+
+
+@pytest.mark.parametrize(("rating", "score"), [("Good", 5), ("bad", 1), ("4", 4)])
+def test_trigger_body_satisfaction_is_a_csat_rating(rating: str, score: int) -> None:
+    (event,) = parse_trigger(
+        {**TRIGGER, "event": "satisfaction_rated", "satisfaction": rating, "satisfaction_comment": "Долго"}
+    )
+    assert (event["type"], event["score"], event["text"], event["ticket_id"]) == (
+        "csat_submitted",
+        score,
+        "Долго",
+        "zendesk:35501",
+    )
+    with pytest.raises(NotAContact, match="offered, not rated"):
+        parse_trigger({**TRIGGER, "event": "satisfaction_rated", "satisfaction": "offered"})
+    with pytest.raises(AdapterError, match="not good, bad or 1-5"):
+        parse_trigger({**TRIGGER, "event": "satisfaction_rated", "satisfaction": "meh"})
