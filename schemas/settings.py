@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         description="Shared token Freshdesk must send: header X-ContactPulse-Token, or "
         "query parameter `token` for senders that cannot set headers. Secret.",
     )
+    jira_token: SecretStr | None = Field(
+        None,
+        description="Shared token Jira must send when its webhook has no secret: header "
+        "X-ContactPulse-Token, or query parameter `token` for senders that cannot set headers. Secret.",
+    )
     pbx_token: SecretStr | None = Field(
         None,
         description="Shared token the PBX must send: header X-ContactPulse-Token, or "
@@ -180,6 +185,9 @@ class Settings(BaseSettings):
     )
     whatsapp_verify_token: SecretStr | None = Field(
         None, description="Token Meta sends in the WhatsApp subscription handshake (GET /ingest/whatsapp)."
+    )
+    jira_webhook_secret: SecretStr | None = Field(
+        None, description="Jira webhook secret (X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>)."
     )
     zendesk_webhook_secret: SecretStr | None = Field(
         None, description="Zendesk webhook signing secret (X-Zendesk-Webhook-Signature)."

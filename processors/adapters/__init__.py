@@ -6,6 +6,7 @@ from processors.adapters.amocrm import AmoCrmAdapter
 from processors.adapters.base import Adapter, AdapterContext, AdapterError, SignatureError
 from processors.adapters.email import EmailAdapter
 from processors.adapters.freshdesk import FreshdeskAdapter
+from processors.adapters.jira import JiraAdapter
 from processors.adapters.outbound import OutboundAdapter
 from processors.adapters.pbx import PbxAdapter
 from processors.adapters.telegram import TelegramAdapter
@@ -19,6 +20,7 @@ ADAPTERS: dict[str, Adapter] = {
         AmoCrmAdapter(),
         EmailAdapter(),
         FreshdeskAdapter(),
+        JiraAdapter(),
         OutboundAdapter(),
         PbxAdapter(),
         TelegramAdapter(),
