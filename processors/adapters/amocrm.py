@@ -7,6 +7,14 @@ Shapes from amoCRM's "Webhooks" documentation: `leads[add][0][id]`, `leads[add][
 outgoing) / `[created_at]` / `[origin]`, and `account[subdomain]`, `account[id]`. Times are unix seconds.
 The whole form is decoded into nested objects (numeric keys become lists) and each item travels in
 `extra.amocrm`, so no field is lost. Lead status 142 is "won" (resolved) and 143 "lost" (closed).
+
+Unsorted ("Неразобранное") items: a site form's fields (`source_data[data][<n>][name|value]`) become the
+text, one "name: value" line each (the customer's words, scrubbed of PII); a chat's first message
+(`source_data[data][<n>][text]` or `source_data[last_message_text]`) too; the lead the item proposes
+(`data[leads][0][name]`, else the form's name) is the subject; a chat arriving from Telegram, WhatsApp,
+Instagram, VK, ... (`source_data[source]`, `[source_name]` or `[origin][type]`) gets that channel, not
+`chat`. Deleted leads (`leads[delete]`) are closed. Notes (`leads[note]`, `contacts[note]`: internal,
+not replies), tasks, and contact or company updates are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -16,7 +24,15 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-from processors.adapters.base import AdapterContext, AdapterError, as_object, build_event, unix_instant
+from processors.adapters.base import (
+    AdapterContext,
+    AdapterError,
+    NotAContact,
+    as_object,
+    build_event,
+    received_at,
+    unix_instant,
+)
 from schemas.event import ContactEvent
 
 WON, LOST = "142", "143"
@@ -124,20 +140,25 @@ class AmoCrmAdapter:
                     }
                 )
             )
-        for item in _items(as_object(form.get("unsorted")).get("add")):
+        for lead in _items(leads.get("delete")):
+            when = lead.get("last_modified") or lead.get("updated_at")
             events.append(
                 build_event(
                     {
-                        "event_id": f"{prefix}:unsorted:{item.get('uid')}",
-                        "type": "contact_received",
-                        "occurred_at": unix_instant(item.get("created_at"), "amoCRM created_at"),
-                        "ticket_id": f"{prefix}:unsorted:{item.get('uid')}",
+                        "event_id": f"{prefix}:lead:{lead.get('id')}:delete",
+                        "type": "status_changed",
+                        "occurred_at": unix_instant(when, "amoCRM last_modified")
+                        if when
+                        else received_at(headers),
+                        "ticket_id": f"{prefix}:lead:{lead.get('id')}",
                         "source": "amocrm",
-                        "channel": _CATEGORY_CHANNELS.get(str(item.get("category")), "other"),
-                        "amocrm": item,
+                        "status": "closed",
+                        "amocrm": lead,
                     }
                 )
             )
+        for item in _items(as_object(form.get("unsorted")).get("add")):
+            events.append(self._unsorted(prefix, item, context))
         for message in _items(as_object(form.get("message")).get("add")):
             incoming = message.get("type") == "incoming"
             contact = message.get("contact_id")
@@ -160,4 +181,66 @@ class AmoCrmAdapter:
                     }
                 )
             )
+        if not events and _only_ignored(form):
+            raise NotAContact("amoCRM notes, tasks or contact updates (not a customer's contact)")
         return events
+
+    @staticmethod
+    def _unsorted(prefix: str, item: dict[str, Any], context: AdapterContext) -> ContactEvent:
+        source_data = as_object(item.get("source_data"))
+        fields = source_data.get("data")
+        entries = fields if isinstance(fields, list) else list(as_object(fields).values())
+        lines = []
+        for entry in (as_object(e) for e in entries):
+            if entry.get("value") not in (None, ""):
+                label = entry.get("name") or entry.get("id")
+                lines.append(f"{label}: {entry['value']}" if label else str(entry["value"]))
+            elif entry.get("text") not in (None, ""):
+                lines.append(str(entry["text"]))
+        if not lines and source_data.get("last_message_text"):
+            lines.append(str(source_data["last_message_text"]))
+        leads_proposed = _items(as_object(item.get("data")).get("leads"))
+        subject = (leads_proposed[0].get("name") if leads_proposed else None) or source_data.get("form_name")
+        client = as_object(source_data.get("client"))
+        known = [str(client["name"])] if client.get("name") else []
+        return build_event(
+            {
+                "event_id": f"{prefix}:unsorted:{item.get('uid')}",
+                "type": "contact_received",
+                "occurred_at": unix_instant(item.get("created_at"), "amoCRM created_at"),
+                "ticket_id": f"{prefix}:unsorted:{item.get('uid')}",
+                "source": "amocrm",
+                "channel": _chat_channel(source_data)
+                or _CATEGORY_CHANNELS.get(str(item.get("category")), "other"),
+                "subject": context.pii.scrub(str(subject), known)[:1024] if subject else None,
+                "text": context.pii.scrub("\n".join(lines), known) if lines else None,
+                "amocrm": item,
+            }
+        )
+
+
+_IGNORED_ENTITIES: Final = frozenset({"task", "contacts", "companies", "customers", "catalogs", "talk"})
+
+
+def _only_ignored(form: dict[str, Any]) -> bool:
+    """Nothing but notes, tasks and contact/company updates (and the account block)."""
+    keys = set(form) - {"account"}
+    leads = as_object(form.get("leads"))
+    return bool(keys) and all(
+        key in _IGNORED_ENTITIES or (key == "leads" and set(leads) <= {"note", "update"}) for key in keys
+    )
+
+
+def _chat_channel(source_data: dict[str, Any]) -> str | None:
+    """The messenger a chat came from, as amoCRM names its source."""
+    for raw in (
+        source_data.get("source"),
+        source_data.get("source_name"),
+        as_object(source_data.get("origin")).get("type"),
+    ):
+        if raw:
+            name = str(raw).strip().lower()
+            for origin, channel in _ORIGIN_CHANNELS.items():
+                if origin in name:
+                    return channel
+    return None

@@ -10,6 +10,7 @@ import pytest
 
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError
 from processors.adapters.amocrm import decode_form
+from processors.adapters.base import NotAContact
 from processors.pii import Pseudonymizer
 
 PII = Pseudonymizer(b"test-key-0123456789abcdef")
@@ -134,3 +135,57 @@ def test_unsorted_and_chat_messages() -> None:
 def test_broken_forms_are_refused(body: bytes, message: str) -> None:
     with pytest.raises(AdapterError, match=message):
         AMO.parse(body, {}, CONTEXT)
+
+
+def test_a_site_form_keeps_the_customers_words_and_the_proposed_leads_name() -> None:
+    (event,) = parse(
+        [
+            ("unsorted[add][0][uid]", "f7a1"),
+            ("unsorted[add][0][category]", "forms"),
+            ("unsorted[add][0][created_at]", "1795500000"),
+            ("unsorted[add][0][source_data][form_name]", "Форма обратной связи"),
+            ("unsorted[add][0][source_data][data][0][name]", "Имя"),
+            ("unsorted[add][0][source_data][data][0][value]", "Олег Иванов"),
+            ("unsorted[add][0][source_data][data][1][name]", "Телефон"),
+            ("unsorted[add][0][source_data][data][1][value]", "+7 916 555-44-33"),
+            ("unsorted[add][0][source_data][data][2][name]", "Сообщение"),
+            ("unsorted[add][0][source_data][data][2][value]", "Не приходят счета по API с ошибкой 502"),
+            ("unsorted[add][0][data][leads][0][name]", "Заявка: счета по API"),
+            *ACCOUNT,
+        ]
+    )
+    assert (event["channel"], event["subject"]) == ("web_form", "Заявка: счета по API")
+    assert event["text"] == (
+        f"Имя: {PII.name('Олег Иванов')}\n"
+        f"Телефон: {PII.phone('+79165554433')}\n"
+        "Сообщение: Не приходят счета по API с ошибкой 502"
+    )
+
+
+def test_a_telegram_chat_in_unsorted_is_labelled_telegram_with_its_first_message() -> None:
+    (event,) = parse(
+        [
+            ("unsorted[add][0][uid]", "c9d2"),
+            ("unsorted[add][0][category]", "chats"),
+            ("unsorted[add][0][created_at]", "1795500000"),
+            ("unsorted[add][0][source_data][source]", "telegram"),
+            ("unsorted[add][0][source_data][client][name]", "Олег"),
+            ("unsorted[add][0][source_data][data][0][text]", "Здравствуйте, не работает оплата"),
+            *ACCOUNT,
+        ]
+    )
+    assert (event["channel"], event["text"]) == ("telegram", "Здравствуйте, не работает оплата")
+
+
+def test_a_deleted_lead_is_closed_and_notes_are_ignored() -> None:
+    body = urlencode([("leads[delete][0][id]", "19619"), *ACCOUNT]).encode()
+    (event,) = AMO.parse(body, {"X-ContactPulse-Received-At": "2026-11-24T07:00:00+00:00"}, CONTEXT)
+    assert (event.type, event.status, event.ticket_id) == (
+        "status_changed",
+        "closed",
+        "amocrm:acme:lead:19619",
+    )
+    notes = urlencode([("leads[note][0][note][text]", "позвонить завтра"), *ACCOUNT]).encode()
+    with pytest.raises(NotAContact, match="notes"):
+        AMO.parse(notes, {}, CONTEXT)
+    assert AMO.parse(urlencode([("mystery[add][0][id]", "1"), *ACCOUNT]).encode(), {}, CONTEXT) == []
