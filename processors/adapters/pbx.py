@@ -9,13 +9,15 @@
      "caller": "+7 916 123-45-67", "callee": "+7 495 123-45-67",   required numbers
      "agent": "ext-101", "queue": "support",    optional
      "ticket_id": "crm-4411",                   optional: the ticket the PBX/CRM filed it under
-     "transcript": "..."}                       optional speech-to-text
+     "transcript": "...",                       optional speech-to-text
+     "survey_score": 4}                         optional: the caller's post-call IVR rating, 1-5
 
 A customer's number is their conversation: without `ticket_id` the ticket is `pbx:<hash of number>`,
 so a missed call and the call back meet on one ticket. Inbound answered: a contact and, at
 `answered_at`, the agent's response. Inbound missed or abandoned in the IVR: a contact only - its
 first response is the call back. Outbound answered: an agent reply to the callee's ticket; an outbound
-call nobody answered is no response. Numbers are pseudonymized.
+call nobody answered is no response. A post-call survey score is a CSAT rating at `ended_at`. Numbers
+are pseudonymized.
 """
 
 from __future__ import annotations
@@ -102,4 +104,19 @@ class PbxAdapter:
         reply = build_event(
             {**base, "event_id": f"pbx:{call_id}:answered", "type": "agent_replied", "occurred_at": answered}
         )
-        return [received, reply]
+        score = call.get("survey_score")
+        if score in (None, ""):
+            return [received, reply]
+        if str(score).strip() not in ("1", "2", "3", "4", "5"):
+            raise AdapterError(f"survey_score {score!r} is not 1-5")
+        ended = local_instant(call["ended_at"], context, "ended_at") if call.get("ended_at") else answered
+        rated = build_event(
+            {
+                **base,
+                "event_id": f"pbx:{call_id}:survey",
+                "type": "csat_submitted",
+                "occurred_at": ended,
+                "score": int(str(score).strip()),
+            }
+        )
+        return [received, reply, rated]

@@ -161,7 +161,7 @@ def test_offline_message_and_anonymous_visitor() -> None:
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        ({**CHAT, "event": "typing"}, "unknown web-chat event"),
+        ({**CHAT, "event": "chat_rated", "rating": 7}, "expected 1-5"),
         ({**CHAT, "event": "visitor_message"}, "without message_id"),
         ({"event": "chat_started", "chat_id": "x"}, "without chat_id or timestamp"),
     ],
@@ -169,3 +169,38 @@ def test_offline_message_and_anonymous_visitor() -> None:
 def test_broken_chat_callbacks_are_refused(payload: dict[str, Any], message: str) -> None:
     with pytest.raises(AdapterError, match=message):
         parse("webchat", payload)
+
+
+def test_an_unknown_chat_event_maps_to_nothing_so_it_is_dead_lettered() -> None:
+    assert parse("webchat", {**CHAT, "event": "typing"}) == []
+
+
+def test_rating_transfer_and_note() -> None:
+    (rated,) = parse("webchat", {**CHAT, "event": "chat_rated", "rating": 2, "text": "Долго ждал"})
+    assert (rated["type"], rated["score"], rated["text"]) == ("csat_submitted", 2, "Долго ждал")
+    (moved,) = parse("webchat", {**CHAT, "event": "chat_transferred", "group": "L1", "agent": {"id": "op-7"}})
+    assert (moved["type"], moved["team"], moved["agent"]) == ("assigned", "L1", "webchat-agent:op-7")
+    (up,) = parse("webchat", {**CHAT, "event": "chat_transferred", "group": "L2", "escalated": True})
+    assert (up["type"], up["team"]) == ("escalated", "L2")
+    with pytest.raises(NotAContact, match="agent note"):
+        parse("webchat", {**CHAT, "event": "agent_note", "text": "VIP"})
+
+
+def test_a_post_call_survey_is_a_csat_rating_when_the_call_ended() -> None:
+    events = parse(
+        "pbx",
+        {
+            **CALL,
+            "status": "answered",
+            "answered_at": "2026-11-24T10:00:20+03:00",
+            "ended_at": "2026-11-24T10:06:00+03:00",
+            "survey_score": "2",
+        },
+    )
+    assert [(e["type"], e["occurred_at"], e.get("score")) for e in events] == [
+        ("contact_received", "2026-11-24T10:00:05+03:00", None),
+        ("agent_replied", "2026-11-24T10:00:20+03:00", None),
+        ("csat_submitted", "2026-11-24T10:06:00+03:00", 2),
+    ]
+    with pytest.raises(AdapterError, match="survey_score"):
+        parse("pbx", {**CALL, "status": "answered", "survey_score": "ten"})
