@@ -17,9 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
+
 from processors.adapters import Adapter, AdapterContext, AdapterError, SignatureError
 from processors.adapters.base import NotAContact
 from processors.classify import Classifier
+from processors.field_mapping import apply_mapping, mapping_for
 from schemas.errors import DeadLetterReason
 from schemas.event import ContactEvent
 
@@ -48,6 +51,7 @@ def normalize_payload(
 ) -> Normalized | Refused:
     """Verify (when a secret is configured; `now` is the receiver's clock), parse and classify one
     payload; never raises."""
+    unreadable: AdapterError | None = None
     try:
         if secret is not None:
             adapter.verify(body, headers, secret, now)
@@ -57,16 +61,48 @@ def normalize_payload(
     except NotAContact as exc:
         return Normalized([], ignored=str(exc))
     except AdapterError as exc:
-        return Refused(DeadLetterReason.UNPARSABLE_PAYLOAD, str(exc))
+        unreadable, events = exc, []
     except Exception as exc:  # any other failure inside an adapter: kept, with its class, never a 500
         return _adapter_error(exc)
     if not events:
-        return Refused(
-            DeadLetterReason.UNMAPPED_PAYLOAD,
-            f"the {adapter.name} payload maps to no contact event and is not a documented non-contact event",
-        )
+        # A shape the adapter does not know: an admin-written body a field mapping may read.
+        mapped = _mapped(adapter.name, body, headers, context)
+        if isinstance(mapped, Refused):
+            return mapped
+        if mapped is not None:
+            events = [mapped]
+        elif unreadable is not None:
+            return Refused(DeadLetterReason.UNPARSABLE_PAYLOAD, str(unreadable))
+        else:
+            return Refused(
+                DeadLetterReason.UNMAPPED_PAYLOAD,
+                f"the {adapter.name} payload maps to no contact event, is not a documented non-contact "
+                "event, and no mapping of deploy/config/sources.toml matches it",
+            )
     try:
         return Normalized([classifier.enrich(event) for event in events])
+    except Exception as exc:
+        return _adapter_error(exc)
+
+
+def _mapped(
+    source: str, body: bytes, headers: Mapping[str, str], context: AdapterContext
+) -> ContactEvent | Refused | None:
+    """The event a field mapping of the source reads from the body; None when no mapping matches."""
+    mappings = context.sources.for_source(source)
+    if not mappings:
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    mapping = mapping_for(mappings, data) if isinstance(data, dict) else None
+    if mapping is None:
+        return None
+    try:
+        return apply_mapping(mapping, data, headers, context)
+    except AdapterError as exc:
+        return Refused(DeadLetterReason.UNPARSABLE_PAYLOAD, str(exc))
     except Exception as exc:
         return _adapter_error(exc)
 

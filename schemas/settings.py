@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     classification_file: Path | None = Field(
         None, description="Classification rules (TOML); unset means deploy/config/classification.toml."
     )
+    sources_file: Path | None = Field(
+        None,
+        description="Field mappings for admin-written webhook bodies (TOML); unset means "
+        "deploy/config/sources.toml.",
+    )
     detector_checkpoint_seconds: float = Field(
         60.0, gt=0, description="How often the detector checkpoints its state to Kafka."
     )

@@ -45,6 +45,7 @@ from processors.normalize import Normalized, Refused, normalize_payload
 from processors.pii import Pseudonymizer
 from schemas.errors import DeadLetterReason
 from schemas.settings import Settings
+from schemas.sources import load_sources
 from stream.dead_letter import WITHHELD_OVER_BUDGET, WITHHELD_UNVERIFIED, DeadLetter
 from stream.metrics import WorkerMetrics
 
@@ -113,6 +114,7 @@ def adapter_context(settings: Settings, warn: Callable[[str], None] = log.warnin
         pseudonymizer_from(settings, warn),
         ZoneInfo(settings.time_zone),
         support_domains=settings.support_domains(),
+        sources=load_sources(settings.sources_file),
         whatsapp_sent_is_reply=settings.whatsapp_sent_is_reply,
     )
 

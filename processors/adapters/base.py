@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from processors.pii import Pseudonymizer
 from schemas.errors import describe_validation_error
 from schemas.event import ContactEvent
+from schemas.sources import SourcesConfig
 
 RECEIVED_AT_HEADER: Final = "x-contactpulse-received-at"
 """When the endpoint received the payload (RFC 3339), recorded once with the raw record: the time of an
@@ -40,6 +41,8 @@ class AdapterContext:
     time_zone: ZoneInfo
     support_domains: frozenset[str] = frozenset()
     """E-mail domains of the support team (lower case): a message from one is an agent's reply."""
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
+    """Field mappings for admin-written bodies (`deploy/config/sources.toml`)."""
     whatsapp_sent_is_reply: bool = False
     """A WhatsApp status receipt of a message the business sent in a customer-service conversation
     counts as the agent's reply (for teams that answer from the WhatsApp Business app or a console

@@ -17,9 +17,11 @@ from processors.classify import Classifier
 from processors.normalize import Normalized, Refused, normalize_payload
 from processors.pii import Pseudonymizer
 from schemas.errors import DeadLetterReason
+from schemas.sources import load_sources
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CONTEXT = AdapterContext(Pseudonymizer(b"k" * 16), ZoneInfo("Europe/Moscow"))
+# With the shipped field mappings: bodies no adapter reads reach them too.
+CONTEXT = AdapterContext(Pseudonymizer(b"k" * 16), ZoneInfo("Europe/Moscow"), sources=load_sources())
 CLASSIFIER = Classifier.from_file(None)
 NOW = datetime(2026, 11, 24, 10, tzinfo=UTC)
 
@@ -31,6 +33,8 @@ VOCABULARY = [
     "author", "is_staff", "is_public", "status", "priority", "detail", "event", "ticket_id", "call_id",
     "direction", "caller", "started_at", "session_id", "visitor", "leads", "add", "update", "note",
     "freshdesk_webhook", "ticket_status", "zendesk_trigger", "requester", "email", "subject", "body",
+    "triggered_event", "webhookEvent", "issue", "key", "fields", "changelog", "items", "toString",
+    "jsdPublic", "satisfaction", "updated_at", "title", "via", "latest_comment", "source_data",
 ]  # fmt: skip
 
 
@@ -143,7 +147,8 @@ def test_an_update_whose_message_is_a_string_is_dead_lettered_not_dropped() -> N
     outcome = check("telegram", orjson.dumps({"update_id": 5, "message": "hello"}))
     assert outcome == Refused(
         DeadLetterReason.UNMAPPED_PAYLOAD,
-        "the telegram payload maps to no contact event and is not a documented non-contact event",
+        "the telegram payload maps to no contact event, is not a documented non-contact event, and no "
+        "mapping of deploy/config/sources.toml matches it",
     )
 
 
