@@ -193,6 +193,8 @@ class SimulatedRecord:
     valid: bool
     source: str | None = None
     """None: a normalized event for contacts.events; else the adapter whose native payload `value` is."""
+    endpoint: str | None = None
+    """Where a native payload is posted, under /ingest/ (`outbound/telegram` for a bot's reply)."""
 
 
 @dataclass(order=True)
@@ -359,18 +361,28 @@ class TrafficSimulator:
             event.update(kind=kind, category=category, topic=topic, subject=text[:60], text=text)
         if rng.random() < 0.3:
             event["priority"] = rng.choice(("p1", "p2", "p3", "p3", "p4"))
+        # A native ticket's events carry what its rendering needs (underscored: never in an event).
+        rendering: dict[str, Any] = {}
         if native:
-            event["_native"] = True
+            rendering = {"_native": True, "_customer": customer, "_priority": event.get("priority")}
             if source_id is not None:
-                event["_source_id"] = source_id  # what the source itself calls it (render only)
-        self._schedule(at, event)
-        self._plan_lifecycle(at, ticket, channel, str(event["topic"]))
+                rendering["_source_id"] = source_id  # what the source itself calls the ticket
+        self._schedule(at, {**event, **rendering, "_first": True} if native else event)
+        self._plan_lifecycle(at, ticket, channel, str(event["topic"]), rendering)
 
-    def _plan_lifecycle(self, opened: datetime, ticket: str, channel: str, topic: str) -> None:
+    def _plan_lifecycle(
+        self, opened: datetime, ticket: str, channel: str, topic: str, rendering: dict[str, Any]
+    ) -> None:
         rng = self._rng
         team = _TEAMS.get(topic, "tier1")
         agent = f"agent-{rng.randint(1, 25):02d}"
-        base = {"ticket_id": ticket, "channel": channel, "source": _SOURCES[channel], "topic": topic}
+        base = {
+            "ticket_id": ticket,
+            "channel": channel,
+            "source": _SOURCES[channel],
+            "topic": topic,
+            **rendering,
+        }
         assigned = opened + timedelta(minutes=rng.uniform(1, 10))
         self._schedule(assigned, {**base, "type": "assigned", "team": team, "agent": agent})
         fast = channel in ("chat", "phone", "telegram", "whatsapp")
@@ -405,9 +417,12 @@ class TrafficSimulator:
     def _emit(self, at: datetime, event: dict[str, Any]) -> list[SimulatedRecord]:
         # Ids are numbered in emission order, so they are stable for a seed.
         self._events += 1
-        if event.pop("_native", False):
-            source, payload = render(event, at)
-            return [SimulatedRecord(str(event["ticket_id"]).encode(), payload, at, valid=True, source=source)]
+        if event.get("_native"):
+            native = render(event, at)
+            if native is not None:
+                key = str(event["ticket_id"]).encode()
+                return [SimulatedRecord(key, native.body, at, True, native.source, native.endpoint)]
+        event = {key: value for key, value in event.items() if not key.startswith("_")}
         event = {
             "event_id": f"sim-{self._id_prefix}-{self._events:08d}",
             "occurred_at": _rfc3339(at),

@@ -36,6 +36,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from processors.adapters import ADAPTERS
+from processors.adapters.outbound import SIGNATURE_HEADER as OUTBOUND_SIGNATURE
+from processors.adapters.outbound import TIMESTAMP_HEADER as OUTBOUND_TIMESTAMP
+from processors.adapters.outbound import sign
+from processors.native_payloads import SUPPORT_DOMAIN
 from processors.simulator import MOSCOW, SimulatedRecord, TrafficSimulator
 from schemas.settings import ENV_PREFIX, Settings, settings_to_env
 from sinks.alertmanager_config import render_config
@@ -369,11 +373,10 @@ class TrafficPump:
         waiting: list[SimulatedRecord] = []
         for record in self._to_post:
             try:
-                token = source_token(self._settings, record.source or "")
                 async with self._session.post(
-                    f"{self._ingest_url}/{record.source}",
+                    f"{self._ingest_url}/{record.endpoint or record.source}",
                     data=record.value,
-                    headers={TOKEN_HEADER: token} if token else {},
+                    headers=self._credentials(record),
                     timeout=aiohttp.ClientTimeout(total=5),
                 ) as response:
                     status = response.status
@@ -386,6 +389,18 @@ class TrafficPump:
             self.produced += 1
             self.posted += 1
         self._to_post = waiting
+
+    def _credentials(self, record: SimulatedRecord) -> dict[str, str]:
+        """What the source sends to prove itself: the shared token, or the outbound signature."""
+        outbound = self._settings.outbound_webhook_secret
+        if record.source == "outbound" and outbound is not None:
+            stamp = int(time.time())
+            return {
+                OUTBOUND_TIMESTAMP: str(stamp),
+                OUTBOUND_SIGNATURE: sign(outbound.get_secret_value(), stamp, record.value),
+            }
+        token = source_token(self._settings, record.source or "")
+        return {TOKEN_HEADER: token} if token else {}
 
 
 async def simulate(
@@ -561,11 +576,19 @@ def demo_settings(settings: Settings, tag: str) -> Settings:
     pii_key = settings.pii_key or SecretStr(secrets.token_hex(16))
     # The endpoint takes no unsigned payloads: the simulated sources authenticate with a token of this
     # run's (a vendor secret the simulator cannot sign with is left to its source).
-    tokens = {
+    tokens: dict[str, object] = {
         f"{source}_token": SecretStr(secrets.token_hex(16))
         for source in ADAPTERS
-        if source_token(settings, source) is None and source_secret(settings, source) is None
+        if f"{source}_token" in Settings.model_fields
+        and source_token(settings, source) is None
+        and source_secret(settings, source) is None
     }
+    # The simulated bots report their replies to the outbound endpoint, signed with this run's secret;
+    # the simulated team answers e-mail from its own domain.
+    if settings.outbound_webhook_secret is None:
+        tokens["outbound_webhook_secret"] = SecretStr(secrets.token_hex(16))
+    if not settings.email_support_domains:
+        tokens["email_support_domains"] = SUPPORT_DOMAIN
     return settings.model_copy(
         update={"app_id": f"{settings.app_id}-demo-{tag}", "pii_key": pii_key, **topics, **tokens}
     )

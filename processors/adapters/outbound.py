@@ -51,8 +51,8 @@ from schemas.event import ContactEvent
 
 CHANNEL_HEADER: Final = "x-contactpulse-channel"
 """Set by the endpoint from the path (`/ingest/outbound/{channel}`), never taken from the sender."""
-SIGNATURE_HEADER: Final = "x-contactpulse-signature"
-TIMESTAMP_HEADER: Final = "x-contactpulse-timestamp"
+SIGNATURE_HEADER: Final = "X-ContactPulse-Signature"
+TIMESTAMP_HEADER: Final = "X-ContactPulse-Timestamp"
 MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
 CHANNELS: Final = ("telegram", "whatsapp", "email")
 _MESSAGE_ID: Final = re.compile(r"<([^<>\s]+)>")
@@ -70,12 +70,12 @@ class OutboundAdapter:
     def verify(self, body: bytes, headers: Mapping[str, str], secret: str, now: datetime) -> None:
         given = lower_headers(headers)
         try:
-            stamp = int(given.get(TIMESTAMP_HEADER, ""))
+            stamp = int(given.get(TIMESTAMP_HEADER.lower(), ""))
         except ValueError:
             raise SignatureError("X-ContactPulse-Timestamp is missing or not unix seconds") from None
         if abs(now.timestamp() - stamp) > MAX_CLOCK_SKEW.total_seconds():
             raise SignatureError("X-ContactPulse-Timestamp is more than 5 minutes from now")
-        presented = given.get(SIGNATURE_HEADER, "").strip().lower()
+        presented = given.get(SIGNATURE_HEADER.lower(), "").strip().lower()
         if not hmac.compare_digest(presented, sign(secret, stamp, body)):
             raise SignatureError("X-ContactPulse-Signature is missing or does not match the body")
 

@@ -91,27 +91,59 @@ def test_start_must_be_timezone_aware() -> None:
         TrafficSimulator(seed=1, start=datetime(2026, 11, 23))
 
 
-def test_native_first_contacts_parse_through_their_adapters_onto_the_same_ticket() -> None:
+def test_native_tickets_parse_through_their_adapters_onto_the_same_ticket() -> None:
+    from collections import Counter
     from zoneinfo import ZoneInfo
 
     from processors.adapters import ADAPTERS, AdapterContext
+    from processors.native_payloads import SUPPORT_DOMAIN
     from processors.pii import Pseudonymizer
 
-    context = AdapterContext(Pseudonymizer(b"k" * 16), ZoneInfo("Europe/Moscow"))
+    context = AdapterContext(
+        Pseudonymizer(b"k" * 16), ZoneInfo("Europe/Moscow"), support_domains=frozenset({SUPPORT_DOMAIN})
+    )
     simulator = TrafficSimulator(seed=11, start=MONDAY, native=True, pii_key=b"k" * 16)
     records = simulator.advance(MONDAY + timedelta(days=1))
     native = [r for r in records if r.source is not None]
-    assert {r.source for r in native} == {"telegram", "zendesk", "email", "pbx", "webchat"}
+    assert {r.endpoint for r in native} == {
+        "telegram",
+        "outbound/telegram",
+        "zendesk",
+        "email",
+        "pbx",
+        "webchat",
+    }
     later_tickets = {parse_contact_event(r.value).ticket_id for r in records if r.source is None and r.valid}
+    kinds: Counter[tuple[str, str]] = Counter()
     for record in native:
-        (event,) = ADAPTERS[record.source].parse(record.value, {}, context)
-        assert event.type.value == "contact_received"
-        assert event.ticket_id == record.key.decode()
-        assert abs(event.occurred_at - record.occurred_at) < timedelta(seconds=1)  # some formats keep seconds
+        assert record.endpoint is not None
+        headers = (
+            {"X-ContactPulse-Channel": record.endpoint.split("/")[1]} if record.source == "outbound" else {}
+        )
+        for event in ADAPTERS[record.source].parse(record.value, headers, context):
+            kinds[(record.endpoint, event.type.value)] += 1
+            assert event.ticket_id == record.key.decode()
+            assert abs(event.occurred_at - record.occurred_at) < timedelta(seconds=1)  # some keep seconds
+    # Replies, ratings and escalations travel natively too, each way its source reports them.
+    for expected in [
+        ("outbound/telegram", "agent_replied"),
+        ("email", "agent_replied"),
+        ("email", "contact_received"),
+        ("zendesk", "agent_replied"),
+        ("zendesk", "status_changed"),
+        ("zendesk", "csat_submitted"),
+        ("pbx", "agent_replied"),
+        ("webchat", "agent_replied"),
+        ("webchat", "csat_submitted"),
+        ("webchat", "assigned"),
+    ]:
+        assert kinds[expected] > 0, expected
     # No raw chat id or Message-ID leaves the adapters.
     assert not any(t.startswith("telegram:7") or "@" in t for t in later_tickets)
-    # The lifecycle that follows a native first contact continues on the adapter's ticket id.
-    assert sum(1 for r in native if r.key.decode() in later_tickets) > 0.9 * len(native)
+    # What a source cannot say (a Telegram chat's status) continues on the adapter's ticket id.
+    native_tickets = {r.key.decode() for r in native if r.endpoint == "telegram"}
+    assert len(native_tickets & later_tickets) > 0.9 * len(native_tickets)
+    assert not any("_source_id" in r.value.decode() for r in records if r.source is None)
 
 
 def test_ten_days_look_like_a_b2b_support_stream() -> None:
