@@ -7,7 +7,9 @@ quoted history, which thread it belongs to, and which messages are machines talk
 - Text: the first text/plain part that is not an attachment; else the first text/html part, turned into
   text (tags dropped, block elements as line breaks, entities decoded).
 - Quoted replies are cut: from the first attribution line ("On ... wrote:", "... написал(а):",
-  "-----Original Message-----", "От: ...") or the first block of ">"-quoted lines.
+  "-----Original Message-----", "От: ...") or the first block of ">"-quoted lines; then the signature:
+  from the `-- ` separator, a mobile footer ("Sent from my iPhone", "Отправлено с iPhone"), or a closing
+  phrase ("С уважением,", "Best regards,") followed by at most six lines.
 - Threading: a conversation is one ticket, named by its root message: the first id of `References`,
   else `In-Reply-To`, else the message's own `Message-ID`.
 - Agents' replies: a message from an address of the support team's domains
@@ -97,6 +99,38 @@ def strip_quoted(text: str) -> str:
     return "\n".join(kept).strip()
 
 
+_SIGNATURE_SEPARATOR: Final = re.compile(r"^--\s?$")
+_MOBILE_FOOTER: Final = re.compile(
+    r"^\s*(?:Sent from my|Sent from Mail for|Get Outlook for|Отправлено (?:с|из)|Отправлено через)\b",
+    re.IGNORECASE,
+)
+_CLOSING: Final = re.compile(
+    r"^\s*(?:с уважением|с наилучшими пожеланиями|всего доброго|best regards|kind regards|regards|"
+    r"best wishes|sincerely|cheers)\s*[,.!]?\s*\S{0,40}\s*$",
+    re.IGNORECASE,
+)
+_SIGNATURE_LINES: Final = 6
+"""A closing phrase starts the signature only when at most this many lines follow it (name, title,
+company, phone), so a "Regards" inside the body keeps what comes after it."""
+
+
+def strip_signature(text: str) -> str:
+    """The message without its signature: from the RFC 3676 `-- ` separator, a mobile client's footer,
+    or a closing phrase ("С уважением,", "Best regards,") followed by a short block, to the end."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if index == 0:
+            continue
+        if _SIGNATURE_SEPARATOR.match(line) or _MOBILE_FOOTER.match(line):
+            return "\n".join(lines[:index]).strip()
+        if (
+            _CLOSING.match(line)
+            and len([rest for rest in lines[index + 1 :] if rest.strip()]) <= _SIGNATURE_LINES
+        ):
+            return "\n".join(lines[:index]).strip()
+    return text.strip()
+
+
 def _ids(value: str | None) -> list[str]:
     return _MESSAGE_ID.findall(value or "")
 
@@ -163,7 +197,7 @@ class EmailAdapter:
         if sent or _domain(address) in context.support_domains:
             return [self._agent_reply(message, address, event_id, root, occurred, context)]
         try:
-            text = strip_quoted(body_text(message))
+            text = strip_signature(strip_quoted(body_text(message)))
         except (LookupError, UnicodeError) as exc:
             raise AdapterError(f"cannot decode the body: {exc}") from None
         subject = str(message.get("Subject", "")).strip() or None

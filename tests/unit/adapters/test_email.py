@@ -11,7 +11,7 @@ import pytest
 
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError
 from processors.adapters.base import NotAContact
-from processors.adapters.email import html_to_text, strip_quoted
+from processors.adapters.email import html_to_text, strip_quoted, strip_signature
 from processors.pii import Pseudonymizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "email"
@@ -141,3 +141,26 @@ def test_a_team_message_that_answers_no_thread_starts_no_ticket() -> None:
     body = (FIXTURES / "agent_notice.eml").read_bytes()
     with pytest.raises(NotAContact, match="answers no thread"):
         EMAIL.parse(body, {}, SUPPORT)
+
+
+LONG_AFTER_REGARDS = "Three things are wrong.\nRegards,\n" + "\n".join(f"{n}. item" for n in range(1, 8))
+
+
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        (
+            "Здравствуйте!\nНе работает выгрузка.\n\nС уважением,\nИрина Смирнова\nООО Ромашка\n"
+            "+7 916 123-45-67",
+            "Здравствуйте!\nНе работает выгрузка.",
+        ),
+        ("Export fails with 502.\n\nBest regards,\nJohn\nAcme Corp", "Export fails with 502."),
+        ("Export fails.\n-- \nJohn Smith | Acme | +1 555 0100", "Export fails."),
+        ("Не работает оплата\n\nОтправлено с iPhone", "Не работает оплата"),
+        # A closing phrase with a long text after it is part of the message, not a signature.
+        (LONG_AFTER_REGARDS, LONG_AFTER_REGARDS),
+        ("С уважением, Ирина", "С уважением, Ирина"),  # the only line: nothing before it to keep
+    ],
+)
+def test_the_signature_is_cut_from_the_customers_words(body: str, kept: str) -> None:
+    assert strip_signature(body) == kept
