@@ -13,8 +13,10 @@ text, one "name: value" line each (the customer's words, scrubbed of PII); a cha
 (`source_data[data][<n>][text]` or `source_data[last_message_text]`) too; the lead the item proposes
 (`data[leads][0][name]`, else the form's name) is the subject; a chat arriving from Telegram, WhatsApp,
 Instagram, VK, ... (`source_data[source]`, `[source_name]` or `[origin][type]`) gets that channel, not
-`chat`. Deleted leads (`leads[delete]`) are closed. Notes (`leads[note]`, `contacts[note]`: internal,
-not replies), tasks, and contact or company updates are accepted and ignored.
+`chat`. Deleted leads (`leads[delete]`) are closed. A task on a lead completed (`task[update]` or
+`task[add]` with `status` 1, `element_type` 2) of type call (1) or letter (3) is the agent reaching the
+customer: `agent_replied` on the lead at its `last_modified`. Notes (`leads[note]`, `contacts[note]`:
+internal, not replies), other tasks, and contact or company updates are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -157,6 +159,25 @@ class AmoCrmAdapter:
                     }
                 )
             )
+        tasks = as_object(form.get("task"))
+        for task in _items(tasks.get("update")) + _items(tasks.get("add")):
+            if not _contacted_customer(task):
+                continue
+            events.append(
+                build_event(
+                    {
+                        "event_id": f"{prefix}:task:{task.get('id')}:done",
+                        "type": "agent_replied",
+                        "occurred_at": unix_instant(task.get("last_modified"), "amoCRM task last_modified"),
+                        "ticket_id": f"{prefix}:lead:{task.get('element_id')}",
+                        "source": "amocrm",
+                        "agent": f"amocrm-user:{task['responsible_user_id']}"
+                        if task.get("responsible_user_id")
+                        else None,
+                        "amocrm": {k: v for k, v in task.items() if k not in ("text", "result")},
+                    }
+                )
+            )
         for item in _items(as_object(form.get("unsorted")).get("add")):
             events.append(self._unsorted(prefix, item, context))
         for message in _items(as_object(form.get("message")).get("add")):
@@ -220,6 +241,18 @@ class AmoCrmAdapter:
 
 
 _IGNORED_ENTITIES: Final = frozenset({"task", "contacts", "companies", "customers", "catalogs", "talk"})
+_CONTACT_TASKS: Final = frozenset({"1", "3"})
+"""amoCRM's task types that reach the customer: 1 call (Звонок), 3 letter (Письмо)."""
+
+
+def _contacted_customer(task: dict[str, Any]) -> bool:
+    """A completed call or letter task on a lead: the agent answered the customer."""
+    return (
+        str(task.get("status")) == "1"
+        and str(task.get("element_type")) == "2"
+        and str(task.get("task_type")) in _CONTACT_TASKS
+        and bool(task.get("element_id"))
+    )
 
 
 def _only_ignored(form: dict[str, Any]) -> bool:

@@ -189,3 +189,32 @@ def test_a_deleted_lead_is_closed_and_notes_are_ignored() -> None:
     with pytest.raises(NotAContact, match="notes"):
         AMO.parse(notes, {}, CONTEXT)
     assert AMO.parse(urlencode([("mystery[add][0][id]", "1"), *ACCOUNT]).encode(), {}, CONTEXT) == []
+
+
+def test_a_completed_call_task_on_a_lead_is_the_agents_reply_and_other_tasks_are_ignored() -> None:
+    task = [
+        ("task[update][0][id]", "7001"),
+        ("task[update][0][element_id]", "19619"),
+        ("task[update][0][element_type]", "2"),
+        ("task[update][0][task_type]", "1"),
+        ("task[update][0][status]", "1"),
+        ("task[update][0][responsible_user_id]", "123123"),
+        ("task[update][0][last_modified]", "1795503600"),
+        ("task[update][0][text]", "Перезвонить Олегу +7 916 555-44-33"),
+        *ACCOUNT,
+    ]
+    (event,) = parse(task)
+    assert {k: event[k] for k in ("event_id", "type", "occurred_at", "ticket_id", "agent")} == {
+        "event_id": "amocrm:acme:task:7001:done",
+        "type": "agent_replied",
+        "occurred_at": "2026-11-24T07:00:00Z",
+        "ticket_id": "amocrm:acme:lead:19619",  # the lead the customer's request opened
+        "agent": "amocrm-user:123123",
+    }
+    assert "555" not in str(event)  # the task's text (a phone number here) is not kept
+    meeting = [(k, "2" if k.endswith("[task_type]") else v) for k, v in task]
+    with pytest.raises(NotAContact, match="tasks"):
+        parse(meeting)
+    open_task = [(k, "0" if k.endswith("[status]") else v) for k, v in task]
+    with pytest.raises(NotAContact, match="tasks"):
+        parse(open_task)
