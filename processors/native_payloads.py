@@ -14,18 +14,29 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any, Final
+from urllib.parse import urlencode
 
 import orjson
 
 from processors.pii import Pseudonymizer
 
-NATIVE_CHANNELS: Final = {
-    "telegram": "telegram",
-    "web_form": "zendesk",
-    "email": "email",
-    "phone": "pbx",
-    "chat": "webchat",
-}
+NATIVE_CHANNELS: Final = frozenset({"telegram", "web_form", "email", "phone", "chat", "whatsapp", "social"})
+AMOCRM_ACCOUNT: Final = "sim"
+"""The simulated amoCRM account's subdomain (ticket ids `amocrm:sim:talk:<id>`)."""
+
+
+def native_source(channel: str, number: int) -> str:
+    """The source that reports a simulated ticket of this channel (the adapter its payloads go to):
+    e-mail is read from the mailbox or arrives through Freshdesk, web forms through Zendesk or Jira."""
+    if channel == "email":
+        return "freshdesk" if number % 3 == 0 else "email"
+    if channel == "web_form":
+        return "jira" if number % 2 == 0 else "zendesk"
+    return {"telegram": "telegram", "phone": "pbx", "chat": "webchat", "whatsapp": "whatsapp"}.get(
+        channel, "amocrm"
+    )
+
+
 _ZENDESK_PRIORITY: Final = {"p1": "URGENT", "p2": "HIGH", "p3": "NORMAL", "p4": "LOW"}
 
 
@@ -33,21 +44,33 @@ def _number(seed: str, digits: int) -> int:
     return int(hashlib.sha256(seed.encode()).hexdigest(), 16) % int(10**digits)
 
 
-def native_ticket_id(channel: str, prefix: str, number: int, pii: Pseudonymizer) -> tuple[str, str] | None:
-    """(the ticket id the channel's adapter derives for this simulated ticket, the source's own id it is
+def native_ticket_id(source: str, prefix: str, number: int, pii: Pseudonymizer) -> tuple[str, str] | None:
+    """(the ticket id the source's adapter derives for this simulated ticket, the source's own id it is
     derived from), or None: keep ours. Ids that name a person are keyed hashes, as the adapters make
     them; `pii` must hold the worker's key."""
     name = f"{prefix}-{number:06d}"
-    if channel == "telegram":
+    if source == "telegram":
         chat = str(7_000_000_000 + _number(name, 9))
         return f"telegram:{pii.identifier('chat', chat)}", chat
-    if channel == "web_form":
+    if source == "zendesk":
         return f"zendesk:{name}", name
-    if channel == "email":
+    if source == "email":
         message_id = f"sim-{name}@client.example"
         return f"email:{pii.identifier('msgid', message_id)}", message_id
-    if channel == "chat":
+    if source == "webchat":
         return f"webchat:{name}", name
+    if source == "freshdesk":
+        number_there = str(10_000_000 + _number(name, 7))
+        return f"freshdesk:{number_there}", number_there
+    if source == "jira":
+        key = f"SIM-{_number(name, 8)}"
+        return f"jira:{key}", key
+    if source == "whatsapp":
+        phone = f"7926{_number(name, 7):07d}"
+        return f"whatsapp:{pii.phone(phone)}", phone
+    if source == "amocrm":
+        talk = str(_number(name, 9))
+        return f"amocrm:{AMOCRM_ACCOUNT}:talk:{talk}", talk
     return None
 
 
@@ -74,11 +97,10 @@ class NativePayload:
 def render(event: dict[str, Any], at: datetime) -> NativePayload | None:
     """A simulated event of a ticket on a channel with an adapter, as its source sends it; None when the
     source has no way to say it."""
-    channel, kind = str(event["channel"]), str(event["type"])
-    if kind == "contact_received" and event.get("_first"):
-        source, body = _first_contact(event, at)
-        return NativePayload(source, source, body)
-    renderer = _LATER.get(channel)
+    source, kind = str(event["source"]), str(event["type"])
+    if kind == "contact_received" and event.get("_first") and source in _FIRST:
+        return NativePayload(source, source, _FIRST[source](event, at))
+    renderer = _LATER.get(source)
     return renderer(event, kind, at) if renderer is not None else None
 
 
@@ -222,85 +244,252 @@ def _webchat(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | 
     return NativePayload("webchat", "webchat", orjson.dumps(callback))
 
 
+def _first_telegram(event: dict[str, Any], at: datetime) -> bytes:
+    chat, unix = int(str(event["_source_id"])), _stamp(at)
+    sender = {"id": chat, "is_bot": False, "first_name": str(event.get("customer_id") or "")}
+    message = {"message_id": 1, "date": unix, "chat": {"id": chat, "type": "private"}, "from": sender}
+    return orjson.dumps({"update_id": unix, "message": {**message, "text": str(event.get("text") or "")}})
+
+
+def _first_zendesk(event: dict[str, Any], at: datetime) -> bytes:
+    ticket = str(event["_source_id"])
+    detail = {
+        "id": ticket,
+        "status": "NEW",
+        "priority": _ZENDESK_PRIORITY.get(str(event.get("priority")), None),
+        "requester_id": str(event.get("customer_id") or "anonymous"),
+        "subject": event.get("subject"),
+        "description": str(event.get("text") or ""),
+        "via": {"channel": "web_form"},
+    }
+    envelope = {"id": f"sim-zendesk:{ticket}", "time": at.isoformat(), "subject": f"zen:ticket:{ticket}"}
+    return orjson.dumps({**envelope, "type": "zen:event-type:ticket.created", "detail": detail})
+
+
+def _first_email(event: dict[str, Any], at: datetime) -> bytes:
+    mail = EmailMessage()
+    mail["From"] = f"{event.get('customer_id') or 'anonymous'}@client.example"
+    mail["To"] = f"support@{SUPPORT_DOMAIN}"
+    mail["Subject"] = str(event.get("subject") or "Обращение")
+    mail["Date"] = format_datetime(at)
+    mail["Message-ID"] = f"<{event['_source_id']}>"
+    mail.set_content(str(event.get("text") or "") or "(без текста)")
+    return mail.as_bytes()
+
+
+def _first_pbx(event: dict[str, Any], at: datetime) -> bytes:
+    customer = str(event.get("customer_id") or "anonymous")
+    call: dict[str, Any] = {
+        "call_id": f"sim-{event['ticket_id']}",
+        "direction": "inbound",
+        "status": "missed",
+    }
+    call |= {"started_at": at.isoformat(), "caller": f"+7916{_number(customer, 7):07d}"}
+    call |= {"callee": "+74950000000", "ticket_id": str(event["ticket_id"]), "transcript": event.get("text")}
+    return orjson.dumps(call)
+
+
+def _first_webchat(event: dict[str, Any], at: datetime) -> bytes:
+    callback: dict[str, Any] = {
+        "event": "visitor_message",
+        "chat_id": str(event["_source_id"]),
+        "message_id": "m-1",
+    }
+    callback |= {"timestamp": at.isoformat(), "visitor": {"id": event.get("customer_id")}}
+    return orjson.dumps({**callback, "text": event.get("text")})
+
+
+def _first_freshdesk(event: dict[str, Any], at: datetime) -> bytes:
+    return _freshdesk_hook(event, at, "{ticket_action:created}", ticket_description=event.get("text"))
+
+
+def _first_jira(event: dict[str, Any], at: datetime) -> bytes:
+    body = {"timestamp": int(at.timestamp() * 1000), "webhookEvent": "jira:issue_created"}
+    return orjson.dumps({**body, "issue": _jira_issue(event, at, "Waiting for support", "new")})
+
+
+def _first_whatsapp(event: dict[str, Any], at: datetime) -> bytes:
+    return _whatsapp_message(event, at, f"wamid.SIM{_stamp(at)}{_number(str(event['_source_id']), 6)}")
+
+
+def _first_amocrm(event: dict[str, Any], at: datetime) -> bytes:
+    return _amocrm_message(event, at, "incoming")
+
+
+_FIRST: Final = {
+    "telegram": _first_telegram,
+    "zendesk": _first_zendesk,
+    "email": _first_email,
+    "pbx": _first_pbx,
+    "webchat": _first_webchat,
+    "freshdesk": _first_freshdesk,
+    "jira": _first_jira,
+    "whatsapp": _first_whatsapp,
+    "amocrm": _first_amocrm,
+}
+
+_FRESHDESK_STATUS: Final = {"in_progress": "2", "waiting_customer": "6", "resolved": "4", "closed": "5"}
+_FRESHDESK_PRIORITY: Final = {"p1": "Urgent", "p2": "High", "p3": "Medium", "p4": "Low"}
+_FRESHDESK_RATING: Final = {5: "103", 4: "101", 3: "100", 2: "-101", 1: "-103"}
+_JIRA_STATUS: Final = {
+    "in_progress": ("In Progress", "indeterminate"),
+    "waiting_customer": ("Waiting for customer", "indeterminate"),
+    "resolved": ("Resolved", "done"),
+    "closed": ("Closed", "done"),
+}
+_JIRA_PRIORITY: Final = {"p1": "Highest", "p2": "High", "p3": "Medium", "p4": "Low"}
+
+
+def _freshdesk_hook(event: dict[str, Any], at: datetime, triggered: str, **more: Any) -> bytes:
+    fields = {
+        "triggered_event": triggered,
+        "ticket_id": str(event["_source_id"]),
+        "ticket_subject": event.get("subject") if event.get("_first") else None,
+        "ticket_source": "Email",
+        "ticket_priority": _FRESHDESK_PRIORITY.get(str(event.get("_priority")), "Low"),
+        "ticket_requester_email": f"{event.get('_customer') or event.get('customer_id')}@client.example",
+        "ticket_updated_at": at.isoformat(),
+        **more,
+    }
+    return orjson.dumps({"freshdesk_webhook": {k: v for k, v in fields.items() if v is not None}})
+
+
+def _freshdesk(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | None:
+    agent = f"{event.get('agent') or 'agent'}@{SUPPORT_DOMAIN}"
+    if kind == "contact_received":
+        body = _freshdesk_hook(
+            event, at, "{reply:sent}", actor="requester", ticket_latest_public_comment=event.get("text")
+        )
+    elif kind == "agent_replied":
+        body = _freshdesk_hook(event, at, "{reply:sent}", ticket_agent_email=agent)
+    elif kind == "status_changed" and str(event.get("status")) in _FRESHDESK_STATUS:
+        body = _freshdesk_hook(
+            event, at, f"{{status:{{from:2,to:{_FRESHDESK_STATUS[str(event['status'])]}}}}}"
+        )
+    elif kind == "assigned":
+        body = _freshdesk_hook(event, at, "{responder_id:{from:,to:7}}", ticket_agent_email=agent)
+    elif kind == "escalated":
+        body = _freshdesk_hook(event, at, "{priority:{from:1,to:4}}", ticket_priority="Urgent")
+    elif kind == "csat_submitted":
+        rating = _FRESHDESK_RATING[int(event["score"])]
+        body = _freshdesk_hook(event, at, "{customer_feedback:received}", ticket_satisfaction_rating=rating)
+    else:
+        return None
+    return NativePayload("freshdesk", "freshdesk", body)
+
+
+def _jira_issue(event: dict[str, Any], at: datetime, status: str, category: str) -> dict[str, Any]:
+    reporter = {"accountId": f"qm:{event.get('_customer')}", "accountType": "customer"}
+    fields = {
+        "summary": event.get("subject") or "Обращение",
+        "description": event.get("text") if event.get("_first") else None,
+        "created": at.strftime("%Y-%m-%dT%H:%M:%S.000%z"),
+        "priority": {"name": _JIRA_PRIORITY.get(str(event.get("_priority")), "Medium")},
+        "status": {"name": status, "statusCategory": {"key": category}},
+        "reporter": reporter,
+    }
+    return {"id": str(event["_source_id"]), "key": str(event["_source_id"]), "fields": fields}
+
+
+def _jira(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | None:
+    millis, stamp = int(at.timestamp() * 1000), at.strftime("%Y-%m-%dT%H:%M:%S.000%z")
+    issue = _jira_issue(event, at, "In Progress", "indeterminate")
+    if kind in ("contact_received", "agent_replied"):
+        author = (
+            issue["fields"]["reporter"]
+            if kind == "contact_received"
+            else {
+                "accountId": f"agent:{event.get('agent')}",
+                "accountType": "atlassian",
+            }
+        )
+        text = str(event.get("text") or "Ответ службы поддержки.")
+        comment = {"id": f"c{millis}", "author": author, "body": text, "created": stamp, "jsdPublic": True}
+        body = {"timestamp": millis, "webhookEvent": "comment_created", "issue": issue, "comment": comment}
+        return NativePayload("jira", "jira", orjson.dumps(body))
+    if kind == "status_changed" and str(event.get("status")) in _JIRA_STATUS:
+        name, category = _JIRA_STATUS[str(event["status"])]
+        issue = _jira_issue(event, at, name, category)
+        items = [{"field": "status", "toString": name}]
+    elif kind == "escalated":
+        issue["fields"]["priority"] = {"name": "Highest"}
+        items = [{"field": "priority", "fromString": issue_priority(event), "toString": "Highest"}]
+    elif kind == "assigned":
+        issue["fields"]["assignee"] = {"accountId": f"agent:{event.get('agent')}"}
+        items = [{"field": "assignee", "toString": str(event.get("agent"))}]
+    elif kind == "csat_submitted":
+        issue["fields"]["customfield_10060"] = {"rating": int(event["score"])}
+        items = [{"field": "Satisfaction", "toString": str(event["score"])}]
+    else:
+        return None
+    changelog = {"id": f"cl{millis}", "items": items}
+    body = {"timestamp": millis, "webhookEvent": "jira:issue_updated", "issue": issue, "changelog": changelog}
+    return NativePayload("jira", "jira", orjson.dumps(body))
+
+
+def issue_priority(event: dict[str, Any]) -> str:
+    return _JIRA_PRIORITY.get(str(event.get("_priority")), "Medium")
+
+
+def _whatsapp_message(event: dict[str, Any], at: datetime, wamid: str) -> bytes:
+    phone = str(event["_source_id"])
+    message = {"from": phone, "id": wamid, "timestamp": str(_stamp(at)), "type": "text"}
+    value = {
+        "messaging_product": "whatsapp",
+        "messages": [{**message, "text": {"body": event.get("text") or ""}}],
+    }
+    change = {"field": "messages", "value": value}
+    return orjson.dumps(
+        {"object": "whatsapp_business_account", "entry": [{"id": "sim", "changes": [change]}]}
+    )
+
+
+def _whatsapp(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | None:
+    wamid = f"wamid.SIM{_stamp(at)}{_number(str(event['_source_id']), 6)}"
+    if kind == "contact_received":
+        return NativePayload("whatsapp", "whatsapp", _whatsapp_message(event, at, wamid))
+    if kind == "agent_replied":
+        sent = {"message_id": wamid + "R", "whatsapp_to": str(event["_source_id"]), "sent_at": at.isoformat()}
+        return NativePayload(
+            "outbound", "outbound/whatsapp", orjson.dumps({**sent, "agent": event.get("agent")})
+        )
+    return None
+
+
+def _amocrm_message(event: dict[str, Any], at: datetime, direction: str) -> bytes:
+    talk, unix = str(event["_source_id"]), _stamp(at)
+    incoming = direction == "incoming"
+    message = [
+        ("id", f"{talk}-{unix}-{direction}"),
+        ("talk_id", talk),
+        ("contact_id", str(_number(str(event.get("_customer") or event.get("customer_id")), 7))),
+        ("type", direction),
+        ("created_at", str(unix)),
+        ("origin", "instagram"),
+        ("text", str(event.get("text") or "") if incoming else "Ответ службы поддержки."),
+    ]
+    if not incoming:
+        # The key `message[add][0][author][id]`: the outgoing message's amoCRM user.
+        message.append(("author][id", str(_number(str(event.get("agent")), 6))))
+    pairs = [(f"message[add][0][{key}]", value) for key, value in message]
+    return urlencode([*pairs, ("account[subdomain]", AMOCRM_ACCOUNT), ("account[id]", "1")]).encode()
+
+
+def _amocrm(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | None:
+    if kind in ("contact_received", "agent_replied"):
+        direction = "incoming" if kind == "contact_received" else "outgoing"
+        return NativePayload("amocrm", "amocrm", _amocrm_message(event, at, direction))
+    return None
+
+
 _LATER: Final = {
     "telegram": _telegram,
     "email": _email,
-    "web_form": _zendesk,
-    "phone": _pbx,
-    "chat": _webchat,
+    "zendesk": _zendesk,
+    "pbx": _pbx,
+    "webchat": _webchat,
+    "freshdesk": _freshdesk,
+    "jira": _jira,
+    "whatsapp": _whatsapp,
+    "amocrm": _amocrm,
 }
-
-
-def _first_contact(event: dict[str, Any], at: datetime) -> tuple[str, bytes]:
-    """(adapter name, payload bytes) of a simulated first contact on a channel with an adapter."""
-    channel, ticket = str(event["channel"]), str(event["ticket_id"])
-    source_id = str(event.get("_source_id") or ticket)
-    text = str(event.get("text") or "")
-    customer = str(event.get("customer_id") or "anonymous")
-    unix = int(at.timestamp())
-    if channel == "telegram":
-        chat = int(source_id)
-        return "telegram", orjson.dumps(
-            {
-                "update_id": unix,
-                "message": {
-                    "message_id": 1,
-                    "date": unix,
-                    "chat": {"id": chat, "type": "private"},
-                    "from": {"id": chat, "is_bot": False, "first_name": customer},
-                    "text": text,
-                },
-            }
-        )
-    if channel == "web_form":
-        return "zendesk", orjson.dumps(
-            {
-                "type": "zen:event-type:ticket.created",
-                "id": f"sim-{ticket}",
-                "time": at.isoformat(),
-                "subject": f"zen:ticket:{ticket}",
-                "detail": {
-                    "id": ticket.removeprefix("zendesk:"),
-                    "status": "NEW",
-                    "priority": _ZENDESK_PRIORITY.get(str(event.get("priority")), None),
-                    "requester_id": customer,
-                    "subject": event.get("subject"),
-                    "description": text,
-                    "via": {"channel": "web_form"},
-                },
-            }
-        )
-    if channel == "email":
-        mail = EmailMessage()
-        mail["From"] = f"{customer}@client.example"
-        mail["To"] = f"support@{SUPPORT_DOMAIN}"
-        mail["Subject"] = str(event.get("subject") or "Обращение")
-        mail["Date"] = format_datetime(at)
-        mail["Message-ID"] = f"<{source_id}>"
-        mail.set_content(text or "(без текста)")
-        return "email", mail.as_bytes()
-    if channel == "phone":
-        return "pbx", orjson.dumps(
-            {
-                "call_id": f"sim-{ticket}",
-                "direction": "inbound",
-                "status": "missed",
-                "started_at": at.isoformat(),
-                "caller": f"+7916{_number(customer, 7):07d}",
-                "callee": "+74950000000",
-                "ticket_id": ticket,
-                "transcript": text,
-            }
-        )
-    if channel == "chat":
-        return "webchat", orjson.dumps(
-            {
-                "event": "visitor_message",
-                "chat_id": ticket.removeprefix("webchat:"),
-                "message_id": "m-1",
-                "timestamp": at.isoformat(),
-                "visitor": {"id": customer},
-                "text": text,
-            }
-        )
-    raise ValueError(f"no native rendering for channel {channel!r}")

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from processors.native_payloads import NATIVE_CHANNELS, native_ticket_id, render
+from processors.native_payloads import NATIVE_CHANNELS, native_source, native_ticket_id, render
 from processors.pii import Pseudonymizer
 
 MOSCOW: Final = ZoneInfo("Europe/Moscow")
@@ -324,9 +324,13 @@ class TrafficSimulator:
         channel = self._pick_channel()
         native = self.native and channel in NATIVE_CHANNELS
         source_id = None
+        source = _SOURCES[channel]
         if native:
             assert self._pii is not None
-            derived = native_ticket_id(channel, self._id_prefix, self._tickets, self._pii)
+            source = native_source(channel, self._tickets)
+            if source == "jira":
+                channel = "other"  # as the Jira adapter labels a request: JSM does not say where it came from
+            derived = native_ticket_id(source, self._id_prefix, self._tickets, self._pii)
             if derived is not None:
                 ticket, source_id = derived
         russian = rng.random() < 0.7
@@ -334,7 +338,7 @@ class TrafficSimulator:
             "type": "contact_received",
             "ticket_id": ticket,
             "channel": channel,
-            "source": _SOURCES[channel],
+            "source": source,
             "customer_id": customer,
             "customer_tier": "key" if customer in self._key_customers else "standard",
             "product_version": rng.choice(("5.2.1", "5.3.0", "5.3.1")),
@@ -368,10 +372,10 @@ class TrafficSimulator:
             if source_id is not None:
                 rendering["_source_id"] = source_id  # what the source itself calls the ticket
         self._schedule(at, {**event, **rendering, "_first": True} if native else event)
-        self._plan_lifecycle(at, ticket, channel, str(event["topic"]), rendering)
+        self._plan_lifecycle(at, ticket, channel, source, str(event["topic"]), rendering)
 
     def _plan_lifecycle(
-        self, opened: datetime, ticket: str, channel: str, topic: str, rendering: dict[str, Any]
+        self, opened: datetime, ticket: str, channel: str, source: str, topic: str, rendering: dict[str, Any]
     ) -> None:
         rng = self._rng
         team = _TEAMS.get(topic, "tier1")
@@ -379,7 +383,7 @@ class TrafficSimulator:
         base = {
             "ticket_id": ticket,
             "channel": channel,
-            "source": _SOURCES[channel],
+            "source": source,
             "topic": topic,
             **rendering,
         }

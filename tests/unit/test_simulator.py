@@ -112,6 +112,11 @@ def test_native_tickets_parse_through_their_adapters_onto_the_same_ticket() -> N
         "email",
         "pbx",
         "webchat",
+        "freshdesk",
+        "jira",
+        "whatsapp",
+        "outbound/whatsapp",
+        "amocrm",
     }
     later_tickets = {parse_contact_event(r.value).ticket_id for r in records if r.source is None and r.valid}
     kinds: Counter[tuple[str, str]] = Counter()
@@ -120,7 +125,9 @@ def test_native_tickets_parse_through_their_adapters_onto_the_same_ticket() -> N
         headers = (
             {"X-ContactPulse-Channel": record.endpoint.split("/")[1]} if record.source == "outbound" else {}
         )
-        for event in ADAPTERS[record.source].parse(record.value, headers, context):
+        parsed = ADAPTERS[record.source].parse(record.value, headers, context)
+        assert parsed, record.endpoint  # nothing a source sends maps to nothing
+        for event in parsed:
             kinds[(record.endpoint, event.type.value)] += 1
             assert event.ticket_id == record.key.decode()
             assert abs(event.occurred_at - record.occurred_at) < timedelta(seconds=1)  # some keep seconds
@@ -136,6 +143,16 @@ def test_native_tickets_parse_through_their_adapters_onto_the_same_ticket() -> N
         ("webchat", "agent_replied"),
         ("webchat", "csat_submitted"),
         ("webchat", "assigned"),
+        ("freshdesk", "contact_received"),
+        ("freshdesk", "agent_replied"),
+        ("freshdesk", "status_changed"),
+        ("freshdesk", "csat_submitted"),
+        ("jira", "contact_received"),
+        ("jira", "agent_replied"),
+        ("jira", "status_changed"),
+        ("jira", "assigned"),
+        ("outbound/whatsapp", "agent_replied"),
+        ("amocrm", "agent_replied"),
     ]:
         assert kinds[expected] > 0, expected
     # No raw chat id or Message-ID leaves the adapters.
