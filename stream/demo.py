@@ -304,9 +304,10 @@ async def _watch_topics(settings: Settings, counts: DemoCounts, out: IO[str]) ->
 class TrafficPump:
     """Produce simulated traffic: the past `history` at `speed`, then in real time.
 
-    With `ingest_url`, each ticket's first contact on a channel that has an adapter is posted to the
-    worker's ingestion endpoint as its source would send it (so adapters and the endpoint run too);
-    everything else goes to the events topic as normalized events.
+    With `ingest_url`, every event of a ticket that its source can say is posted to the worker's
+    ingestion endpoint as that source would send it (agents' replies on Telegram and WhatsApp to the
+    outbound endpoint), so adapters and endpoints run too; the rest (a Telegram chat's status, broken
+    and redelivered records) goes to the events topic as normalized events.
     """
 
     def __init__(
@@ -333,7 +334,10 @@ class TrafficPump:
             bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=20
         )
         self._session: aiohttp.ClientSession | None = None
-        self._to_post: list[SimulatedRecord] = []
+        self._outbox: list[SimulatedRecord] = []
+        self._blocked = False
+        self._paused = 0.0
+        self._last_tick = time.monotonic()
         self.produced = 0
         self.produced_broken = 0
         self.posted = 0
@@ -343,7 +347,7 @@ class TrafficPump:
         await self._producer.start()
         if self._ingest_url is not None:
             self._session = aiohttp.ClientSession()
-        self._wall_start = time.monotonic()
+        self._wall_start = self._last_tick = time.monotonic()
 
     async def stop(self) -> None:
         if self._stopped:
@@ -354,41 +358,54 @@ class TrafficPump:
         if self._session is not None:
             await self._session.close()
 
-    async def pump(self) -> None:
-        elapsed = time.monotonic() - self._wall_start
-        self.sim_now = min(datetime.now(UTC), self.sim_start + timedelta(seconds=elapsed * self._speed))
-        for record in self._simulator.advance(self.sim_now):
-            if record.source is not None:
-                self._to_post.append(record)
-                continue
-            await self._producer.send(self._settings.topic_events, key=record.key, value=record.value)
-            self.produced += 1
-            self.produced_broken += not record.valid
-        await self._post()
+    async def pump(self, raw_path_ready: bool = True) -> None:
+        """Advance the simulation to now and send what is due.
 
-    async def _post(self) -> None:
-        """Post native payloads; keep those the worker could not take yet (not up, 429, 503)."""
-        if self._session is None or not self._to_post:
-            return
-        waiting: list[SimulatedRecord] = []
-        for record in self._to_post:
-            try:
-                async with self._session.post(
-                    f"{self._ingest_url}/{record.endpoint or record.source}",
-                    data=record.value,
-                    headers=self._credentials(record),
-                    timeout=aiohttp.ClientTimeout(total=5),
-                ) as response:
-                    status = response.status
-            except (aiohttp.ClientError, TimeoutError):
-                waiting.append(record)
-                continue
-            if status in (429, 503):
-                waiting.append(record)
-                continue
+        Until `raw_path_ready` (the worker has normalized a posted payload: its raw agent is consuming)
+        only native payloads go out, and while the worker takes nothing (not up yet, 429, 503) the
+        simulated clock stands still: normalized events sent ahead would move the detector's clock past
+        the payloads still on their way through the raw topic, and those would arrive late.
+        """
+        now = time.monotonic()
+        if self._blocked or (not raw_path_ready and self.posted > 0):
+            self._paused += now - self._last_tick
+        self._last_tick = now
+        elapsed = now - self._wall_start - self._paused
+        self.sim_now = min(datetime.now(UTC), self.sim_start + timedelta(seconds=elapsed * self._speed))
+        self._outbox.extend(self._simulator.advance(self.sim_now))
+        sent, self._blocked = 0, False
+        for record in self._outbox:  # in simulated-time order
+            if record.source is not None:
+                if not await self._post(record):
+                    self._blocked = True
+                    break
+            elif not raw_path_ready and self._ingest_url is not None:
+                break
+            else:
+                await self._producer.send(self._settings.topic_events, key=record.key, value=record.value)
+                self.produced_broken += not record.valid
             self.produced += 1
-            self.posted += 1
-        self._to_post = waiting
+            sent += 1
+        del self._outbox[:sent]
+
+    async def _post(self, record: SimulatedRecord) -> bool:
+        """Post one native payload; False when the worker did not take it (to be posted again)."""
+        if self._session is None:
+            return False
+        try:
+            async with self._session.post(
+                f"{self._ingest_url}/{record.endpoint or record.source}",
+                data=record.value,
+                headers=self._credentials(record),
+                timeout=aiohttp.ClientTimeout(total=5),
+            ) as response:
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+        if status in (429, 503):
+            return False
+        self.posted += 1
+        return True
 
     def _credentials(self, record: SimulatedRecord) -> dict[str, str]:
         """What the source sends to prove itself: the shared token, or the outbound signature."""
@@ -469,8 +486,11 @@ async def _run(
         last_report = 0.0
         try:
             async with aiohttp.ClientSession() as session:
+                raw_path_ready = False
                 while duration is None or time.monotonic() - started < duration:
-                    await pump.pump()
+                    await pump.pump(raw_path_ready)
+                    if not raw_path_ready and await _scrape(session, metrics_url, counts):
+                        raw_path_ready = counts.value("contactpulse_raw_payloads_normalized_total") > 0
                     counts.produced, counts.produced_broken = pump.produced, pump.produced_broken
                     counts.posted = pump.posted
                     if time.monotonic() - last_report >= _REPORT_SECONDS:
@@ -500,7 +520,8 @@ async def _run(
             await pump.stop()
 
 
-def _clickhouse_summary(settings: Settings) -> str:
+def _clickhouse_summary(settings: Settings, since: datetime) -> str:
+    """What this run stored (the embedded database keeps earlier runs' rows too)."""
     from sinks.clickhouse import connect
 
     if not settings.dsn().startswith("chdb://"):
@@ -509,11 +530,12 @@ def _clickhouse_summary(settings: Settings) -> str:
     try:
         rows = client.query(
             "SELECT count(), uniqExact(ticket_id), countIf(type = 'contact_received') "
-            "FROM contact_events FINAL"
+            "FROM contact_events FINAL WHERE ingested_at >= {since:DateTime64(3, 'UTC')}",
+            parameters={"since": since},
         ).result_rows[0]
     finally:
         client.close()
-    return f"ClickHouse contact_events: {rows[0]} events, {rows[1]} tickets, {rows[2]} new contacts"
+    return f"ClickHouse contact_events, this run: {rows[0]} events, {rows[1]} tickets, {rows[2]} contacts"
 
 
 def run_tag() -> str:
@@ -618,6 +640,7 @@ def run_demo(
     # (otherwise the worker outlives the demo and keeps a core busy).
     for stop in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop, _stop_like_ctrl_c)
+    run_started = datetime.now(UTC)
     with local_kafka(settings, out):
         tag = run_tag()
         forget_earlier_runs(settings, tag, out)
@@ -634,7 +657,7 @@ def run_demo(
                 asyncio.run(_run(settings, tag, counts, duration, speed, history, seed, out, delivery))
         except KeyboardInterrupt:
             print("\nstopping...", file=out, flush=True)
-        summary = _clickhouse_summary(settings)
+        summary = _clickhouse_summary(settings, run_started)
         if summary:
             print(summary, file=out, flush=True)
         print(

@@ -62,7 +62,7 @@ def test_demo_shows_traffic_flowing_into_clickhouse(isolated_settings: Settings,
     sent = re.search(r"(\d+) alerts fired; Alertmanager sent (\d+) notifications", out)
     assert sent, out
     assert 0 < int(sent.group(2)) < int(sent.group(1))  # grouped: fewer messages than alerts
-    stored = re.search(r"ClickHouse contact_events: (\d+) events, (\d+) tickets", out)
+    stored = re.search(r"ClickHouse contact_events, this run: (\d+) events, (\d+) tickets", out)
     assert stored, out
     assert 0 < int(stored.group(1)) <= accepted  # redeliveries fold into one row
     assert re.search(r"produced \d+ records \(\d+ deliberately broken\)", out)
@@ -113,4 +113,4 @@ def test_demo_starts_its_own_broker_and_ctrl_c_stops_everything(
     assert "stopping local Kafka" in out
     assert not broker_answers("127.0.0.1", port), "the broker the demo started is still running"
     assert not broker_answers("127.0.0.1", settings.web_port), "the worker is still running"
-    assert re.search(r"ClickHouse contact_events: [1-9]\d* events", out), out
+    assert re.search(r"ClickHouse contact_events, this run: [1-9]\d* events", out), out
