@@ -55,18 +55,18 @@ class WebchatAdapter:
     def parse(self, body: bytes, headers: Mapping[str, str], context: AdapterContext) -> list[ContactEvent]:
         callback = load_json_object(body)
         kind = str(callback.get("event", ""))
+        if not callback.get("chat_id") or not callback.get("timestamp"):
+            raise AdapterError("web-chat callback without chat_id or timestamp")
         if kind == "agent_note":
             raise NotAContact("web-chat agent note (the visitor does not see it)")
         if kind not in _TYPES:
-            return []  # an event we do not know: dead-lettered as unmapped, never dropped
+            return []  # a callback of an event we do not know: dead-lettered as unmapped, never dropped
         event_type = _TYPES[kind]
         if kind == "chat_transferred" and callback.get("escalated") is True:
             event_type = "escalated"
         rating = callback.get("rating")
         if kind == "chat_rated" and str(rating).strip() not in ("1", "2", "3", "4", "5"):
             raise AdapterError(f"chat_rated with rating {rating!r}: expected 1-5")
-        if not callback.get("chat_id") or not callback.get("timestamp"):
-            raise AdapterError("web-chat callback without chat_id or timestamp")
         message_id = callback.get("message_id")
         if kind.endswith("_message") and not message_id:
             raise AdapterError(f"{kind} without message_id")
