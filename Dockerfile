@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY processors ./processors
+COPY simulation ./simulation
 COPY stream ./stream
 COPY sinks ./sinks
 COPY deploy ./deploy

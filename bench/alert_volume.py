@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.replay_throughput import make_stream
 from processors.delivery import labels_of
-from processors.simulator import MOSCOW
 from schemas.alert import Alert, AlertStatus
 from schemas.config import load_config
+from simulation.traffic import MOSCOW
 from sinks.alertmanager_config import render_config
 from stream.replay import replay
 

@@ -26,9 +26,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from processors.simulator import MOSCOW, TrafficSimulator
 from schemas.config import load_config
 from schemas.event import ContactEvent
+from simulation.traffic import MOSCOW, TrafficSimulator
 from stream.cli import tune_gc_for_long_lived_state
 from stream.replay import replay
 

@@ -36,8 +36,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from processors.simulator import MOSCOW, TrafficSimulator
 from schemas.settings import Settings, settings_to_env
+from simulation.traffic import MOSCOW, TrafficSimulator
 from stream.topics import ensure_topics
 
 PARTITIONS = 4

@@ -39,9 +39,9 @@ from processors.adapters import ADAPTERS
 from processors.adapters.outbound import SIGNATURE_HEADER as OUTBOUND_SIGNATURE
 from processors.adapters.outbound import TIMESTAMP_HEADER as OUTBOUND_TIMESTAMP
 from processors.adapters.outbound import sign
-from processors.native_payloads import SUPPORT_DOMAIN
-from processors.simulator import MOSCOW, SimulatedRecord, TrafficSimulator
 from schemas.settings import ENV_PREFIX, Settings, settings_to_env
+from simulation.native_payloads import SUPPORT_DOMAIN
+from simulation.traffic import MOSCOW, SimulatedRecord, TrafficSimulator
 from sinks.alertmanager_config import render_config
 from stream.dead_letter import HEADER_DETAIL, HEADER_REASON, read_headers
 from stream.ingest import TOKEN_HEADER, source_secret, source_token

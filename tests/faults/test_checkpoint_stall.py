@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from processors.engine import DetectionEngine
-from processors.simulator import MOSCOW
 from schemas.config import load_config
 from schemas.event import ContactEvent
+from simulation.traffic import MOSCOW
 from stream import checkpoint
 from tests.faults.conftest import FaultRow
 

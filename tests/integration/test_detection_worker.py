@@ -13,11 +13,11 @@ import orjson
 import pytest
 
 from processors.engine import DetectionEngine
-from processors.simulator import MOSCOW, TrafficSimulator
 from schemas.config import load_config
 from schemas.errors import InvalidEvent
 from schemas.event import parse_contact_event
 from schemas.settings import Settings
+from simulation.traffic import MOSCOW, TrafficSimulator
 from sinks.clickhouse import connect
 from stream.replay import replay
 from stream.topics import ensure_topics

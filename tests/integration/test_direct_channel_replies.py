@@ -19,9 +19,9 @@ import pytest
 
 from processors.adapters.outbound import sign
 from processors.pii import Pseudonymizer
-from processors.simulator import MOSCOW
 from schemas.config import load_config
 from schemas.settings import Settings
+from simulation.traffic import MOSCOW
 from stream.replay import replay
 from stream.topics import ensure_topics
 from tests.integration.conftest import WorkerProcess, consume_until_quiet, wait_for_metrics

@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from processors.engine import DetectionEngine
-from processors.simulator import TrafficSimulator
 from schemas.config import load_config
 from schemas.errors import InvalidEvent
 from schemas.event import parse_contact_event
+from simulation.traffic import TrafficSimulator
 from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect
 from sinks.rows import (
     ALERT_COLUMNS,

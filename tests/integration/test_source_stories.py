@@ -24,10 +24,10 @@ import pytest
 from processors.adapters.outbound import sign
 from processors.classify import Classifier
 from processors.pii import Pseudonymizer
-from processors.simulator import MOSCOW
 from schemas.config import load_config
 from schemas.event import validate_contact_event
 from schemas.settings import Settings
+from simulation.traffic import MOSCOW
 from sinks.clickhouse import connect
 from stream.replay import replay
 from stream.topics import ensure_topics

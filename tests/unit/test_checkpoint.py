@@ -10,9 +10,9 @@ import orjson
 
 from processors.engine import DetectionEngine
 from processors.ordering import OrderedDetection
-from processors.simulator import MOSCOW, TrafficSimulator
 from schemas.config import load_config
 from schemas.event import ContactEvent, parse_contact_event
+from simulation.traffic import MOSCOW, TrafficSimulator
 from sinks.rows import TICKET_COLUMNS, ticket_row
 from stream import checkpoint
 from stream.checkpoint import CheckpointId

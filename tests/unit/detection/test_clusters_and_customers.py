@@ -8,9 +8,9 @@ import pytest
 from processors.alerting import AlertBook
 from processors.features import FeatureCluster, FeatureClusters, TermExtractor, dice
 from processors.incidents import normalize_error_code
-from processors.simulator import _FEATURE_REQUESTS
 from schemas.alert import Audience, Severity
 from schemas.config import FeatureClusterConfig
+from simulation.traffic import _FEATURE_REQUESTS
 from tests.unit.detection.helpers import Run, config, event, msk
 
 

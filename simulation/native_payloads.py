@@ -182,8 +182,8 @@ def _zendesk(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | 
         detail["status"], change, action = status, {"current": status, "previous": "OPEN"}, "status_changed"
     elif kind == "assigned":
         change, action = {"current": str(event.get("agent")), "previous": None}, "agent_assignment_changed"
-    elif kind == "escalated":
-        raised = "URGENT" if priority in ("HIGH", "URGENT") else "HIGH"
+    elif kind == "escalated" and priority != "URGENT":  # at the top already: Zendesk cannot say it
+        raised = "URGENT" if priority == "HIGH" else "HIGH"
         detail["priority"], change, action = (
             raised,
             {"current": raised, "previous": priority},
@@ -411,7 +411,7 @@ def _jira(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | Non
         name, category = _JIRA_STATUS[str(event["status"])]
         issue = _jira_issue(event, at, name, category)
         items = [{"field": "status", "toString": name}]
-    elif kind == "escalated":
+    elif kind == "escalated" and issue_priority(event) != "Highest":  # at the top: Jira cannot say it
         issue["fields"]["priority"] = {"name": "Highest"}
         items = [{"field": "priority", "fromString": issue_priority(event), "toString": "Highest"}]
     elif kind == "assigned":

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from processors.native_payloads import NATIVE_CHANNELS, native_source, native_ticket_id, render
 from processors.pii import Pseudonymizer
+from simulation.native_payloads import NATIVE_CHANNELS, native_source, native_ticket_id, render
 
 MOSCOW: Final = ZoneInfo("Europe/Moscow")
 
