@@ -56,6 +56,28 @@ def choose_policy(config: SlaConfig, ticket: TicketState) -> SlaPolicy | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class SlaTargets:
+    """What a ticket owes: its policy, the calendar its clocks run on and the two targets."""
+
+    policy: str
+    calendar: str
+    first_response_seconds: float
+    resolution_seconds: float
+
+
+def sla_targets(config: SlaConfig, ticket: TicketState) -> SlaTargets | None:
+    """The ticket's targets under the first matching policy (a fast channel's first response at most
+    `fast_channel_first_response_minutes`); None when no policy applies."""
+    policy = choose_policy(config, ticket)
+    if policy is None:
+        return None
+    first_response = policy.first_response_minutes
+    if ticket.channel in config.fast_channels:
+        first_response = min(first_response, config.fast_channel_first_response_minutes)
+    return SlaTargets(policy.name, policy.calendar, first_response * 60.0, policy.resolution_minutes * 60.0)
+
+
 @dataclass(slots=True)
 class SlaClock:
     """Working time spent against one target; stopped for good once met. Instants in epoch seconds."""

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 from processors.alerting import AlertBook
 from processors.calendar import AlwaysOpen, BusinessCalendar, SlaCalendar
-from processors.sla import SlaClock, TicketState, choose_policy
+from processors.sla import SlaClock, SlaTargets, TicketState, sla_targets
 from processors.summaries import duration_text, local_time, summarize, wall_clock
 from schemas.alert import Alert, Audience, Severity
-from schemas.config import DetectionConfig, SlaPolicy
+from schemas.config import DetectionConfig
 from schemas.event import ContactEvent, EventType, Priority, TicketStatus
 
 FIRST_RESPONSE_AT_RISK = "sla_first_response_at_risk"
@@ -96,7 +96,7 @@ class TicketBook:
         self._seq = 0
         self._at_risk = config.sla.at_risk_fraction
         self._percent = round(100 * config.sla.at_risk_fraction)
-        self._policies: dict[tuple[object, ...], SlaPolicy | None] = {}
+        self._policies: dict[tuple[object, ...], SlaTargets | None] = {}
         self._targets: dict[float, str] = {}
         """target seconds -> its text in the summary (a handful of distinct targets)."""
         self._due_texts: dict[float, tuple[str, str]] = {}
@@ -291,27 +291,24 @@ class TicketBook:
             ticket.customer_tier,
         )
         if inputs in self._policies:
-            policy = self._policies[inputs]
+            targets = self._policies[inputs]
         else:
-            policy = self._policies[inputs] = choose_policy(sla, ticket)
-        if policy is None:
+            targets = self._policies[inputs] = sla_targets(sla, ticket)
+        if targets is None:
             ticket.policy = None
             ticket.first_response.target_seconds = 0.0
             ticket.resolution.target_seconds = 0.0
             return
-        first_response = policy.first_response_minutes
-        if ticket.channel in sla.fast_channels:
-            first_response = min(first_response, sla.fast_channel_first_response_minutes)
-        if ticket.policy is not None and ticket.calendar != policy.calendar:
+        if ticket.policy is not None and ticket.calendar != targets.calendar:
             # Working time already spent was measured on the old calendar; carry it over as it is.
             for clock in (ticket.first_response, ticket.resolution):
                 if clock.running_since is not None:
                     clock.spent_seconds = clock.spent(ts, self.calendar_of(ticket))
                     clock.running_since = ts
-        ticket.policy = policy.name
-        ticket.calendar = policy.calendar
-        ticket.first_response.target_seconds = first_response * 60
-        ticket.resolution.target_seconds = policy.resolution_minutes * 60
+        ticket.policy = targets.policy
+        ticket.calendar = targets.calendar
+        ticket.first_response.target_seconds = targets.first_response_seconds
+        ticket.resolution.target_seconds = targets.resolution_seconds
 
     def _resolve(
         self, ticket: TicketState, rules: tuple[str, ...], at: datetime, alerts: list[Alert]

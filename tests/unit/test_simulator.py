@@ -192,3 +192,40 @@ def test_ten_days_look_like_a_b2b_support_stream() -> None:
     assert 0.10 < repeats / len(opened) < 0.30
     per_customer = Counter(customer for customer, _, _ in opened.values())
     assert per_customer.most_common(1)[0][1] > 5 * (len(opened) / len(per_customer))  # skewed
+
+
+def test_a_simulated_week_is_a_calm_organisation_with_a_few_real_problems() -> None:
+    """Calibrated to what support teams report (most tickets meet their targets), so SLA alerts are the
+    few tickets that matter, not a flood. The rates are printed (pytest -s) and held to ranges."""
+    import io
+
+    import orjson
+
+    from schemas.config import load_config
+    from stream.replay import replay
+
+    records = TrafficSimulator(seed=5, start=MONDAY).advance(MONDAY + timedelta(days=7))
+    lines = [record.value for record in records if record.valid]
+    out = io.BytesIO()
+    replay(lines, load_config(), out, errors=io.StringIO())
+    breached: dict[str, set[str]] = defaultdict(set)
+    for alert in map(orjson.loads, out.getvalue().splitlines()):
+        if alert["status"] == "firing" and alert["rule"].endswith("_breached"):
+            breached[alert["rule"]].add(alert["subject"]["ticket_id"])
+    events = [orjson.loads(line) for line in lines]
+    tickets = {e["ticket_id"] for e in events if e["type"] == "contact_received"}
+    escalated = {e["ticket_id"] for e in events if e["type"] == "escalated"}
+    scores = Counter(e["score"] for e in events if e["type"] == "csat_submitted")
+    rates = {
+        "first response breached": len(breached["sla_first_response_breached"]) / len(tickets),
+        "resolution breached": len(breached["sla_resolution_breached"]) / len(tickets),
+        "escalated": len(escalated) / len(tickets),
+        "CSAT 1-2": (scores[1] + scores[2]) / sum(scores.values()),
+        "CSAT 4-5": (scores[4] + scores[5]) / sum(scores.values()),
+    }
+    print({name: round(rate, 3) for name, rate in rates.items()}, f"of {len(tickets)} tickets")
+    assert 0.03 <= rates["first response breached"] <= 0.12  # 88-97% meet it
+    assert rates["resolution breached"] <= 0.06
+    assert 0.07 <= rates["escalated"] <= 0.13
+    assert 0.04 <= rates["CSAT 1-2"] <= 0.12
+    assert rates["CSAT 4-5"] >= 0.75
