@@ -14,34 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import snowballstemmer
-
-from processors.sla import derive_priority
-from schemas.event import BusinessImpact, ContactEvent, ContactKind, EventType, Priority
+from processors.sla import derive_priority, one_step_up
+from processors.stemming import Stemmer, words
+from schemas.event import BusinessImpact, ContactEvent, ContactKind, EventType
 
 DEFAULT_RULES_PATH: Final = (
     Path(__file__).resolve().parent.parent / "deploy" / "config" / "classification.toml"
 )
-_WORD: Final = re.compile(r"[0-9a-zа-я]+")
-_CYRILLIC: Final = re.compile(r"[а-я]")
-_PRIORITY_ORDER: Final = (Priority.P1, Priority.P2, Priority.P3, Priority.P4)
-
-
-class Stemmer:
-    def __init__(self) -> None:
-        self._russian = snowballstemmer.stemmer("russian")
-        self._english = snowballstemmer.stemmer("english")
-        self._cache: dict[str, str] = {}
-
-    def stems(self, text: str) -> tuple[str, ...]:
-        out = []
-        for word in _WORD.findall(text.lower().replace("ё", "е")):
-            stem = self._cache.get(word)
-            if stem is None:
-                stemmer = self._russian if _CYRILLIC.search(word) else self._english
-                stem = self._cache[word] = stemmer.stemWord(word)
-            out.append(stem)
-        return tuple(out)
 
 
 def _contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
@@ -66,7 +45,7 @@ class Classifier:
 
         def compile_section(name: str) -> tuple[Rule, ...]:
             return tuple(
-                Rule(str(rule["value"]), tuple(self._stemmer.stems(k) for k in rule.get("keywords", [])))
+                Rule(str(rule["value"]), tuple(self._stems(str(k)) for k in rule.get("keywords", [])))
                 for rule in rules.get(name, [])
             )
 
@@ -74,7 +53,7 @@ class Classifier:
         self._topic = compile_section("topic")
         self._category = compile_section("category")
         self._sentiment = compile_section("sentiment")
-        self._urgent = tuple(self._stemmer.stems(k) for k in rules.get("urgent", []))
+        self._urgent = tuple(self._stems(str(k)) for k in rules.get("urgent", []))
         self._error_codes = tuple(re.compile(p) for p in rules.get("error_code_patterns", []))
         # Validate values against the contract once, at load time, not per event.
         for rule in self._kind:
@@ -86,6 +65,9 @@ class Classifier:
     def from_file(cls, path: Path | None = None) -> Classifier:
         with (path or DEFAULT_RULES_PATH).open("rb") as handle:
             return cls(tomllib.load(handle))
+
+    def _stems(self, text: str) -> tuple[str, ...]:
+        return self._stemmer.stems(words(text))
 
     def _first(self, rules: tuple[Rule, ...], stems: tuple[str, ...]) -> str | None:
         for rule in rules:
@@ -100,7 +82,7 @@ class Classifier:
         text = " ".join(part for part in (event.subject, event.text) if part)
         if not text:
             return event
-        stems = self._stemmer.stems(text)
+        stems = self._stems(text)
         update: dict[str, Any] = {}
         if event.kind is None and (kind := self._first(self._kind, stems)):
             update["kind"] = ContactKind(kind)
@@ -120,7 +102,7 @@ class Classifier:
             derived = derive_priority(
                 update.get("category", event.category), update.get("kind", event.kind), event.customer_tier
             )
-            update["priority"] = _PRIORITY_ORDER[max(0, _PRIORITY_ORDER.index(derived) - 1)]
+            update["priority"] = one_step_up(derived)
             extra["urgent"] = True
         if extra != event.extra:
             update["extra"] = extra

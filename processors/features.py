@@ -15,52 +15,35 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import snowballstemmer
-
 from processors.alerting import AlertBook
+from processors.stemming import HYPHENATED_WORD, Stemmer, words
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig, FeatureClusterConfig
 
 FEATURE_REQUEST_CLUSTER = "feature_request_cluster"
-_WORD = re.compile(r"[0-9a-zа-я]+(?:-[0-9a-zа-я]+)*")
-_CYRILLIC = re.compile(r"[а-я]")
 _LINKAGE_SAMPLE = 20
 
 
 class TermExtractor:
     def __init__(self, config: FeatureClusterConfig) -> None:
-        self._russian = snowballstemmer.stemmer("russian")
-        self._english = snowballstemmer.stemmer("english")
-        self._cache: dict[str, str] = {}
-        self._stop = {self._stem(w) for w in self._words(" ".join(config.stopwords))}
+        self._stemmer = Stemmer()
+        self._stop = set(self._stemmer.stems(words(" ".join(config.stopwords), HYPHENATED_WORD)))
         self._canonical: dict[str, str] = {}
         for group in config.synonyms:
-            stems = [self._stem(w) for w in self._words(" ".join(group))]
+            stems = self._stemmer.stems(words(" ".join(group), HYPHENATED_WORD))
             for stem in stems:
                 self._canonical[stem] = stems[0]
 
-    @staticmethod
-    def _words(text: str) -> list[str]:
-        return _WORD.findall(text.lower().replace("ё", "е"))
-
-    def _stem(self, word: str) -> str:
-        stem = self._cache.get(word)
-        if stem is None:
-            stemmer = self._russian if _CYRILLIC.search(word) else self._english
-            stem = self._cache[word] = stemmer.stemWord(word)
-        return stem
-
     def terms(self, text: str) -> frozenset[str]:
         found = set()
-        for word in self._words(text):
-            stem = self._stem(word)
+        for word in words(text, HYPHENATED_WORD):
+            stem = self._stemmer.stem(word)
             if stem in self._stop or (len(stem) < 2 and not stem.isdigit()):
                 continue
             found.add(self._canonical.get(stem, stem))

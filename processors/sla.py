@@ -35,9 +35,12 @@ def derive_priority(
         base = Priority.P4
     else:
         base = Priority.P3
-    if tier is CustomerTier.KEY:
-        base = _PRIORITY_ORDER[max(0, _PRIORITY_ORDER.index(base) - 1)]
-    return base
+    return one_step_up(base) if tier is CustomerTier.KEY else base
+
+
+def one_step_up(priority: Priority) -> Priority:
+    """The next more urgent priority (p1 stays p1): a key account's, an urgent-sounding contact's."""
+    return _PRIORITY_ORDER[max(0, _PRIORITY_ORDER.index(priority) - 1)]
 
 
 def choose_policy(config: SlaConfig, ticket: TicketState) -> SlaPolicy | None:

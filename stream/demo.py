@@ -36,9 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from processors.adapters import ADAPTERS
-from processors.adapters.outbound import SIGNATURE_HEADER as OUTBOUND_SIGNATURE
-from processors.adapters.outbound import TIMESTAMP_HEADER as OUTBOUND_TIMESTAMP
-from processors.adapters.outbound import sign
+from processors.adapters.outbound import signed_headers
 from schemas.settings import ENV_PREFIX, Settings, settings_to_env
 from simulation.native_payloads import SUPPORT_DOMAIN
 from simulation.traffic import MOSCOW, SimulatedRecord, TrafficSimulator
@@ -411,11 +409,7 @@ class TrafficPump:
         """What the source sends to prove itself: the shared token, or the outbound signature."""
         outbound = self._settings.outbound_webhook_secret
         if record.source == "outbound" and outbound is not None:
-            stamp = int(time.time())
-            return {
-                OUTBOUND_TIMESTAMP: str(stamp),
-                OUTBOUND_SIGNATURE: sign(outbound.get_secret_value(), stamp, record.value),
-            }
+            return signed_headers(outbound.get_secret_value(), int(time.time()), record.value)
         token = source_token(self._settings, record.source or "")
         return {TOKEN_HEADER: token} if token else {}
 

@@ -64,6 +64,11 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
+def signed_headers(secret: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The two headers a sender adds to a body it posts at `timestamp` (unix seconds)."""
+    return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, timestamp, body)}
+
+
 class OutboundAdapter:
     name = "outbound"
 

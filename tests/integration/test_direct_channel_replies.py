@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
-from processors.adapters.outbound import sign
+from processors.adapters.outbound import signed_headers
 from processors.pii import Pseudonymizer
 from schemas.config import load_config
 from schemas.settings import Settings
@@ -190,14 +190,6 @@ def story() -> list[tuple[str, bytes, dict[str, str], dict[str, object]]]:
     ]
 
 
-def outbound_headers(body: bytes) -> dict[str, str]:
-    stamp = int(time.time())
-    return {
-        "X-ContactPulse-Timestamp": str(stamp),
-        "X-ContactPulse-Signature": sign(OUTBOUND_SECRET, stamp, body),
-    }
-
-
 async def test_answered_direct_channel_tickets_raise_no_sla_alert(
     isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess]
 ) -> None:
@@ -219,7 +211,7 @@ async def test_answered_direct_channel_tickets_raise_no_sla_alert(
     async with aiohttp.ClientSession() as session:
         for path, body, headers, _ in steps:
             if path.startswith("/ingest/outbound/"):
-                headers = outbound_headers(body)
+                headers = signed_headers(OUTBOUND_SECRET, int(time.time()), body)
             async with session.post(
                 f"http://127.0.0.1:{settings.web_port}{path}", data=body, headers=headers
             ) as answer:

@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 import pytest
 
-from processors.adapters.outbound import sign
+from processors.adapters.outbound import signed_headers
 from processors.classify import Classifier
 from processors.pii import Pseudonymizer
 from schemas.config import load_config
@@ -706,11 +706,7 @@ async def test_every_source_tells_a_tickets_whole_story_in_its_own_payloads(
         for step in steps:
             headers = step.headers
             if step.path.startswith("/ingest/outbound/"):
-                stamp = int(time.time())
-                headers = {
-                    "X-ContactPulse-Timestamp": str(stamp),
-                    "X-ContactPulse-Signature": sign(OUTBOUND_SECRET, stamp, step.body),
-                }
+                headers = signed_headers(OUTBOUND_SECRET, int(time.time()), step.body)
             url = f"http://127.0.0.1:{settings.web_port}{step.path}"
             async with session.post(url, data=step.body, headers=headers) as answer:
                 body = await answer.json()

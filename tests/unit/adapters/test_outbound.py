@@ -12,7 +12,7 @@ import pytest
 
 from processors.adapters import ADAPTERS, AdapterContext, AdapterError, SignatureError
 from processors.adapters.base import NotAContact
-from processors.adapters.outbound import sign
+from processors.adapters.outbound import sign, signed_headers
 from processors.pii import Pseudonymizer
 
 PII = Pseudonymizer(b"test-key-0123456789abcdef")
@@ -112,8 +112,9 @@ def test_what_cannot_be_placed_on_a_ticket_is_refused_with_the_reason(
 
 
 def signed(secret: str, at: datetime, body: bytes) -> dict[str, str]:
-    stamp = int(at.timestamp())
-    return {"X-ContactPulse-Timestamp": str(stamp), "X-ContactPulse-Signature": sign(secret, stamp, body)}
+    headers = signed_headers(secret, int(at.timestamp()), body)
+    assert headers["X-ContactPulse-Signature"] == sign(secret, int(at.timestamp()), body)
+    return headers
 
 
 def test_signature_covers_body_and_time() -> None:
