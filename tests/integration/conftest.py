@@ -249,7 +249,9 @@ async def scrape(url: str) -> dict[str, float]:
     return values
 
 
-async def wait_for_metrics(worker: WorkerProcess, done: object, timeout: float = 90.0) -> dict[str, float]:
+async def wait_for_metrics(
+    worker: WorkerProcess, done: object, timeout: float = 90.0, poll: float = 0.5
+) -> dict[str, float]:
     """Poll /metrics until `done(values)` is true; fail with the worker's log when it never is."""
     deadline = time.monotonic() + timeout
     values: dict[str, float] = {}
@@ -262,8 +264,25 @@ async def wait_for_metrics(worker: WorkerProcess, done: object, timeout: float =
             values = {}
         if values and done(values):  # type: ignore[operator]
             return values
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(poll)
     pytest.fail(f"metrics never satisfied the condition: {values}\n{worker.log()[-4000:]}")
+
+
+DETECTOR_VERDICTS = ("accepted", "duplicate", "late")
+
+
+def judged(values: dict[str, float]) -> float:
+    """How many events the detector has judged (accepted, duplicate or late)."""
+    return sum(values.get(f"contactpulse_detector_events_total{{verdict={v}}}", 0) for v in DETECTOR_VERDICTS)
+
+
+async def detector_judged(worker: WorkerProcess, count: float) -> dict[str, float]:
+    """Wait until the detector has judged `count` events in all.
+
+    Tests that tell a story of hours in a second post a step only once the previous one reached the
+    detector: the raw path's partitions run concurrently, and a step overtaken by a later one by more
+    than the allowed lateness (minutes of event time, milliseconds of wall time here) would be late."""
+    return await wait_for_metrics(worker, lambda m: judged(m) >= count, timeout=30, poll=0.05)
 
 
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:

@@ -5,7 +5,6 @@ alerts equal those `replay` gives for the equivalent normalized stream."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from schemas.settings import Settings
 from simulation.traffic import MOSCOW
 from stream.replay import replay
 from stream.topics import ensure_topics
-from tests.integration.conftest import WorkerProcess, consume_until_quiet, wait_for_metrics
+from tests.integration.conftest import WorkerProcess, consume_until_quiet, detector_judged, wait_for_metrics
 from tests.integration.test_ingest import whatsapp_message, whatsapp_signature
 
 pytestmark = pytest.mark.integration
@@ -208,6 +207,7 @@ async def test_answered_direct_channel_tickets_raise_no_sla_alert(
     worker = start_worker(settings)
     await wait_for_metrics(worker, lambda m: True)
     steps = story()
+    posted = 0
     async with aiohttp.ClientSession() as session:
         for path, body, headers, _ in steps:
             if path.startswith("/ingest/outbound/"):
@@ -217,7 +217,8 @@ async def test_answered_direct_channel_tickets_raise_no_sla_alert(
             ) as answer:
                 assert answer.status == 202, (path, await answer.text())
                 assert (await answer.json())["accepted"] == 1
-            await asyncio.sleep(0.05)  # one at a time, in event-time order, as the vendors would send them
+            posted += 1
+            await detector_judged(worker, posted)  # in event-time order, as the vendors send them
 
     expected_out = io.BytesIO()
     lines = [

@@ -31,7 +31,7 @@ from simulation.traffic import MOSCOW
 from sinks.clickhouse import connect
 from stream.replay import replay
 from stream.topics import ensure_topics
-from tests.integration.conftest import WorkerProcess, consume_until_quiet, wait_for_metrics
+from tests.integration.conftest import WorkerProcess, consume_until_quiet, detector_judged, wait_for_metrics
 from tests.integration.test_ingest import WHATSAPP_SECRET, whatsapp_message, whatsapp_signature
 
 pytestmark = pytest.mark.integration
@@ -702,6 +702,7 @@ async def test_every_source_tells_a_tickets_whole_story_in_its_own_payloads(
     worker = start_worker(settings)
     await wait_for_metrics(worker, lambda m: True)
     steps = [*sorted((step for story in STORIES for step in story.steps), key=lambda s: s.at), CLOCK]
+    posted = 0
     async with aiohttp.ClientSession() as session:
         for step in steps:
             headers = step.headers
@@ -712,7 +713,8 @@ async def test_every_source_tells_a_tickets_whole_story_in_its_own_payloads(
                 body = await answer.json()
                 assert answer.status == 202, (step.path, body)
                 assert body["accepted"] == len(step.expected), (step.path, body)
-            await asyncio.sleep(0.03)  # in event-time order, one at a time, as the vendors send them
+            posted += len(step.expected)
+            await detector_judged(worker, posted)  # in event-time order, as the vendors send them
 
     expected = expected_alerts(steps)
     read = "contactpulse_detector_events_total{verdict=accepted}"
