@@ -204,7 +204,8 @@ class DemoCounts:
     samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = field(default_factory=dict)
     pending_alerts: list[str] = field(default_factory=list)
     delivering: bool = False
-    notifications: int = 0
+    telegram_messages: int = 0
+    product_mail: int = 0
 
     def value(self, name: str, **labels: str) -> float:
         """A counter's value, summed over the series whose labels include `labels`."""
@@ -453,7 +454,8 @@ async def _delivered(delivery: DemoDelivery | None, counts: DemoCounts, out: IO[
     try:
         yield
     finally:
-        counts.notifications = len(telegram.messages) + len(smtp.recorder.mail)
+        counts.telegram_messages = len(telegram.messages)
+        counts.product_mail = len([m for m in smtp.recorder.mail if "oncall@" not in str(m["To"])])
         smtp.stop()
         await telegram.stop()
 
@@ -662,8 +664,9 @@ def run_demo(
         if counts.delivering:
             firing = int(counts.value("contactpulse_alerts_sent_total", status="firing"))
             print(
-                f"{firing} alerts fired; Alertmanager sent {counts.notifications} notifications "
-                "(grouped digests, inhibited duplicates)",
+                f"{firing} alerts fired; Alertmanager sent {counts.telegram_messages} Telegram messages to "
+                "on-call (digests by rule, team and priority, each also e-mailed; alerts an incident or a "
+                f"breach covers held back) and {counts.product_mail} e-mails to product managers",
                 file=out,
                 flush=True,
             )
