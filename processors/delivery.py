@@ -28,6 +28,31 @@ class Links:
     ticket_url_template: str | None = None
     """e.g. `https://support.example.com/agent/tickets/{ticket_id}`; `{ticket_id}` is our ticket id."""
     dashboard_url: str | None = None
+    ticket_url_templates_by_source: tuple[tuple[str, str], ...] = ()
+    """(source, template) pairs that win over `ticket_url_template` for that source's tickets; a
+    template may use `{number}`, the vendor's own id: `zendesk:35501` -> 35501, `jira:SUP-42` -> SUP-42."""
+
+    def ticket_url(self, ticket_id: str) -> str | None:
+        source, _, number = ticket_id.partition(":")
+        for name, template in self.ticket_url_templates_by_source:
+            if name == source and number:
+                return template.format(ticket_id=ticket_id, number=number)
+        if self.ticket_url_template:
+            return self.ticket_url_template.format(ticket_id=ticket_id, number=number or ticket_id)
+        return None
+
+
+def parse_url_templates(raw: str) -> tuple[tuple[str, str], ...]:
+    """`zendesk=https://acme.zendesk.com/agent/tickets/{number},jira=...` as (source, template) pairs."""
+    pairs = []
+    for item in raw.split(","):
+        source, sep, template = item.strip().partition("=")
+        if not sep or not source.strip() or not template.strip():
+            if item.strip():
+                raise ValueError(f"{item.strip()!r} is not SOURCE=URL_TEMPLATE")
+            continue
+        pairs.append((source.strip(), template.strip()))
+    return tuple(pairs)
 
 
 def label_name(key: str) -> str:
@@ -73,8 +98,9 @@ def details_text(details: dict[str, Any]) -> str:
 def annotations_of(alert: Alert, links: Links) -> dict[str, str]:
     annotations = {"summary": alert.summary, "details": details_text(alert.details)}
     ticket_id = alert.subject.get("ticket_id")
-    if ticket_id and links.ticket_url_template:
-        annotations["ticket_url"] = links.ticket_url_template.format(ticket_id=ticket_id)
+    url = links.ticket_url(ticket_id) if ticket_id else None
+    if url:
+        annotations["ticket_url"] = url
     if links.dashboard_url:
         annotations["dashboard_url"] = links.dashboard_url
     return annotations

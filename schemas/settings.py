@@ -222,6 +222,12 @@ class Settings(BaseSettings):
         description="Link to a ticket in your helpdesk, with `{ticket_id}`, e.g. "
         "`https://support.example.com/tickets/{ticket_id}`: the `ticket_url` annotation of ticket alerts.",
     )
+    ticket_url_templates: str = Field(
+        "",
+        description="Links per source, winning over ticket_url_template for that source's tickets: "
+        "comma-separated `source=template`, where `{number}` is the vendor's own id, e.g. "
+        "`zendesk=https://acme.zendesk.com/agent/tickets/{number},jira=https://acme.atlassian.net/browse/{number}`.",
+    )
     dashboard_url: str | None = Field(
         None, description="The Grafana dashboard URL: every alert's `dashboard_url` and `generatorURL`."
     )

@@ -32,7 +32,14 @@ from mode import Service
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import ValidationError
 
-from processors.delivery import FiringSet, Links, inhibitors_first, resend_due, to_alertmanager
+from processors.delivery import (
+    FiringSet,
+    Links,
+    inhibitors_first,
+    parse_url_templates,
+    resend_due,
+    to_alertmanager,
+)
 from schemas.alert import Alert, AlertStatus
 from schemas.settings import Settings
 from sinks.alertmanager import AlertmanagerClient, AlertmanagerError
@@ -86,7 +93,11 @@ class NotifierMetrics:
 
 
 def links_from(settings: Settings) -> Links:
-    return Links(settings.ticket_url_template, settings.dashboard_url)
+    return Links(
+        settings.ticket_url_template,
+        settings.dashboard_url,
+        parse_url_templates(settings.ticket_url_templates),
+    )
 
 
 class Notifier(Service):

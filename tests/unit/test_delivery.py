@@ -16,6 +16,7 @@ from processors.delivery import (
     inhibitors_first,
     label_name,
     labels_of,
+    parse_url_templates,
     resend_due,
     to_alertmanager,
 )
@@ -158,3 +159,20 @@ def test_the_rendered_configuration_passes_amtool_and_routes_as_documented(tmp_p
     )
     assert route("audience=product", "alertname=feature_request_cluster", "topic=delivery") == "product"
     assert "123:abc" not in TEMPLATE.read_text()  # secrets only in the rendered file
+
+
+def test_a_ticket_links_to_its_own_helpdesk_by_the_vendors_number() -> None:
+    links = Links(
+        "https://support.example.org/tickets/{ticket_id}",
+        None,
+        parse_url_templates(
+            "zendesk=https://acme.zendesk.com/agent/tickets/{number}, jira=https://acme.atlassian.net/browse/{number}"
+        ),
+    )
+    assert links.ticket_url("zendesk:35501") == "https://acme.zendesk.com/agent/tickets/35501"
+    assert links.ticket_url("jira:SUP-42") == "https://acme.atlassian.net/browse/SUP-42"
+    # Other sources keep the general template; without one, a ticket has no link.
+    assert links.ticket_url("T-1") == "https://support.example.org/tickets/T-1"
+    assert Links(None, None, links.ticket_url_templates_by_source).ticket_url("whatsapp:phone_1a2b") is None
+    with pytest.raises(ValueError, match="not SOURCE=URL_TEMPLATE"):
+        parse_url_templates("zendesk https://acme.zendesk.com")
