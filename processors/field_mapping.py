@@ -18,6 +18,7 @@ from processors.adapters.base import (
     AdapterContext,
     AdapterError,
     build_event,
+    csat_score,
     local_instant,
     received_at,
 )
@@ -141,9 +142,10 @@ def _agent(source: str, raw: str, context: AdapterContext) -> str:
 
 
 def _score(raw: str, mapping: SourceMapping) -> int:
-    if raw not in ("1", "2", "3", "4", "5"):
+    score = csat_score(raw)
+    if score is None:
         raise AdapterError(f"mapping {mapping.name!r}: score {raw!r} is not 1-5 (translate it in `values`)")
-    return int(raw)
+    return score
 
 
 def _words(raw: str | None, context: AdapterContext, limit: int | None = None) -> str | None:

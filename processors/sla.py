@@ -38,6 +38,14 @@ def derive_priority(
     return one_step_up(base) if tier is CustomerTier.KEY else base
 
 
+def priority_raised(before: str | None, after: str | None) -> bool:
+    """Whether a change of priority made the ticket more urgent (from none to any counts): the
+    escalation a source without an escalation flag of its own reports."""
+    if after is None:
+        return False
+    return before is None or _PRIORITY_ORDER.index(Priority(after)) < _PRIORITY_ORDER.index(Priority(before))
+
+
 def one_step_up(priority: Priority) -> Priority:
     """The next more urgent priority (p1 stays p1): a key account's, an urgent-sounding contact's."""
     return _PRIORITY_ORDER[max(0, _PRIORITY_ORDER.index(priority) - 1)]

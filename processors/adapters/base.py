@@ -111,6 +111,12 @@ def local_instant(raw: Any, context: AdapterContext, field: str) -> str:
     return parsed.isoformat()
 
 
+def csat_score(raw: Any) -> int | None:
+    """A rating on the 1-5 scale, given as a number or its text; None for anything else."""
+    text = str(raw).strip() if raw is not None and not isinstance(raw, bool) else ""
+    return int(text) if text in ("1", "2", "3", "4", "5") else None
+
+
 def received_at(headers: Mapping[str, str]) -> str | None:
     """The endpoint's receive time of this payload (`RECEIVED_AT_HEADER`), if it recorded one."""
     return lower_headers(headers).get(RECEIVED_AT_HEADER) or None

@@ -52,11 +52,13 @@ from processors.adapters.base import (
     NotAContact,
     as_object,
     build_event,
+    csat_score,
     load_json_object,
     local_instant,
     received_at,
 )
 from processors.adapters.email import html_to_text
+from processors.sla import priority_raised
 from schemas.event import ContactEvent
 
 STATUSES: Final = {
@@ -242,7 +244,7 @@ class FreshdeskAdapter:
             old, new = _code(PRIORITIES, before), _code(PRIORITIES, after)
             if new is None:
                 raise AdapterError(f"unknown Freshdesk priority {after!r}")
-            if old is not None and new >= old:  # "p1" < "p4": a smaller code is more urgent
+            if not priority_raised(old, new):
                 raise NotAContact("Freshdesk priority kept or lowered")
             return {"event_id": f"{key}:priority:{new}:{stamp}", "type": "escalated", "priority": new}
         if prop in _ASSIGNMENT:
@@ -255,7 +257,7 @@ class FreshdeskAdapter:
         if prop in ("customer_feedback", "satisfaction", "survey_result"):
             raw = str(_field(ticket, "ticket_satisfaction_rating", "satisfaction_rating") or after)
             rating = raw.strip().lower()
-            score = RATINGS.get(rating) or (int(rating) if rating in ("1", "2", "3", "4", "5") else None)
+            score = RATINGS.get(rating) or csat_score(rating)
             if score is None:
                 raise AdapterError(f"Freshdesk satisfaction rating {raw!r} is not one Freshdesk gives")
             return {"event_id": f"{key}:csat:{stamp}", "type": "csat_submitted", "score": score}

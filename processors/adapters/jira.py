@@ -41,9 +41,11 @@ from processors.adapters.base import (
     SignatureError,
     as_object,
     build_event,
+    csat_score,
     load_json_object,
     lower_headers,
 )
+from processors.sla import priority_raised
 from schemas.event import ContactEvent
 
 SIGNATURE_HEADER: Final = "x-hub-signature"
@@ -210,7 +212,7 @@ class JiraAdapter:
                 event = {"type": "status_changed", "status": status}
             elif name == "priority":
                 new, old = _priority(item.get("toString")), _priority(item.get("fromString"))
-                if new is not None and (old is None or new < old):  # "p1" < "p4": more urgent
+                if priority_raised(old, new):
                     event = {"type": "escalated", "priority": new}
             elif name == "assignee":
                 assignee = as_object(fields.get("assignee"))
@@ -245,10 +247,11 @@ def _priority(raw: Any) -> str | None:
 def _rating(fields: dict[str, Any], item: dict[str, Any]) -> int | None:
     """JSM's satisfaction field holds {"rating": 1..5}; the changelog item gives it as text."""
     for value in fields.values():
-        if isinstance(value, dict) and isinstance(value.get("rating"), int) and 1 <= value["rating"] <= 5:
-            return int(value["rating"])
-    text = str(item.get("toString") or "").strip()
-    return int(text) if text in ("1", "2", "3", "4", "5") else None
+        if isinstance(value, dict) and isinstance(value.get("rating"), int):
+            score = csat_score(value["rating"])
+            if score is not None:
+                return score
+    return csat_score(item.get("toString"))
 
 
 def _sla_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -280,12 +283,9 @@ def _instant(raw: Any) -> str | None:
     if not raw:
         return None
     try:
-        return datetime.strptime(str(raw), "%Y-%m-%dT%H:%M:%S.%f%z").isoformat()
+        return datetime.fromisoformat(str(raw)).isoformat()  # Python 3.11 reads `+0300` too
     except ValueError:
-        try:
-            return datetime.fromisoformat(str(raw)).isoformat()
-        except ValueError:
-            raise AdapterError(f"Jira time {raw!r} is not ISO 8601") from None
+        raise AdapterError(f"Jira time {raw!r} is not ISO 8601") from None
 
 
 def _plain(raw: Any) -> str | None:

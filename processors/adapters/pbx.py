@@ -31,6 +31,7 @@ from processors.adapters.base import (
     AdapterError,
     NotAContact,
     build_event,
+    csat_score,
     load_json_object,
     local_instant,
 )
@@ -107,7 +108,8 @@ class PbxAdapter:
         score = call.get("survey_score")
         if score in (None, ""):
             return [received, reply]
-        if str(score).strip() not in ("1", "2", "3", "4", "5"):
+        rating = csat_score(score)
+        if rating is None:
             raise AdapterError(f"survey_score {score!r} is not 1-5")
         ended = local_instant(call["ended_at"], context, "ended_at") if call.get("ended_at") else answered
         rated = build_event(
@@ -116,7 +118,7 @@ class PbxAdapter:
                 "event_id": f"pbx:{call_id}:survey",
                 "type": "csat_submitted",
                 "occurred_at": ended,
-                "score": int(str(score).strip()),
+                "score": rating,
             }
         )
         return [received, reply, rated]

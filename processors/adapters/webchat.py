@@ -30,6 +30,7 @@ from processors.adapters.base import (
     NotAContact,
     as_object,
     build_event,
+    csat_score,
     load_json_object,
     local_instant,
 )
@@ -64,9 +65,9 @@ class WebchatAdapter:
         event_type = _TYPES[kind]
         if kind == "chat_transferred" and callback.get("escalated") is True:
             event_type = "escalated"
-        rating = callback.get("rating")
-        if kind == "chat_rated" and str(rating).strip() not in ("1", "2", "3", "4", "5"):
-            raise AdapterError(f"chat_rated with rating {rating!r}: expected 1-5")
+        score = csat_score(callback.get("rating")) if kind == "chat_rated" else None
+        if kind == "chat_rated" and score is None:
+            raise AdapterError(f"chat_rated with rating {callback.get('rating')!r}: expected 1-5")
         message_id = callback.get("message_id")
         if kind.endswith("_message") and not message_id:
             raise AdapterError(f"{kind} without message_id")
@@ -89,7 +90,7 @@ class WebchatAdapter:
                     if kind == "chat_transferred" and callback.get("group")
                     else None,
                     "status": "resolved" if kind == "chat_finished" else None,
-                    "score": int(str(rating).strip()) if kind == "chat_rated" else None,
+                    "score": score,
                     "text": context.pii.scrub(str(text))
                     if text and event_type in ("contact_received", "csat_submitted")
                     else None,

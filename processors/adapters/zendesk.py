@@ -51,6 +51,7 @@ from processors.adapters.base import (
     load_json_object,
     lower_headers,
 )
+from processors.sla import priority_raised
 from schemas.event import ContactEvent
 
 SIGNATURE_HEADER: Final = "x-zendesk-webhook-signature"
@@ -181,7 +182,7 @@ class ZendeskAdapter:
         if action == "priority_changed":
             current = PRIORITIES.get(str(change.get("current", "")).lower())
             previous = PRIORITIES.get(str(change.get("previous", "")).lower())
-            if current is not None and (previous is None or current < previous):  # "p1" < "p4"
+            if priority_raised(previous, current):
                 return [build_event({**base, "type": "escalated", "priority": current})]
             # Lowered: ours has no priority event; the ticket's unchanged status carries the new one.
             return [
