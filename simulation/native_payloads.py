@@ -384,7 +384,7 @@ def _jira_issue(event: dict[str, Any], at: datetime, status: str, category: str)
         "summary": event.get("subject") or "Обращение",
         "description": event.get("text") if event.get("_first") else None,
         "created": at.strftime("%Y-%m-%dT%H:%M:%S.000%z"),
-        "priority": {"name": _JIRA_PRIORITY.get(str(event.get("_priority")), "Medium")},
+        "priority": {"name": _jira_priority_name(event)},
         "status": {"name": status, "statusCategory": {"key": category}},
         "reporter": reporter,
     }
@@ -411,9 +411,9 @@ def _jira(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | Non
         name, category = _JIRA_STATUS[str(event["status"])]
         issue = _jira_issue(event, at, name, category)
         items = [{"field": "status", "toString": name}]
-    elif kind == "escalated" and issue_priority(event) != "Highest":  # at the top: Jira cannot say it
+    elif kind == "escalated" and _jira_priority_name(event) != "Highest":  # at the top: Jira cannot say it
         issue["fields"]["priority"] = {"name": "Highest"}
-        items = [{"field": "priority", "fromString": issue_priority(event), "toString": "Highest"}]
+        items = [{"field": "priority", "fromString": _jira_priority_name(event), "toString": "Highest"}]
     elif kind == "assigned":
         issue["fields"]["assignee"] = {"accountId": f"agent:{event.get('agent')}"}
         items = [{"field": "assignee", "toString": str(event.get("agent"))}]
@@ -427,7 +427,7 @@ def _jira(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | Non
     return NativePayload("jira", "jira", orjson.dumps(body))
 
 
-def issue_priority(event: dict[str, Any]) -> str:
+def _jira_priority_name(event: dict[str, Any]) -> str:
     return _JIRA_PRIORITY.get(str(event.get("_priority")), "Medium")
 
 

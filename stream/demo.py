@@ -161,8 +161,12 @@ def _show_telegram(text: str, out: IO[str]) -> None:
         print(f"      ... ({len(lines) - 8} more lines)", file=out, flush=True)
 
 
+def _to_oncall(message: EmailMessage) -> bool:
+    return "oncall@" in str(message["To"])
+
+
 def _show_mail(message: EmailMessage, out: IO[str]) -> None:
-    if "oncall@" in str(message["To"]):
+    if _to_oncall(message):
         return  # the on-call e-mail repeats the Telegram message just shown
     print(f"  → e-mail to {message['To']}: {message['Subject']}", file=out, flush=True)
 
@@ -455,7 +459,7 @@ async def _delivered(delivery: DemoDelivery | None, counts: DemoCounts, out: IO[
         yield
     finally:
         counts.telegram_messages = len(telegram.messages)
-        counts.product_mail = len([m for m in smtp.recorder.mail if "oncall@" not in str(m["To"])])
+        counts.product_mail = len([m for m in smtp.recorder.mail if not _to_oncall(m)])
         smtp.stop()
         await telegram.stop()
 

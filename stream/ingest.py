@@ -39,6 +39,7 @@ from faust.web import Request, Response, View
 
 from processors.adapters import ADAPTERS, AdapterContext
 from processors.adapters.base import RECEIVED_AT_HEADER, same_secret
+from processors.adapters.outbound import CHANNEL_HEADER
 from processors.classify import Classifier
 from processors.dead_letter_budget import BudgetLimits, DeadLetterBudget
 from processors.normalize import Normalized, Refused, normalize_payload
@@ -123,7 +124,7 @@ def stored_headers(headers: Any, source: str, verified: bool) -> list[tuple[str,
     kept = [(HEADER_SOURCE, source.encode()), (HEADER_VERIFIED, b"1" if verified else b"0")]
     for key, value in headers.items():
         if key.lower() not in _PRIVATE_HEADERS:
-            kept.append((_HTTP_PREFIX + key.lower(), str(value).encode()))
+            kept.append((http_header(key), str(value).encode()))
     return kept
 
 
@@ -210,7 +211,8 @@ def register_ingest(
         """One payload of `source`; `given` are headers the route itself adds (they win over the sender's)."""
         # The receive time goes with the payload: an event whose payload has no time of its own is
         # stamped with it, the same instant whenever the raw record is read again.
-        given = {**(given or {}), RECEIVED_AT_HEADER: datetime.now(UTC).isoformat()}
+        received = datetime.now(UTC)
+        given = {**(given or {}), RECEIVED_AT_HEADER: received.isoformat()}
         wins = {name.lower() for name in given}
         headers = {k: v for k, v in request.headers.items() if k.lower() not in wins} | given
         adapter = ADAPTERS.get(source)
@@ -245,9 +247,7 @@ def register_ingest(
                     DeadLetterReason.BAD_SIGNATURE, f"missing or wrong {TOKEN_HEADER}"
                 )
             else:
-                outcome = normalize_payload(
-                    adapter, body, headers, context, classifier, secret, datetime.now(UTC)
-                )
+                outcome = normalize_payload(adapter, body, headers, context, classifier, secret, received)
             verified = (secret is not None or token is not None) and not (
                 isinstance(outcome, Refused) and outcome.reason == DeadLetterReason.BAD_SIGNATURE
             )
@@ -289,7 +289,7 @@ def register_ingest(
     class OutboundView(View):
         async def post(self, request: Request, channel: str) -> Response:
             # An agent's message sent from a bot or console (processors/adapters/outbound.py).
-            return await ingest(self, request, "outbound", {"X-ContactPulse-Channel": channel})
+            return await ingest(self, request, "outbound", {CHANNEL_HEADER: channel})
 
     app.page("/ingest/{source}")(IngestView)
     app.page("/ingest/outbound/{channel}")(OutboundView)

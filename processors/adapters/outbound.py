@@ -133,11 +133,18 @@ def _thread(
     )
 
 
+def _scalar(value: Any) -> str | None:
+    """A field's text when it is a non-empty string or number (not an object, list or boolean)."""
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    return str(value).strip() or None
+
+
 def _text(sent: dict[str, Any], field: str) -> str:
-    value = sent.get(field)
-    if value is None or isinstance(value, (dict, list, bool)) or str(value).strip() == "":
+    value = _scalar(sent.get(field))
+    if value is None:
         raise AdapterError(f"outbound message without {field}")
-    return str(value).strip()
+    return value
 
 
 def _instant(raw: Any, context: AdapterContext) -> str:
@@ -149,7 +156,7 @@ def _instant(raw: Any, context: AdapterContext) -> str:
 
 
 def _agent(channel: str, raw: Any, context: AdapterContext) -> str | None:
-    if raw is None or isinstance(raw, (dict, list, bool)) or str(raw).strip() == "":
+    agent = _scalar(raw)
+    if agent is None:
         return None
-    agent = str(raw).strip()
     return context.pii.email(agent) if "@" in agent else f"{channel}-agent:{agent}"[:256]
