@@ -4,7 +4,13 @@ shows, and the set of alerts firing now that must be re-sent before Alertmanager
 Alertmanager (API v2, `POST /api/v2/alerts`) identifies an alert by its labels and keeps it firing until
 its `endsAt`; a client must re-send a firing alert before then. So a firing alert goes out with `endsAt`
 = now + `hold_seconds` (longer than the re-send interval, so one missed re-send does not resolve it), and
-a resolved one with its own `ends_at`. Pure: the caller passes the time.
+a resolved one with `endsAt` = now, which resolves it on receipt. Pure: the caller passes the time.
+
+`startsAt` is when Alertmanager first took the alert from us, not the event time our rule fired at (that
+travels in the `fired_at` annotation). Alertmanager flushes a new group at once, skipping `group_wait`,
+when the alert that opens it started more than `group_wait` ago (`aggrGroup.insert` in its dispatcher).
+With event times, every alert from a backlog, a replay or a notifier restart would go out alone, before
+the breach or incident posted beside it could inhibit it.
 """
 
 from __future__ import annotations
@@ -96,7 +102,13 @@ def details_text(details: dict[str, Any]) -> str:
 
 
 def annotations_of(alert: Alert, links: Links) -> dict[str, str]:
-    annotations = {"summary": alert.summary, "details": details_text(alert.details)}
+    annotations = {
+        "summary": alert.summary,
+        "details": details_text(alert.details),
+        "fired_at": alert.starts_at.isoformat(),
+    }
+    if alert.ends_at is not None:
+        annotations["ended_at"] = alert.ends_at.isoformat()
     ticket_id = alert.subject.get("ticket_id")
     url = links.ticket_url(ticket_id) if ticket_id else None
     if url:
@@ -106,16 +118,18 @@ def annotations_of(alert: Alert, links: Links) -> dict[str, str]:
     return annotations
 
 
-def to_alertmanager(alert: Alert, now: datetime, hold_seconds: float, links: Links) -> dict[str, Any]:
-    """One element of the `POST /api/v2/alerts` body."""
-    if alert.status is AlertStatus.RESOLVED and alert.ends_at is not None:
-        ends_at = alert.ends_at
-    else:
-        ends_at = now + timedelta(seconds=hold_seconds)
+def to_alertmanager(
+    alert: Alert, now: datetime, hold_seconds: float, links: Links, announced_at: datetime | None = None
+) -> dict[str, Any]:
+    """One element of the `POST /api/v2/alerts` body; `announced_at`: when Alertmanager first took this
+    firing alert from us (None: it has not yet)."""
+    starts_at = announced_at or now
+    resolved = alert.status is AlertStatus.RESOLVED
+    ends_at = now if resolved else now + timedelta(seconds=hold_seconds)
     body: dict[str, Any] = {
         "labels": labels_of(alert),
         "annotations": annotations_of(alert, links),
-        "startsAt": alert.starts_at.isoformat(),
+        "startsAt": starts_at.isoformat(),
         "endsAt": ends_at.isoformat(),
     }
     if links.dashboard_url:
@@ -128,12 +142,24 @@ class FiringSet:
     """The alerts firing now, by id: what a restart must re-send and what every re-send posts."""
 
     alerts: dict[str, Alert] = field(default_factory=dict)
+    announced: dict[str, datetime] = field(default_factory=dict)
+    """When Alertmanager first took each firing alert (its `startsAt`, the same in every re-send)."""
 
     def observe(self, alert: Alert) -> None:
         if alert.status is AlertStatus.FIRING:
             self.alerts[alert.alert_id] = alert
         else:
             self.alerts.pop(alert.alert_id, None)
+            self.announced.pop(alert.alert_id, None)
+
+    def announced_at(self, alert_id: str) -> datetime | None:
+        return self.announced.get(alert_id)
+
+    def taken(self, alerts: list[Alert], at: datetime) -> None:
+        """Alertmanager took these at `at`: the firing ones keep that as their start from now on."""
+        for alert in alerts:
+            if alert.alert_id in self.alerts:
+                self.announced.setdefault(alert.alert_id, at)
 
     def firing(self) -> list[Alert]:
         return list(self.alerts.values())

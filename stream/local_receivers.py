@@ -59,6 +59,7 @@ class FakeTelegram:
             params = dict(await request.post())
         params["_token"] = request.match_info["token"]
         params["_method"] = request.match_info["method"]
+        params["_at"] = time.monotonic()
         if params["_method"] == "sendMessage":
             self.messages.append(params)
             if self.on_message is not None:

@@ -190,7 +190,10 @@ class Notifier(Service):
         while not self.should_stop:
             now = datetime.now(UTC)
             hold = HOLD_INTERVALS * self._interval
-            body = [to_alertmanager(a, now, hold, self._links) for a in inhibitors_first(alerts)]
+            body = [
+                to_alertmanager(a, now, hold, self._links, self._firing.announced_at(a.alert_id))
+                for a in inhibitors_first(alerts)
+            ]
             try:
                 await self._client.post(body)
             except AlertmanagerError as exc:
@@ -203,6 +206,7 @@ class Notifier(Service):
                 attempt += 1
                 await self.sleep(delay)
                 continue
+            self._firing.taken(alerts, now)
             for alert in alerts:
                 self._metrics.posted.labels(status=alert.status.value).inc()
             self._metrics.oldest_unsent_seconds.set(0)

@@ -70,6 +70,7 @@ def test_annotations_are_readable_and_link_the_ticket() -> None:
         "summary": "Тикет zendesk:42 (p1, email) нарушил срок решения 8 ч: 2026-11-24 18:00 MSK.",
         "details": "ticket_ids: T-0, T-1, T-2, T-3, T-4, T-5, T-6, T-7, T-8, T-9, ... (+2 more)\n"
         "target_seconds: 28800",
+        "fired_at": "2026-11-24T07:00:00+00:00",
         "ticket_url": "https://support.example.org/tickets/zendesk:42",
         "dashboard_url": "https://grafana.example.org/d/cp",
     }
@@ -77,13 +78,42 @@ def test_annotations_are_readable_and_link_the_ticket() -> None:
     assert details_text({"nested": {"a": 1}, "none": None}) == "nested: a=1"
 
 
-def test_a_firing_alert_ends_ahead_of_the_next_resend_and_a_resolved_one_at_its_end() -> None:
+def test_a_firing_alert_ends_ahead_of_the_next_resend_and_a_resolved_one_on_receipt() -> None:
     firing = to_alertmanager(sla_alert(), NOW, 240, Links())
-    assert firing["startsAt"] == "2026-11-24T07:00:00+00:00"
+    assert firing["startsAt"] == "2026-11-24T09:30:00+00:00"  # not yet announced: starts now
     assert firing["endsAt"] == "2026-11-24T09:34:00+00:00"
     assert "generatorURL" not in firing
-    resolved = to_alertmanager(sla_alert(AlertStatus.RESOLVED), NOW, 240, Links())
-    assert resolved["endsAt"] == "2026-11-24T10:00:00+00:00"
+    later = NOW + timedelta(minutes=5)
+    resent = to_alertmanager(sla_alert(), later, 240, Links(), announced_at=NOW)
+    assert (resent["startsAt"], resent["endsAt"]) == (
+        "2026-11-24T09:30:00+00:00",
+        "2026-11-24T09:39:00+00:00",
+    )
+    resolved = to_alertmanager(sla_alert(AlertStatus.RESOLVED), later, 240, Links(), announced_at=NOW)
+    assert resolved["endsAt"] == "2026-11-24T09:35:00+00:00"
+    assert resolved["annotations"]["ended_at"] == "2026-11-24T10:00:00+00:00"  # the event time stays
+
+
+def test_an_alert_from_the_past_starts_when_alertmanager_takes_it_so_group_wait_holds() -> None:
+    # Alertmanager flushes a group at once when its first alert started more than group_wait ago: an
+    # alert fired at 07:00 event time and posted at 09:30 must not say 07:00, or it skips group_wait
+    # and goes out before the breach posted beside it inhibits it.
+    firing = FiringSet()
+    alert = sla_alert()
+    firing.observe(alert)
+    assert firing.announced_at(alert.alert_id) is None
+    firing.taken([alert], NOW)
+    firing.taken([alert], NOW + timedelta(minutes=1))  # a re-send keeps the first start
+    assert firing.announced_at(alert.alert_id) == NOW
+    body = to_alertmanager(
+        alert, NOW + timedelta(minutes=1), 240, Links(), firing.announced_at(alert.alert_id)
+    )
+    assert body["startsAt"] == "2026-11-24T09:30:00+00:00"
+    assert body["annotations"]["fired_at"] == "2026-11-24T07:00:00+00:00"
+    firing.observe(sla_alert(AlertStatus.RESOLVED))
+    assert firing.announced_at(alert.alert_id) is None  # forgotten with the alert
+    firing.taken([sla_alert(AlertStatus.RESOLVED)], NOW)
+    assert firing.announced == {}
 
 
 def test_inhibiting_alerts_are_posted_first() -> None:
