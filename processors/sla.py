@@ -21,6 +21,11 @@ from schemas.event import BusinessImpact, ContactEvent, ContactKind, CustomerTie
 _PRIORITY_ORDER = (Priority.P1, Priority.P2, Priority.P3, Priority.P4)
 _DONE = frozenset({"resolved", "closed"})
 
+FIRST_RESPONSE_AT_RISK = "sla_first_response_at_risk"
+FIRST_RESPONSE_BREACHED = "sla_first_response_breached"
+RESOLUTION_AT_RISK = "sla_resolution_at_risk"
+RESOLUTION_BREACHED = "sla_resolution_breached"
+
 
 @functools.cache  # a few dozen combinations; asked for at every SLA alert and ticket snapshot
 def derive_priority(
@@ -132,6 +137,12 @@ class SlaClock:
     def reopen(self, now: float) -> None:
         self.met_at = None
         self.run(now)
+
+    def met_late(self) -> bool:
+        """Met after more working time than its target (a reply at the due instant is in time)."""
+        return (
+            self.met_at is not None and self.target_seconds > 0 and self.spent_seconds > self.target_seconds
+        )
 
 
 @dataclass(slots=True)
@@ -245,12 +256,21 @@ class TicketState:
             "status": self.status,
             "sla_policy": self.policy or "",
             "sla_calendar": self.calendar,
+            "team": self.teams[-1] if self.teams else "",
             "first_response_target_seconds": self.first_response.target_seconds,
             "first_response_at": self.first_response_at,
+            "first_response_sla_seconds": (
+                self.first_response.spent_seconds
+                if self.first_response_at is not None and self.first_response.met_at is not None
+                else None
+            ),
+            "first_response_breached": self.first_response.met_late()
+            or FIRST_RESPONSE_BREACHED in self.firing_rules,
             "resolution_target_seconds": self.resolution.target_seconds,
             "resolved_at": self.resolved_at,
             "resolution_sla_seconds": self.resolution_sla_seconds,
             "resolution_calendar_seconds": self.resolution_calendar_seconds,
+            "resolution_breached": self.resolution.met_late() or RESOLUTION_BREACHED in self.firing_rules,
             "touches": self.touches,
             "handoffs": self.handoffs,
             "escalations": self.escalations,

@@ -19,16 +19,21 @@ from zoneinfo import ZoneInfo
 
 from processors.alerting import AlertBook
 from processors.calendar import AlwaysOpen, BusinessCalendar, SlaCalendar
-from processors.sla import SlaClock, SlaTargets, TicketState, sla_targets
+from processors.sla import (
+    FIRST_RESPONSE_AT_RISK,
+    FIRST_RESPONSE_BREACHED,
+    RESOLUTION_AT_RISK,
+    RESOLUTION_BREACHED,
+    SlaClock,
+    SlaTargets,
+    TicketState,
+    sla_targets,
+)
 from processors.summaries import duration_text, local_time, summarize, wall_clock
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
 from schemas.event import ContactEvent, EventType, Priority, TicketStatus
 
-FIRST_RESPONSE_AT_RISK = "sla_first_response_at_risk"
-FIRST_RESPONSE_BREACHED = "sla_first_response_breached"
-RESOLUTION_AT_RISK = "sla_resolution_at_risk"
-RESOLUTION_BREACHED = "sla_resolution_breached"
 NEGATIVE_CSAT = "negative_csat"
 
 _FIRST_RESPONSE_RULES = (FIRST_RESPONSE_AT_RISK, FIRST_RESPONSE_BREACHED)
@@ -413,6 +418,8 @@ class TicketBook:
             alert, breach = self._fire_sla(ticket, clock, deadline[4], at)
             if alert is not None:
                 alerts.append(alert)
+                if self.touched is not None and deadline[4] in _BREACH_RULES:
+                    self.touched.add(ticket.ticket_id)  # its row says breached from now on
             self._push_next(ticket, index, clock, at, breach)
         self.due_bound = deadlines[0][0] if deadlines else math.inf
 

@@ -266,6 +266,24 @@ class Settings(BaseSettings):
         "bot or console): header X-ContactPulse-Signature `sha256=<hex HMAC-SHA256(secret, "
         "timestamp + '.' + body)>` with X-ContactPulse-Timestamp (unix seconds, within 5 minutes).",
     )
+    smtp_host: str | None = Field(None, description="SMTP server the weekly report is sent through.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="SMTP transport security: STARTTLS, implicit TLS (port 465) or none."
+    )
+    smtp_username: str | None = Field(None, description="SMTP login; unset: no authentication.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password. Secret.")
+    smtp_from: str = Field("contactpulse@localhost", description="The weekly report's From address.")
+    report_to: str = Field(
+        "", description="Who receives the weekly report (the head of support): addresses, comma-separated."
+    )
+    report_lang: Literal["en", "ru"] = Field("en", description="Language of the weekly report.")
+    report_schedule: str = Field(
+        "",
+        description="When the worker e-mails the last full week's report, in the business calendar's time "
+        "zone: a weekday and a time, e.g. `MON 09:00`. Sent at most once per week, across restarts and "
+        "workers (recorded in ClickHouse's `reports_sent`). Empty: never by itself.",
+    )
     time_zone: str = Field(
         "Europe/Moscow", description="Time zone of source timestamps that carry no offset."
     )
@@ -277,6 +295,9 @@ class Settings(BaseSettings):
 
     def alertmanager_urls(self) -> list[str]:
         return [url.strip().rstrip("/") for url in (self.alertmanager_url or "").split(",") if url.strip()]
+
+    def report_recipients(self) -> list[str]:
+        return [address.strip() for address in self.report_to.split(",") if address.strip()]
 
     def support_domains(self) -> frozenset[str]:
         return frozenset(

@@ -114,14 +114,18 @@ TICKET_COLUMNS: Final = (
     "topic",
     "priority",
     "status",
+    "team",
     "sla_policy",
     "sla_calendar",
     "first_response_target_seconds",
     "first_response_at",
+    "first_response_sla_seconds",
+    "first_response_breached",
     "resolution_target_seconds",
     "resolved_at",
     "resolution_sla_seconds",
     "resolution_calendar_seconds",
+    "resolution_breached",
     "touches",
     "handoffs",
     "escalations",
@@ -132,6 +136,13 @@ TICKET_COLUMNS: Final = (
     "version",
 )
 _TICKET_INSTANTS: Final = frozenset({"opened_at", "last_event_at", "first_response_at", "resolved_at"})
+_ADDED_LATER: Final = {
+    "team": "",
+    "first_response_sla_seconds": None,
+    "first_response_breached": False,
+    "resolution_breached": False,
+}
+"""Columns of migration 0004, absent from snapshots published before it: read as their defaults."""
 
 
 def ticket_row(snapshot: dict[str, Any], version: int) -> tuple[Any, ...]:
@@ -141,7 +152,7 @@ def ticket_row(snapshot: dict[str, Any], version: int) -> tuple[Any, ...]:
     """
     values = []
     for column in TICKET_COLUMNS[:-1]:
-        value = snapshot[column]
+        value = snapshot[column] if column not in _ADDED_LATER else snapshot.get(column, _ADDED_LATER[column])
         if column in _TICKET_INSTANTS and value is not None:
             value = datetime.fromisoformat(value).astimezone(UTC)
         values.append(value)

@@ -53,7 +53,16 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     built = create_app(settings, config=config)
     routes = [contact_events_route(settings), *alert_routes(settings), tickets_route(settings)]
     sink = ClickHouseSink(settings, built.metrics, routes)
-    services: list[Any] = [sink, DetectorService(settings, config, built.metrics)]
+    detector = DetectorService(settings, config, built.metrics)
+    services: list[Any] = [sink, detector]
+    if settings.report_schedule:
+        from stream.report import ReportScheduler
+
+        problem = report_settings_problem(settings, settings.report_recipients())
+        if problem:
+            print(f"contactpulse worker: CONTACTPULSE_REPORT_SCHEDULE is set, but {problem}", file=sys.stderr)
+            return 2
+        services.append(ReportScheduler(settings, config, built.metrics, lambda: detector.owns_detection))
     if settings.imap_host:
         from stream.imap import ImapPoller
 
@@ -145,6 +154,59 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def report_settings_problem(settings: Settings, recipients: list[str]) -> str | None:
+    """What stops a report from being e-mailed, if anything (a schedule is validated here too)."""
+    if not recipients:
+        return "there is nobody to send it to (CONTACTPULSE_REPORT_TO or --to)"
+    if not settings.smtp_host:
+        return "CONTACTPULSE_SMTP_HOST is not set"
+    if settings.report_schedule:
+        from zoneinfo import ZoneInfo
+
+        from processors.report_schedule import parse_schedule
+
+        try:
+            parse_schedule(settings.report_schedule, ZoneInfo("UTC"))
+        except ValueError as exc:
+            return str(exc)
+    return None
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from schemas.config import load_config
+    from sinks import mail
+    from sinks.report_data import last_full_week, parse_iso_week
+    from sinks.report_html import plain_summary
+    from stream.report import make_report
+
+    config = load_config(settings.config_file)
+    week = args.week or last_full_week(datetime.now(UTC), ZoneInfo(config.business_hours.time_zone))
+    try:
+        parse_iso_week(week)
+    except ValueError as exc:
+        print(f"contactpulse report: {exc}", file=sys.stderr)
+        return 2
+    recipients = [a.strip() for value in args.to for a in value.split(",") if a.strip()]
+    if recipients:
+        problem = report_settings_problem(settings.model_copy(update={"report_schedule": ""}), recipients)
+        if problem:
+            print(f"contactpulse report: cannot e-mail it: {problem}", file=sys.stderr)
+            return 2
+    lang = args.lang or settings.report_lang
+    report, page = make_report(settings, config, week, lang)
+    out = args.out or Path(f"report-{week}.html")
+    out.write_text(page, encoding="utf-8")
+    print(plain_summary(report), end="")
+    print(f"\nwrote {out}")
+    if recipients:
+        mail.send(mail.report_message(report, page, settings.smtp_from, recipients), settings)
+        print(f"sent to {', '.join(recipients)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="contactpulse", description="Real-time alerting over the stream of customer contacts."
@@ -187,6 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="write the JSON Schemas of the contracts")
     schema.add_argument("--out", type=Path, default=DEFAULT_SCHEMA_DIR)
+
+    report = commands.add_parser(
+        "report", help="the weekly report for the head of support: an HTML page, optionally e-mailed"
+    )
+    report.add_argument("--week", default=None, help="ISO week, e.g. 2026-W47 (default: the last full week)")
+    report.add_argument(
+        "--lang", choices=("en", "ru"), default=None, help="default: CONTACTPULSE_REPORT_LANG"
+    )
+    report.add_argument("--out", type=Path, default=None, help="where to write the page (report-WEEK.html)")
+    report.add_argument(
+        "--to", action="append", default=[], metavar="ADDRESS", help="e-mail it (CONTACTPULSE_SMTP_*)"
+    )
 
     commands.add_parser("migrate", help="apply pending ClickHouse migrations and exit")
     commands.add_parser(
@@ -232,6 +306,7 @@ _HANDLERS = {
     "normalize": _normalize,
     "schema": _schema,
     "migrate": _migrate,
+    "report": _report,
     "notify": _notify,
     "alertmanager-config": _alertmanager_config,
 }

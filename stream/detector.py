@@ -133,6 +133,11 @@ class DetectorService(Service):
         self._owned: _Ownership | None = None
         self._producer: AIOKafkaProducer | None = None
 
+    @property
+    def owns_detection(self) -> bool:
+        """Whether this worker runs the detection engine now (one worker of the group does)."""
+        return self._owned is not None
+
     async def on_start(self) -> None:
         bootstrap = self._settings.kafka_bootstrap_servers
         await checkpoint.ensure_checkpoint_topic(bootstrap, checkpoint_topic(self._settings))

@@ -30,6 +30,8 @@ class WorkerMetrics:
     raw_payloads_normalized: Counter
     imap_messages: Counter
     imap_poll_failures: Counter
+    reports_sent: Counter
+    report_failures: Counter
     alerts_sent: Counter
     detector_clock_lag_seconds: Gauge
     detector_checkpoint_seconds: Histogram
@@ -135,6 +137,16 @@ class WorkerMetrics:
             imap_poll_failures=Counter(
                 "contactpulse_imap_poll_failures_total",
                 "IMAP polls that failed (connection, login, mailbox).",
+                registry=registry,
+            ),
+            reports_sent=Counter(
+                "contactpulse_reports_sent_total",
+                "Weekly reports the schedule e-mailed.",
+                registry=registry,
+            ),
+            report_failures=Counter(
+                "contactpulse_report_failures_total",
+                "Scheduled weekly reports that failed to build or send (retried at the next check).",
                 registry=registry,
             ),
             alerts_sent=Counter(

@@ -226,6 +226,25 @@ def test_ticket_metrics_are_kept() -> None:
     assert (snapshot["touches"], snapshot["handoffs"], snapshot["escalations"]) == (2, 1, 1)
     assert snapshot["first_contact_resolution"] is True
     assert snapshot["csat_score"] == 5
+    assert snapshot["team"] == "tier2"
+    assert snapshot["first_response_sla_seconds"] == 10 * 60
+    assert (snapshot["first_response_breached"], snapshot["resolution_breached"]) == (False, False)
+
+
+def test_a_breach_marks_the_ticket_row_breached_when_it_fires_and_after_the_late_reply() -> None:
+    run = Run()
+    run.feed(event("contact_received", msk(24, 10), priority="p1", channel="email"))
+    run.engine.tickets.take_touched()
+    run.advance(msk(24, 10, 14))
+    assert run.engine.tickets.take_touched() == []  # at risk: the row has nothing new to say
+    run.advance(msk(24, 10, 16))
+    (ticket,) = run.engine.tickets.take_touched()  # the breach: its row is written again
+    assert ticket.snapshot()["first_response_breached"] is True
+    assert ticket.snapshot()["first_response_sla_seconds"] is None  # no reply yet
+    run.feed(event("agent_replied", msk(24, 10, 20)))
+    snapshot = ticket.snapshot()
+    assert (snapshot["first_response_breached"], snapshot["first_response_sla_seconds"]) == (True, 20 * 60)
+    assert snapshot["resolution_breached"] is False
 
 
 @pytest.mark.parametrize(
