@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from processors.calendar import SlaCalendar, to_microsecond
 from schemas.config import SlaConfig, SlaPolicy
@@ -20,6 +20,11 @@ from schemas.event import BusinessImpact, ContactEvent, ContactKind, CustomerTie
 
 _PRIORITY_ORDER = (Priority.P1, Priority.P2, Priority.P3, Priority.P4)
 _DONE = frozenset({"resolved", "closed"})
+
+
+def _instant(epoch_seconds: float | None) -> datetime | None:
+    return None if epoch_seconds is None else datetime.fromtimestamp(epoch_seconds, UTC)
+
 
 FIRST_RESPONSE_AT_RISK = "sla_first_response_at_risk"
 FIRST_RESPONSE_BREACHED = "sla_first_response_breached"
@@ -177,6 +182,8 @@ class TicketState:
     escalations: int = 0
     reopens: int = 0
     csat_score: int | None = None
+    csat_at: datetime | None = None
+    """When the latest rating came."""
     negative_csat_at: datetime | None = None
     resolution_recorded: bool = False
     firing_rules: set[str] = field(default_factory=set)
@@ -239,8 +246,8 @@ class TicketState:
         }
         return {name: value for name, value in known.items() if value}
 
-    def snapshot(self) -> dict[str, object]:
-        """The row the ticket-state sink writes."""
+    def snapshot(self, calendar: SlaCalendar) -> dict[str, object]:
+        """The row the ticket-state sink writes; `calendar` is the ticket's (for the due instants)."""
         return {
             "ticket_id": self.ticket_id,
             "opened_at": self.opened_at,
@@ -271,6 +278,10 @@ class TicketState:
             "resolution_sla_seconds": self.resolution_sla_seconds,
             "resolution_calendar_seconds": self.resolution_calendar_seconds,
             "resolution_breached": self.resolution.met_late() or RESOLUTION_BREACHED in self.firing_rules,
+            # Where each running clock reaches its target (None: met, paused or not kept): "time left" on
+            # the SLA board. It moves only with the ticket's own events, which write the row again.
+            "first_response_due_at": _instant(self.first_response.crossing(1.0, calendar)),
+            "resolution_due_at": _instant(self.resolution.crossing(1.0, calendar)),
             "touches": self.touches,
             "handoffs": self.handoffs,
             "escalations": self.escalations,
@@ -278,4 +289,5 @@ class TicketState:
             "agent_replies": self.agent_replies,
             "first_contact_resolution": self.first_contact_resolution,
             "csat_score": self.csat_score,
+            "csat_at": self.csat_at,
         }

@@ -117,6 +117,10 @@ class TicketBook:
         return self._business if ticket.calendar == "business" else self._always
 
     # -- events ----------------------------------------------------------------------------------------
+    def snapshot(self, ticket: TicketState) -> dict[str, object]:
+        """The ticket's row for the `tickets` table."""
+        return ticket.snapshot(self.calendar_of(ticket))
+
     def take_touched(self) -> list[TicketState]:
         """The tickets changed since the last call, for the ticket-state sink."""
         if self.touched is None:
@@ -207,6 +211,7 @@ class TicketBook:
                 ticket.teams.append(event.team)
         elif kind is _CSAT_SUBMITTED and event.score is not None:
             ticket.csat_score = event.score
+            ticket.csat_at = at
             if event.score <= self._config.negative_csat.max_score:
                 alert = self._negative_csat(ticket, event.score, at)
                 if alert is not None:

@@ -4,7 +4,7 @@ and renders to HTML. Plain values, so the numbers can be checked without parsing
 Cohorts (each metric says which tickets it counts):
 - opened in the week: first response, first-response SLA compliance, escalation and repeat rates;
 - resolved in the week: resolution time, resolution SLA compliance, first-contact resolution, causes;
-- ratings submitted in the week: CSAT.
+- each ticket's latest rating, in the week it came: CSAT.
 Times are working time on each ticket's SLA calendar (what its SLA measures), medians are the lower
 median. Tickets the stream first saw mid-life are left out (their opening and clocks were not seen). SLA
 compliance counts tickets with a policy whose clock concluded: met, or breached (late, or past due open).
@@ -101,6 +101,8 @@ class NegativeRating(_Frozen):
 
 
 class FeatureCluster(_Frozen):
+    """A cluster active in the week: fired in it, or earlier and still firing then."""
+
     summary: str
     requests: int
     customers: int

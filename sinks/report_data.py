@@ -1,4 +1,4 @@
-"""The weekly report's numbers, read from ClickHouse (`tickets`, `contact_events`, `alerts`).
+"""The weekly report's numbers, read from ClickHouse (`ticket_outcomes`, `contacts_hourly`, `alerts`).
 
 Every query reads with FINAL, so a ticket's latest state, one row per event and one row per alert state
 count once however often they were delivered. Week boundaries are Mondays 00:00 in the business
@@ -61,11 +61,15 @@ def last_full_week(now: datetime, zone: ZoneInfo) -> str:
     return f"{year}-W{week:02d}"
 
 
-# A ticket's opening and resolution week, and whether its times count (its clocks started at opening).
+# The tickets of the weeks asked for, with their opening, resolution and rating weeks. `ticket_outcomes` is
+# `tickets` ordered by opening time, so the bound on `opened_at` prunes it (a ticket resolved or rated in
+# a week was opened at most 90 days before). Tickets first seen mid-life are left out.
 _TICKETS: Final = """
     SELECT *, toMonday(opened_at, {tz:String}) AS opened_week,
-           toMonday(resolved_at, {tz:String}) AS resolved_week
-    FROM tickets FINAL
+           toMonday(resolved_at, {tz:String}) AS resolved_week,
+           toMonday(csat_at, {tz:String}) AS rated_week
+    FROM ticket_outcomes FINAL
+    WHERE opened_at >= {since:DateTime64(3, 'UTC')} - INTERVAL 90 DAY AND NOT first_seen_mid_life
 """
 
 _OPENED_BY_WEEK: Final = f"""
@@ -78,7 +82,6 @@ _OPENED_BY_WEEK: Final = f"""
         countIf(escalations > 0) AS escalated
     FROM ({_TICKETS})
     WHERE opened_at >= {{since:DateTime64(3, 'UTC')}} AND opened_at < {{until:DateTime64(3, 'UTC')}}
-        AND NOT first_seen_mid_life
     GROUP BY opened_week
 """
 
@@ -91,39 +94,42 @@ _RESOLVED_BY_WEEK: Final = f"""
         countIf(sla_policy != '') AS res_measured
     FROM ({_TICKETS})
     WHERE resolved_at >= {{since:DateTime64(3, 'UTC')}} AND resolved_at < {{until:DateTime64(3, 'UTC')}}
-        AND NOT first_seen_mid_life
     GROUP BY resolved_week
 """
 
+# CSAT: each ticket's latest rating, in the week it came.
+_RATED_BY_WEEK: Final = f"""
+    SELECT rated_week, count() AS ratings, avg(csat_score) AS csat, countIf(csat_score >= 4) AS positive
+    FROM ({_TICKETS})
+    WHERE csat_at >= {{since:DateTime64(3, 'UTC')}} AND csat_at < {{until:DateTime64(3, 'UTC')}}
+        AND csat_score IS NOT NULL
+    GROUP BY rated_week
+"""
+
 # A ticket repeats when the same customer opened one on the same topic within the window before it.
-_REPEATS: Final = """
-    SELECT ticket_id, customer_id, topic, opened_at, opened_week, first_seen_mid_life,
+_REPEATS: Final = f"""
+    SELECT ticket_id, customer_id, topic, opened_at, opened_week,
         opened_at - lagInFrame(opened_at, 1, toDateTime64(0, 3, 'UTC')) OVER (
             PARTITION BY customer_id, topic ORDER BY opened_at, ticket_id
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS since_previous,
         row_number() OVER (PARTITION BY customer_id, topic ORDER BY opened_at, ticket_id) AS nth
-    FROM (SELECT ticket_id, customer_id, topic, opened_at, first_seen_mid_life,
-                 toMonday(opened_at, {tz:String}) AS opened_week
-          FROM tickets FINAL WHERE customer_id != '' AND topic != '')
+    FROM ({_TICKETS})
+    WHERE customer_id != '' AND topic != ''
 """
 
 _REPEATS_BY_WEEK: Final = f"""
     SELECT opened_week, countIf(nth > 1 AND since_previous <= {{window:Float64}}) AS repeats
     FROM ({_REPEATS})
     WHERE opened_at >= {{since:DateTime64(3, 'UTC')}} AND opened_at < {{until:DateTime64(3, 'UTC')}}
-        AND NOT first_seen_mid_life
     GROUP BY opened_week
 """
 
 _CONTACTS_BY_WEEK: Final = """
-    SELECT toMonday(occurred_at, {tz:String}) AS week,
-        countIf(type = 'contact_received') AS contacts,
-        countIf(type = 'csat_submitted' AND score IS NOT NULL) AS ratings,
-        avgIf(score, type = 'csat_submitted' AND score IS NOT NULL) AS csat,
-        countIf(type = 'csat_submitted' AND score >= 4) AS positive
-    FROM contact_events FINAL
-    WHERE occurred_at >= {since:DateTime64(3, 'UTC')} AND occurred_at < {until:DateTime64(3, 'UTC')}
+    SELECT toMonday(hour, {tz:String}) AS week, uniqExactMerge(events) AS contacts
+    FROM contacts_hourly
+    WHERE type = 'contact_received'
+        AND hour >= {since:DateTime64(3, 'UTC')} AND hour < {until:DateTime64(3, 'UTC')}
     GROUP BY week
 """
 
@@ -133,28 +139,27 @@ _CAUSES: Final = f"""
         ifNull(sumIf(resolution_sla_seconds, resolved_week = {{previous:Date}}), 0) / 3600 AS previous_hours
     FROM ({_TICKETS})
     WHERE resolved_at >= {{since:DateTime64(3, 'UTC')}} AND resolved_at < {{until:DateTime64(3, 'UTC')}}
-        AND NOT first_seen_mid_life
     GROUP BY category, topic
     HAVING tickets > 0
     ORDER BY hours DESC, tickets DESC, category, topic
 """
 
 # Breached tickets of the week, the ones still open past due first, then by how far past due.
-_WORST: Final = """
+_WORST: Final = f"""
     SELECT ticket_id, channel, priority, team, topic, clock, target, spent, opened_at
     FROM (
         SELECT ticket_id, channel, priority, team, topic, opened_at, resolved_at, status,
             if(resolution_breached, 'resolution', 'first response') AS clock,
             if(resolution_breached, resolution_target_seconds, first_response_target_seconds) AS target,
             if(resolution_breached, resolution_sla_seconds, first_response_sla_seconds) AS spent
-        FROM tickets FINAL
+        FROM ({_TICKETS})
         WHERE (first_response_breached OR resolution_breached) AND sla_policy != ''
-            AND opened_at < {until:DateTime64(3, 'UTC')}
-            AND (opened_at >= {since:DateTime64(3, 'UTC')} OR resolved_at >= {since:DateTime64(3, 'UTC')}
+            AND opened_at < {{until:DateTime64(3, 'UTC')}}
+            AND (opened_at >= {{since:DateTime64(3, 'UTC')}} OR resolved_at >= {{since:DateTime64(3, 'UTC')}}
                  OR status NOT IN ('resolved', 'closed'))
     )
     ORDER BY spent IS NOT NULL, spent / target DESC, opened_at, ticket_id
-    LIMIT {limit:UInt32}
+    LIMIT {{limit:UInt32}}
 """
 
 _CHANNELS: Final = f"""
@@ -166,23 +171,23 @@ _CHANNELS: Final = f"""
                 AND (first_response_sla_seconds IS NOT NULL OR first_response_breached)) AS measured
     FROM ({_TICKETS})
     WHERE opened_at >= {{since:DateTime64(3, 'UTC')}} AND opened_at < {{until:DateTime64(3, 'UTC')}}
-        AND channel != '' AND NOT first_seen_mid_life
+        AND channel != ''
     GROUP BY channel
 """
 
 _CHANNEL_CONTACTS: Final = """
-    SELECT channel, countIf(occurred_at >= {starts:DateTime64(3, 'UTC')}) AS contacts,
-        countIf(occurred_at < {starts:DateTime64(3, 'UTC')}) AS previous
-    FROM contact_events FINAL
+    SELECT channel, uniqExactMergeIf(events, hour >= {starts:DateTime64(3, 'UTC')}) AS contacts,
+        uniqExactMergeIf(events, hour < {starts:DateTime64(3, 'UTC')}) AS previous
+    FROM contacts_hourly
     WHERE type = 'contact_received' AND channel != ''
-        AND occurred_at >= {since:DateTime64(3, 'UTC')} AND occurred_at < {until:DateTime64(3, 'UTC')}
+        AND hour >= {since:DateTime64(3, 'UTC')} AND hour < {until:DateTime64(3, 'UTC')}
     GROUP BY channel
 """
 
 _REPEAT_CUSTOMERS: Final = f"""
     SELECT customer_id, topic, count() AS repeats
     FROM ({_REPEATS})
-    WHERE nth > 1 AND since_previous <= {{window:Float64}} AND NOT first_seen_mid_life
+    WHERE nth > 1 AND since_previous <= {{window:Float64}}
         AND opened_at >= {{since:DateTime64(3, 'UTC')}} AND opened_at < {{until:DateTime64(3, 'UTC')}}
     GROUP BY customer_id, topic
     ORDER BY repeats DESC, customer_id, topic
@@ -195,9 +200,10 @@ _ALERTS: Final = """
         argMin(details, ingested_at) AS first_details, argMax(details, ingested_at) AS last_details,
         argMax(summary, ingested_at) AS last_summary, any(subject) AS subject
     FROM alerts FINAL
-    WHERE rule = {rule:String}
+    WHERE rule = {rule:String} AND starts_at < {until:DateTime64(3, 'UTC')}
     GROUP BY alert_id
-    HAVING fired >= {since:DateTime64(3, 'UTC')} AND fired < {until:DateTime64(3, 'UTC')}
+    HAVING fired >= {since:DateTime64(3, 'UTC')}
+        OR ({active:Bool} AND (countIf(status = 'resolved') = 0 OR ended >= {since:DateTime64(3, 'UTC')}))
     ORDER BY fired, alert_id
 """
 
@@ -230,12 +236,13 @@ def weekly_metrics(
     opened = {r["opened_week"]: r for r in _rows(client, _OPENED_BY_WEEK, parameters)}
     resolved = {r["resolved_week"]: r for r in _rows(client, _RESOLVED_BY_WEEK, parameters)}
     repeats = {r["opened_week"]: r["repeats"] for r in _rows(client, _REPEATS_BY_WEEK, parameters)}
-    contacts = {r["week"]: r for r in _rows(client, _CONTACTS_BY_WEEK, parameters)}
+    contacts = {r["week"]: r["contacts"] for r in _rows(client, _CONTACTS_BY_WEEK, parameters)}
+    rated = {r["rated_week"]: r for r in _rows(client, _RATED_BY_WEEK, parameters)}
     metrics = []
     for week in weeks:
         o = opened.get(week, {})
         r = resolved.get(week, {})
-        c = contacts.get(week, {})
+        c = rated.get(week, {})
         tickets_opened, tickets_resolved, ratings = (
             o.get("opened", 0),
             r.get("resolved", 0),
@@ -244,7 +251,7 @@ def weekly_metrics(
         metrics.append(
             WeekMetrics(
                 week=week,
-                contacts=c.get("contacts", 0),
+                contacts=contacts.get(week, 0),
                 tickets_opened=tickets_opened,
                 tickets_resolved=tickets_resolved,
                 first_response_median_seconds=_median(o.get("first_response"))
@@ -296,8 +303,8 @@ def causes(client: Client, week: date, zone: ZoneInfo) -> list[Cause]:
     return found
 
 
-def worst_sla_tickets(client: Client, starts: datetime, ends: datetime) -> list[SlaTicket]:
-    rows = _rows(client, _WORST, {"since": starts, "until": ends, "limit": WORST_TICKETS})
+def worst_sla_tickets(client: Client, starts: datetime, ends: datetime, zone: ZoneInfo) -> list[SlaTicket]:
+    rows = _rows(client, _WORST, {"tz": zone.key, "since": starts, "until": ends, "limit": WORST_TICKETS})
     return [
         SlaTicket(
             ticket_id=r["ticket_id"],
@@ -357,8 +364,12 @@ def repeat_customers(
     ]
 
 
-def _alerts(client: Client, rule: str, starts: datetime, ends: datetime) -> list[dict[str, Any]]:
-    rows = _rows(client, _ALERTS, {"rule": rule, "since": starts, "until": ends})
+def _alerts(
+    client: Client, rule: str, starts: datetime, ends: datetime, active: bool = False
+) -> list[dict[str, Any]]:
+    """The rule's alerts fired in [starts, ends), or with `active` also those fired earlier and still
+    firing at `starts` (a feature cluster that keeps growing)."""
+    rows = _rows(client, _ALERTS, {"rule": rule, "since": starts, "until": ends, "active": active})
     for row in rows:
         row["subject"] = json.loads(row["subject"])
         row["first_details"] = json.loads(row["first_details"])
@@ -389,7 +400,7 @@ def negative_ratings(client: Client, starts: datetime, ends: datetime) -> list[N
 
 def feature_clusters(client: Client, starts: datetime, ends: datetime) -> list[FeatureCluster]:
     found = []
-    for row in _alerts(client, "feature_request_cluster", starts, ends):
+    for row in _alerts(client, "feature_request_cluster", starts, ends, active=True):
         details = row["last_details"]
         found.append(
             FeatureCluster(
@@ -431,7 +442,7 @@ def build_report(
         lang=lang,
         trend=weekly_metrics(client, weeks, zone, repeat_window_seconds),
         causes=causes(client, week, zone),
-        worst_sla_tickets=worst_sla_tickets(client, starts, ends),
+        worst_sla_tickets=worst_sla_tickets(client, starts, ends, zone),
         channels=channels(client, week, zone),
         repeat_customers=repeat_customers(client, starts, ends, zone, repeat_window_seconds),
         negative_ratings=negative_ratings(client, starts, ends),

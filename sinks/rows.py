@@ -126,6 +126,8 @@ TICKET_COLUMNS: Final = (
     "resolution_sla_seconds",
     "resolution_calendar_seconds",
     "resolution_breached",
+    "first_response_due_at",
+    "resolution_due_at",
     "touches",
     "handoffs",
     "escalations",
@@ -133,14 +135,28 @@ TICKET_COLUMNS: Final = (
     "agent_replies",
     "first_contact_resolution",
     "csat_score",
+    "csat_at",
     "version",
 )
-_TICKET_INSTANTS: Final = frozenset({"opened_at", "last_event_at", "first_response_at", "resolved_at"})
+_TICKET_INSTANTS: Final = frozenset(
+    {
+        "opened_at",
+        "last_event_at",
+        "first_response_at",
+        "resolved_at",
+        "first_response_due_at",
+        "resolution_due_at",
+        "csat_at",
+    }
+)
 _ADDED_LATER: Final = {
     "team": "",
     "first_response_sla_seconds": None,
     "first_response_breached": False,
     "resolution_breached": False,
+    "first_response_due_at": None,
+    "resolution_due_at": None,
+    "csat_at": None,
 }
 """Columns of migration 0004, absent from snapshots published before it: read as their defaults."""
 

@@ -15,6 +15,7 @@ from schemas.settings import Settings, settings_from_env
 from stream import quiet_logs
 
 DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "deploy" / "schemas"
+DEFAULT_DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "deploy" / "grafana" / "dashboards"
 
 
 def tune_gc_for_long_lived_state() -> None:
@@ -144,6 +145,14 @@ def _schema(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _dashboards(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.dashboards import write
+
+    for path in write(args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from sinks.clickhouse import apply_migrations, connect
 
@@ -262,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", action="append", default=[], metavar="ADDRESS", help="e-mail it (CONTACTPULSE_SMTP_*)"
     )
 
+    dashboards = commands.add_parser(
+        "dashboards",
+        help="write the Grafana dashboards (defined in sinks/dashboards.py) as provisioning JSON",
+    )
+    dashboards.add_argument("--out", type=Path, default=DEFAULT_DASHBOARD_DIR)
+
     commands.add_parser("migrate", help="apply pending ClickHouse migrations and exit")
     commands.add_parser(
         "notify", help="deliver the alert topics to Alertmanager (CONTACTPULSE_ALERTMANAGER_URL)"
@@ -306,6 +321,7 @@ _HANDLERS = {
     "normalize": _normalize,
     "schema": _schema,
     "migrate": _migrate,
+    "dashboards": _dashboards,
     "report": _report,
     "notify": _notify,
     "alertmanager-config": _alertmanager_config,

@@ -377,11 +377,12 @@ class DetectorService(Service):
         owned = self._owned
         if owned is None:
             return
-        for ticket in owned.state.ordered.engine.tickets.take_touched():
+        book = owned.state.ordered.engine.tickets
+        for ticket in book.take_touched():
             await self._producer.send(
                 self._settings.topic_tickets,
                 key=ticket.ticket_id.encode(),
-                value=orjson.dumps(ticket.snapshot()),
+                value=orjson.dumps(book.snapshot(ticket)),
             )
 
     async def _dead_letter(self, record: InputRecord, reason: DeadLetterReason, detail: str) -> None:

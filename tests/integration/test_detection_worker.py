@@ -109,7 +109,9 @@ async def test_worker_alerts_equal_replay_alerts(
     finally:
         client.close()
     assert stored_alerts == len(set(expected))
-    snapshots = sorted((t.snapshot() for t in engine.tickets.tickets.values()), key=lambda s: s["ticket_id"])
+    snapshots = sorted(
+        (engine.tickets.snapshot(t) for t in engine.tickets.tickets.values()), key=lambda s: s["ticket_id"]
+    )
     assert [row[0] for row in tickets] == [s["ticket_id"] for s in snapshots]
     for row, snap in zip(tickets, snapshots, strict=True):
         first_response = snap["first_response_at"]

@@ -4,119 +4,43 @@ Chromium; the e-mail reaches an SMTP server; the schedule sends each week once, 
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import shutil
-import statistics
 import subprocess
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
-import orjson
 import pytest
 from matplotlib.image import imread
 
-from processors.engine import DetectionEngine, Verdict
 from schemas.alert import Alert, AlertStatus
 from schemas.config import load_config
-from schemas.errors import InvalidEvent
-from schemas.event import ContactEvent, parse_contact_event
 from schemas.report import WeeklyReport
 from schemas.settings import Settings
-from simulation.traffic import TrafficSimulator
 from sinks import mail
-from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect
+from sinks.clickhouse import apply_migrations, connect
 from sinks.report_data import week_bounds
 from sinks.report_html import render_html
-from sinks.rows import (
-    ALERT_COLUMNS,
-    CONTACT_EVENT_COLUMNS,
-    TICKET_COLUMNS,
-    alert_row,
-    contact_event_row,
-    ticket_row,
-)
 from stream.cli import main
 from stream.local_receivers import FakeSmtp
 from stream.metrics import WorkerMetrics
 from stream.report import ReportScheduler, make_report
+from tests.integration.analytics_data import (
+    DOCS,
+    MSK,
+    WEEK,
+    Traffic,
+    expected_metrics,
+    in_week,
+    load,
+    simulate,
+)
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
-
-MSK = ZoneInfo("Europe/Moscow")
-WEEK = "2026-W47"  # 16-22 Nov 2026
-FROM = datetime(2026, 10, 26, tzinfo=MSK)
-TO = datetime(2026, 11, 25, tzinfo=MSK)
-REPEAT_WINDOW = timedelta(days=7)
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-@dataclass
-class Traffic:
-    """What the worker would have written: every delivered event (duplicates too), every alert change,
-    and each ticket's latest snapshot (as JSON, as published)."""
-
-    events: list[ContactEvent] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-    tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def simulate() -> Traffic:
-    traffic = Traffic()
-    engine = DetectionEngine(load_config())
-    simulator = TrafficSimulator(
-        seed=11,
-        start=FROM,
-        new_tickets_per_peak_hour=12,
-        customers=500,
-        large_accounts=25,
-        incident_chance_per_business_hour=0.1,
-    )
-
-    def take_tickets() -> None:
-        for ticket in engine.tickets.take_touched():
-            traffic.tickets[ticket.ticket_id] = orjson.loads(orjson.dumps(ticket.snapshot()))
-
-    for record in simulator.advance(TO):
-        try:
-            event = parse_contact_event(record.value)
-        except InvalidEvent:
-            continue
-        traffic.events.append(event)  # duplicates included: the table folds them
-        outcome = engine.observe(event)
-        if outcome.verdict is Verdict.ACCEPTED:
-            traffic.alerts += outcome.alerts
-        take_tickets()
-    traffic.alerts += engine.advance_to(TO)
-    take_tickets()
-    return traffic
-
-
-def load(client: Any, traffic: Traffic, token: str) -> None:
-    writer = ClickHouseWriter(client)
-    writer.insert(
-        "contact_events",
-        CONTACT_EVENT_COLUMNS,
-        [contact_event_row(e, 0, n) for n, e in enumerate(traffic.events)],
-        f"{token}-events",
-    )
-    writer.insert(
-        "alerts", ALERT_COLUMNS, [alert_row(a, 0, n) for n, a in enumerate(traffic.alerts)], f"{token}-alerts"
-    )
-    writer.insert(
-        "tickets",
-        TICKET_COLUMNS,
-        [ticket_row(s, n) for n, s in enumerate(traffic.tickets.values())],
-        f"{token}-tickets",
-    )
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +49,7 @@ def traffic() -> Traffic:
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory, traffic: Traffic) -> Iterator[Settings]:
+def settings(tmp_path_factory: pytest.TempPathFactory, traffic: Traffic) -> Settings:
     path = tmp_path_factory.mktemp("report") / "ch"
     client = connect(f"chdb://{path}")
     apply_migrations(client)
@@ -138,65 +62,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory, traffic: Traffic) -> Iter
 def report(settings: Settings) -> WeeklyReport:
     report, _ = make_report(settings, load_config(), WEEK, "en")
     return report
-
-
-# -- the numbers, computed independently --------------------------------------------------------------
-def in_week(instant: str | datetime | None, starts: datetime, ends: datetime) -> bool:
-    if instant is None:
-        return False
-    moment = datetime.fromisoformat(instant) if isinstance(instant, str) else instant
-    return starts <= moment < ends
-
-
-def expected_metrics(traffic: Traffic, starts: datetime, ends: datetime) -> dict[str, Any]:
-    tickets = [t for t in traffic.tickets.values() if not t["first_seen_mid_life"]]
-    opened = [t for t in tickets if in_week(t["opened_at"], starts, ends)]
-    resolved = [t for t in tickets if in_week(t["resolved_at"], starts, ends)]
-    fr_times = [
-        t["first_response_sla_seconds"] for t in opened if t["first_response_sla_seconds"] is not None
-    ]
-    fr_measured = [
-        t
-        for t in opened
-        if t["sla_policy"] and (t["first_response_sla_seconds"] is not None or t["first_response_breached"])
-    ]
-    res_measured = [t for t in resolved if t["sla_policy"]]
-    unique = {e.event_id: e for e in traffic.events}.values()
-    week_events = [e for e in unique if in_week(e.occurred_at, starts, ends)]
-    ratings = [e.score for e in week_events if e.type == "csat_submitted" and e.score is not None]
-    # A repeat: the customer's previous ticket on the same topic was opened within the window.
-    by_customer_topic: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for t in traffic.tickets.values():
-        if t["customer_id"] and t["topic"]:
-            by_customer_topic[(t["customer_id"], t["topic"])].append(t)
-    repeats = 0
-    for group in by_customer_topic.values():
-        group.sort(key=lambda t: (datetime.fromisoformat(t["opened_at"]), t["ticket_id"]))
-        for previous, t in itertools.pairwise(group):
-            gap = datetime.fromisoformat(t["opened_at"]) - datetime.fromisoformat(previous["opened_at"])
-            if (
-                gap <= REPEAT_WINDOW
-                and not t["first_seen_mid_life"]
-                and in_week(t["opened_at"], starts, ends)
-            ):
-                repeats += 1
-    return {
-        "contacts": sum(1 for e in week_events if e.type == "contact_received"),
-        "tickets_opened": len(opened),
-        "tickets_resolved": len(resolved),
-        "first_response_median_seconds": statistics.median_low(fr_times),
-        "resolution_median_seconds": statistics.median_low([t["resolution_sla_seconds"] for t in resolved]),
-        "first_contact_resolution_rate": sum(t["first_contact_resolution"] for t in resolved) / len(resolved),
-        "csat_average": sum(ratings) / len(ratings),
-        "csat_ratings": len(ratings),
-        "csat_positive_rate": sum(1 for s in ratings if s >= 4) / len(ratings),
-        "repeat_contact_rate": repeats / len(opened),
-        "first_response_sla_compliance": 1
-        - sum(t["first_response_breached"] for t in fr_measured) / len(fr_measured),
-        "resolution_sla_compliance": 1
-        - sum(t["resolution_breached"] for t in res_measured) / len(res_measured),
-        "escalation_rate": sum(1 for t in opened if t["escalations"] > 0) / len(opened),
-    }
 
 
 def test_the_five_metrics_and_sla_compliance_equal_an_independent_computation(
@@ -274,6 +139,16 @@ def test_causes_channels_ratings_and_incidents_equal_an_independent_computation(
         and s.ends_at <= datetime.fromisoformat(states[0].details["respond_by"])
     )
     assert sum(r.answered_in_time for r in report.negative_ratings) == in_time
+    # Feature clusters active in the week: fired in it, or before it and not resolved before it began.
+    active = {
+        alert_id
+        for alert_id, states in changes.items()
+        if states[0].rule == "feature_request_cluster"
+        and min(s.starts_at for s in states) < ends
+        and all(s.ends_at is None or s.ends_at >= starts for s in states if s.status is AlertStatus.RESOLVED)
+    }
+    assert len(report.feature_clusters) == len(active) > 0
+    assert all(f.examples and f.requests >= 5 for f in report.feature_clusters)
     incidents = [k for k, v in fired_in_week.items() if v[0].rule == "incident_cluster"]
     assert len(report.incidents) == len(incidents) > 0
     breached_open = [w for w in report.worst_sla_tickets if w.spent_seconds is None]

@@ -117,7 +117,11 @@ def test_ticket_snapshot_maps_to_a_row_through_json() -> None:
     run(engine, events()[:200])
     ticket = next(iter(engine.tickets.tickets.values()))
     row = dict(
-        zip(TICKET_COLUMNS, ticket_row(orjson.loads(orjson.dumps(ticket.snapshot())), 42), strict=True)
+        zip(
+            TICKET_COLUMNS,
+            ticket_row(orjson.loads(orjson.dumps(engine.tickets.snapshot(ticket))), 42),
+            strict=True,
+        )
     )
     assert row["ticket_id"] == ticket.ticket_id
     assert row["opened_at"] == ticket.opened_at

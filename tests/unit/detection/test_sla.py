@@ -219,7 +219,7 @@ def test_ticket_metrics_are_kept() -> None:
         event("status_changed", msk(24, 13), status="resolved"),
         event("csat_submitted", msk(24, 14), score=5),
     )
-    snapshot = run.engine.tickets.tickets["T-1"].snapshot()
+    snapshot = run.engine.tickets.snapshot(run.engine.tickets.tickets["T-1"])
     assert snapshot["first_response_at"] == msk(24, 10, 10)
     assert snapshot["resolution_sla_seconds"] == 2 * 3600  # 3 h minus the 1 h wait
     assert snapshot["resolution_calendar_seconds"] == 3 * 3600
@@ -239,11 +239,14 @@ def test_a_breach_marks_the_ticket_row_breached_when_it_fires_and_after_the_late
     assert run.engine.tickets.take_touched() == []  # at risk: the row has nothing new to say
     run.advance(msk(24, 10, 16))
     (ticket,) = run.engine.tickets.take_touched()  # the breach: its row is written again
-    assert ticket.snapshot()["first_response_breached"] is True
-    assert ticket.snapshot()["first_response_sla_seconds"] is None  # no reply yet
+    assert run.engine.tickets.snapshot(ticket)["first_response_breached"] is True
+    assert run.engine.tickets.snapshot(ticket)["first_response_sla_seconds"] is None  # no reply yet
+    assert run.engine.tickets.snapshot(ticket)["first_response_due_at"] == msk(24, 10, 15)  # past due
     run.feed(event("agent_replied", msk(24, 10, 20)))
-    snapshot = ticket.snapshot()
+    snapshot = run.engine.tickets.snapshot(ticket)
     assert (snapshot["first_response_breached"], snapshot["first_response_sla_seconds"]) == (True, 20 * 60)
+    assert snapshot["first_response_due_at"] is None  # met: no clock runs
+    assert snapshot["resolution_due_at"] is not None
     assert snapshot["resolution_breached"] is False
 
 
