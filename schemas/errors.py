@@ -67,3 +67,14 @@ def describe_validation_error(exc: ValidationError) -> str:
         else:
             parts.append(f"{field}: {_show(error['input'])} rejected: {message} [{error['type']}]")
     return "; ".join(parts)
+
+
+# The dead-letter record's headers (the value is the refused record itself; see stream/dead_letter.py).
+HEADER_REASON: Final = "contactpulse.reason"
+HEADER_DETAIL: Final = "contactpulse.detail"
+HEADER_TOPIC: Final = "contactpulse.source.topic"
+HEADER_PARTITION: Final = "contactpulse.source.partition"
+HEADER_OFFSET: Final = "contactpulse.source.offset"
+HEADER_ORIGINAL_SIZE: Final = "contactpulse.original-size"
+HEADER_WITHHELD: Final = "contactpulse.withheld"
+HEADER_SHA256: Final = "contactpulse.sha256"

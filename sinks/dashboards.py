@@ -447,6 +447,24 @@ OPERATIONS: Final = Dashboard(
             "Each channel's contacts per hour against the same hour of the week over the 4 weeks before.",
         ),
         Panel(
+            "Dead letters by reason",
+            "timeseries",
+            "SELECT $__timeInterval(dead_lettered_at) AS time, reason, count() AS records\n"
+            "FROM dead_letters FINAL\nWHERE $__timeFilter(dead_lettered_at)\n"
+            "GROUP BY time, reason ORDER BY time, reason",
+            "Records refused (bad JSON, schema, late, duplicate, unverified sender...): the record itself is on"
+            " the dead-letter topic at the row's offset.",
+        ),
+        Panel(
+            "Dead letters by source",
+            "table",
+            "SELECT source_topic, reason, count() AS records, countIf(withheld) AS withheld,\n"
+            "    formatReadableSize(sum(size_bytes)) AS size, max(dead_lettered_at) AS last\n"
+            "FROM dead_letters FINAL\nWHERE $__timeFilter(dead_lettered_at)\n"
+            "GROUP BY source_topic, reason ORDER BY records DESC, source_topic, reason",
+            "Where refused records came from, and why.",
+        ),
+        Panel(
             "Events by type",
             "table",
             "SELECT type, uniqExactMerge(events) AS events, uniqExactMerge(tickets) AS tickets\n"

@@ -8,6 +8,14 @@ from typing import Any, Final
 import orjson
 
 from schemas.alert import Alert
+from schemas.errors import (
+    HEADER_OFFSET,
+    HEADER_ORIGINAL_SIZE,
+    HEADER_PARTITION,
+    HEADER_REASON,
+    HEADER_TOPIC,
+    HEADER_WITHHELD,
+)
 from schemas.event import ContactEvent
 
 CONTACT_EVENT_COLUMNS: Final = (
@@ -174,3 +182,38 @@ def ticket_row(snapshot: dict[str, Any], version: int) -> tuple[Any, ...]:
         values.append(value)
     values.append(version)
     return tuple(values)
+
+
+DEAD_LETTER_COLUMNS: Final = (
+    "dead_lettered_at",
+    "reason",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "size_bytes",
+    "withheld",
+    "kafka_partition",
+    "kafka_offset",
+)
+
+
+def dead_letter_row(
+    headers: dict[str, str], size: int, timestamp_ms: int, partition: int, offset: int
+) -> tuple[Any, ...]:
+    """A `dead_letters` row from a dead letter's decoded headers (`schemas.errors`' names); the
+    record's own bytes and the detail stay out (either can hold personal data).
+
+    Raises KeyError or ValueError when the headers are not a dead letter's.
+    """
+    original_size = headers.get(HEADER_ORIGINAL_SIZE)
+    return (
+        datetime.fromtimestamp(timestamp_ms / 1000, UTC),
+        headers[HEADER_REASON],
+        headers.get(HEADER_TOPIC, ""),
+        int(headers.get(HEADER_PARTITION, "-1")),
+        int(headers.get(HEADER_OFFSET, "-1")),
+        int(original_size) if original_size is not None else size,
+        HEADER_WITHHELD in headers,
+        partition,
+        offset,
+    )

@@ -44,7 +44,13 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.config import load_config
     from stream.app import create_app
     from stream.detector import DetectorService
-    from stream.sink import ClickHouseSink, alert_routes, contact_events_route, tickets_route
+    from stream.sink import (
+        ClickHouseSink,
+        alert_routes,
+        contact_events_route,
+        dead_letters_route,
+        tickets_route,
+    )
     from stream.topics import ensure_topics
 
     disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -52,7 +58,12 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     asyncio.run(ensure_topics(settings))
     config = load_config(settings.config_file)
     built = create_app(settings, config=config)
-    routes = [contact_events_route(settings), *alert_routes(settings), tickets_route(settings)]
+    routes = [
+        contact_events_route(settings),
+        *alert_routes(settings),
+        tickets_route(settings),
+        dead_letters_route(settings),
+    ]
     sink = ClickHouseSink(settings, built.metrics, routes)
     detector = DetectorService(settings, config, built.metrics)
     services: list[Any] = [sink, detector]

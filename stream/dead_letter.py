@@ -15,16 +15,30 @@ import hashlib
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from schemas.errors import DeadLetterReason
+from schemas.errors import (
+    HEADER_DETAIL,
+    HEADER_OFFSET,
+    HEADER_ORIGINAL_SIZE,
+    HEADER_PARTITION,
+    HEADER_REASON,
+    HEADER_SHA256,
+    HEADER_TOPIC,
+    HEADER_WITHHELD,
+    DeadLetterReason,
+)
 
-HEADER_REASON: Final = "contactpulse.reason"
-HEADER_DETAIL: Final = "contactpulse.detail"
-HEADER_TOPIC: Final = "contactpulse.source.topic"
-HEADER_PARTITION: Final = "contactpulse.source.partition"
-HEADER_OFFSET: Final = "contactpulse.source.offset"
-HEADER_ORIGINAL_SIZE: Final = "contactpulse.original-size"
-HEADER_WITHHELD: Final = "contactpulse.withheld"
-HEADER_SHA256: Final = "contactpulse.sha256"
+__all__ = [
+    "HEADER_DETAIL",
+    "HEADER_OFFSET",
+    "HEADER_ORIGINAL_SIZE",
+    "HEADER_PARTITION",
+    "HEADER_REASON",
+    "HEADER_SHA256",
+    "HEADER_TOPIC",
+    "HEADER_WITHHELD",
+    "DeadLetter",
+    "read_headers",
+]
 WITHHELD_UNVERIFIED: Final = "unverified_sender"
 WITHHELD_OVER_BUDGET: Final = "over_budget"
 _MAX_DETAIL_BYTES: Final = 4096

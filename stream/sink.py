@@ -32,17 +32,19 @@ from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect, redact
 from sinks.rows import (
     ALERT_COLUMNS,
     CONTACT_EVENT_COLUMNS,
+    DEAD_LETTER_COLUMNS,
     TICKET_COLUMNS,
     alert_row,
     contact_event_row,
+    dead_letter_row,
     ticket_row,
 )
 from stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
-RowMapper = Callable[[bytes, int, int], tuple[Any, ...]]
-"""(value, partition, offset) -> row; raises InvalidEvent for a record that is not to be written."""
+RowMapper = Callable[[ConsumerRecord[bytes, bytes]], tuple[Any, ...]]
+"""A consumed record -> its row; raises InvalidEvent for a record that is not to be written."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,8 @@ class SinkRoute:
 
 
 def contact_events_route(settings: Settings) -> SinkRoute:
-    def to_row(value: bytes, partition: int, offset: int) -> tuple[Any, ...]:
-        return contact_event_row(parse_contact_event(value), partition, offset)
+    def to_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
+        return contact_event_row(parse_contact_event(record.value or b""), record.partition, record.offset)
 
     # The validated topic, not contacts.events: an event the validator refuses (a future timestamp, say)
     # must not become a row that the alerts never saw.
@@ -63,12 +65,12 @@ def contact_events_route(settings: Settings) -> SinkRoute:
 
 
 def alert_routes(settings: Settings) -> list[SinkRoute]:
-    def to_row(value: bytes, partition: int, offset: int) -> tuple[Any, ...]:
+    def to_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
         try:
-            alert = Alert.model_validate_json(value)
+            alert = Alert.model_validate_json(record.value or b"")
         except ValidationError as exc:
             raise InvalidEvent(DeadLetterReason.SCHEMA_VIOLATION, str(exc)) from None
-        return alert_row(alert, partition, offset)
+        return alert_row(alert, record.partition, record.offset)
 
     return [
         SinkRoute(topic, "alerts", ALERT_COLUMNS, to_row)
@@ -77,13 +79,28 @@ def alert_routes(settings: Settings) -> list[SinkRoute]:
 
 
 def tickets_route(settings: Settings) -> SinkRoute:
-    def to_row(value: bytes, partition: int, offset: int) -> tuple[Any, ...]:
+    def to_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
         try:
-            return ticket_row(orjson.loads(value), offset)
+            return ticket_row(orjson.loads(record.value or b""), record.offset)
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidEvent(DeadLetterReason.SCHEMA_VIOLATION, f"not a ticket snapshot: {exc}") from None
 
     return SinkRoute(settings.topic_tickets, "tickets", TICKET_COLUMNS, to_row)
+
+
+def dead_letters_route(settings: Settings) -> SinkRoute:
+    """Every refused record as a row (reason, origin, size), for the operations dashboard."""
+
+    def to_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
+        headers = {key: value.decode("utf-8", errors="replace") for key, value in record.headers or ()}
+        try:
+            return dead_letter_row(
+                headers, len(record.value or b""), record.timestamp, record.partition, record.offset
+            )
+        except (KeyError, ValueError) as exc:
+            raise InvalidEvent(DeadLetterReason.SCHEMA_VIOLATION, f"not a dead letter: {exc}") from None
+
+    return SinkRoute(settings.topic_dead_letter, "dead_letters", DEAD_LETTER_COLUMNS, to_row)
 
 
 def dedup_token(topic: str, partition: int, first_offset: int, last_offset: int) -> str:
@@ -196,7 +213,7 @@ class ClickHouseSink(Service):
         rows = []
         for record in records:
             try:
-                rows.append(route.to_row(record.value or b"", record.partition, record.offset))
+                rows.append(route.to_row(record))
             except InvalidEvent:
                 self._metrics.sink_records_skipped.labels(table=route.table).inc()
         return rows

@@ -24,11 +24,14 @@ from sinks.clickhouse import ClickHouseWriter
 from sinks.rows import (
     ALERT_COLUMNS,
     CONTACT_EVENT_COLUMNS,
+    DEAD_LETTER_COLUMNS,
     TICKET_COLUMNS,
     alert_row,
     contact_event_row,
+    dead_letter_row,
     ticket_row,
 )
+from stream.dead_letter import DeadLetter
 
 MSK = ZoneInfo("Europe/Moscow")
 WEEK = "2026-W47"  # 16-22 Nov 2026
@@ -46,6 +49,8 @@ class Traffic:
     events: list[ContactEvent] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dead_letters: list[tuple[Any, ...]] = field(default_factory=list)
+    """`dead_letters` rows of the records the validator refuses."""
 
 
 def simulate() -> Traffic:
@@ -67,7 +72,14 @@ def simulate() -> Traffic:
     for record in simulator.advance(TO):
         try:
             event = parse_contact_event(record.value)
-        except InvalidEvent:
+        except InvalidEvent as exc:
+            # What the validating agent dead-letters, as the sink writes it from the dead-letter topic.
+            letter = DeadLetter(exc.reason, exc.detail, "contacts.events", 0, len(traffic.dead_letters))
+            headers = {key: value.decode() for key, value in letter.headers()}
+            at = int((traffic.events[-1].occurred_at if traffic.events else FROM).timestamp() * 1000)
+            traffic.dead_letters.append(
+                dead_letter_row(headers, len(record.value), at, 0, len(traffic.dead_letters))
+            )
             continue
         traffic.events.append(event)  # duplicates included: the table folds them
         outcome = engine.observe(event)
@@ -96,6 +108,7 @@ def load(client: Any, traffic: Traffic, token: str) -> None:
         [ticket_row(s, n) for n, s in enumerate(traffic.tickets.values())],
         f"{token}-tickets",
     )
+    writer.insert("dead_letters", DEAD_LETTER_COLUMNS, traffic.dead_letters, f"{token}-dead-letters")
 
 
 # -- the numbers, computed independently --------------------------------------------------------------

@@ -10,15 +10,18 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
+from schemas.errors import DeadLetterReason
 from schemas.event import parse_contact_event
 from schemas.settings import Settings
 from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect, discover_migrations
 from sinks.rows import CONTACT_EVENT_COLUMNS, contact_event_row
+from stream.dead_letter import DeadLetter
 from stream.metrics import WorkerMetrics
-from stream.sink import ClickHouseSink, SinkRoute
+from stream.sink import ClickHouseSink, SinkRoute, dead_letters_route
 from stream.topics import ensure_topics
 from tests.integration.conftest import (
     WorkerProcess,
@@ -146,8 +149,8 @@ async def test_failed_insert_is_retried_with_the_same_token_until_it_lands(
     client = connect(settings.dsn())
     apply_migrations(client)
 
-    def to_row(value: bytes, partition: int, offset: int) -> tuple[Any, ...]:
-        return contact_event_row(parse_contact_event(value), partition, offset)
+    def to_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
+        return contact_event_row(parse_contact_event(record.value or b""), record.partition, record.offset)
 
     # The table does not exist yet: every INSERT fails until the "late migration" below creates it.
     route = SinkRoute(settings.topic_events, "late_events", CONTACT_EVENT_COLUMNS, to_row)
@@ -197,3 +200,48 @@ def test_migrations_apply_once_and_in_order(tmp_path: Path) -> None:
     recorded = client.query("SELECT version FROM schema_migrations FINAL ORDER BY version").result_rows
     assert [row[0] for row in recorded] == versions
     client.close()
+
+
+async def test_dead_letters_become_rows_with_their_reason_and_origin_but_not_their_bytes(
+    isolated_settings: Settings,
+) -> None:
+    settings = isolated_settings
+    await ensure_topics(settings)
+    letters = [
+        DeadLetter(DeadLetterReason.INVALID_JSON, "Expecting value: line 1", settings.topic_events, 2, 40),
+        DeadLetter(
+            DeadLetterReason.SCHEMA_VIOLATION, "phone +7 999 123-45-67 invalid", settings.topic_raw, 0, 7
+        ),
+    ]
+    withheld, _ = letters[1].withhold("unverified_sender", b"x" * 300)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic_dead_letter, b"{broken", headers=letters[0].headers())
+        await producer.send_and_wait(settings.topic_dead_letter, b"", headers=withheld.headers())
+        await producer.send_and_wait(settings.topic_dead_letter, b"no headers at all")
+    finally:
+        await producer.stop()
+    metrics = WorkerMetrics.create(CollectorRegistry())
+    sink = ClickHouseSink(settings, metrics, [dead_letters_route(settings)])
+    await sink.start()
+    try:
+        written = metrics.clickhouse_rows_written.labels(table="dead_letters")
+        deadline = time.monotonic() + 60
+        while written._value.get() < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        await sink.stop()
+    client = connect(settings.dsn())
+    rows = client.query(
+        "SELECT reason, source_topic, source_partition, source_offset, size_bytes, withheld "
+        "FROM dead_letters FINAL ORDER BY reason"
+    ).result_rows
+    every_column = str(client.query("SELECT * FROM dead_letters").result_rows)
+    client.close()
+    assert rows == [
+        ("invalid_json", settings.topic_events, 2, 40, 7, False),
+        ("schema_violation", settings.topic_raw, 0, 7, 300, True),
+    ]
+    assert "999" not in every_column  # the detail (which may quote personal data) is not copied
+    assert metrics.sink_records_skipped.labels(table="dead_letters")._value.get() == 1  # no headers
