@@ -68,6 +68,12 @@ def test_demo_shows_traffic_flowing_into_clickhouse(isolated_settings: Settings,
     assert stored, out
     assert 0 < int(stored.group(1)) <= accepted  # redeliveries fold into one row
     assert re.search(r"produced \d+ records \(\d+ deliberately broken\)", out)
+    report = re.search(r"weekly report so far \((\d{4}-W\d\d): (\d+) tickets opened.*\): (\S+\.html)", out)
+    assert report, out
+    assert int(report.group(2)) > 0
+    page = (tmp_path / report.group(3)).read_text(encoding="utf-8")
+    assert report.group(1) in page
+    assert page.count("<svg") == 2
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
