@@ -183,6 +183,8 @@ class TicketState:
     reopens: int = 0
     csat_score: int | None = None
     csat_at: datetime | None = None
+    agent: str | None = None
+    """The agent who last replied to or was assigned the ticket."""
     """When the latest rating came."""
     negative_csat_at: datetime | None = None
     resolution_recorded: bool = False
@@ -264,6 +266,7 @@ class TicketState:
             "sla_policy": self.policy or "",
             "sla_calendar": self.calendar,
             "team": self.teams[-1] if self.teams else "",
+            "agent": self.agent or "",
             "first_response_target_seconds": self.first_response.target_seconds,
             "first_response_at": self.first_response_at,
             "first_response_sla_seconds": (

@@ -187,6 +187,8 @@ class TicketBook:
                 ticket.last_event_at = at
                 ticket.last_event_ts = ts
 
+        if event.agent is not None and (kind is _AGENT_REPLIED or kind is _ASSIGNED):
+            ticket.agent = event.agent
         if kind is _AGENT_REPLIED:
             ticket.agent_replies += 1
             if ticket.first_response.met_at is None:

@@ -9,6 +9,9 @@ ticket panels apply all five (the ticket's latest values), contact panels those 
 custom value `'__all'`, which Grafana inserts verbatim.
 
 Stat panels compare the chosen range with the same range a week earlier ("week before", "change").
+Alert panels read `alerts` without FINAL: each aggregates per alert id in a way a duplicate row cannot
+change (any, max, argMax, uniqExact, "has a resolved row"), and FINAL over a year of alert changes is
+what made them the slowest panels.
 Definitions match the weekly report's (`schemas/report.py`).
 """
 
@@ -261,7 +264,7 @@ SLA: Final = Dashboard(
             "    countIf(a.alert_rule LIKE '%_at_risk') AS `at risk`, countIf(a.alert_rule LIKE '%_breached') AS breached\n"
             "FROM (SELECT alert_id, any(rule) AS alert_rule,\n"
             "             JSONExtractString(any(subject), 'ticket_id') AS ticket_id\n"
-            "      FROM alerts FINAL\n"
+            "      FROM alerts\n"
             "      WHERE rule LIKE 'sla_%' AND starts_at >= now() - INTERVAL 30 DAY\n"
             "      GROUP BY alert_id HAVING countIf(status = 'resolved') = 0) AS a\n"
             f"INNER JOIN (SELECT ticket_id, team, priority, channel, category, topic FROM {_OPENED}\n"
@@ -376,14 +379,17 @@ CUSTOMERS: Final = Dashboard(
             "Feature requests",
             "table",
             "SELECT argMax(summary, ingested_at) AS cluster,\n"
-            "    max(JSONExtractUInt(details, 'count')) AS requests,\n"
+            "    JSONExtractUInt(argMax(details, ingested_at), 'count') AS requests,\n"
             "    arrayStringConcat(JSONExtractArrayRaw(argMax(details, ingested_at), 'examples'), ' · ') AS examples,\n"
             "    min(starts_at) AS since\n"
-            "FROM alerts FINAL\n"
-            "WHERE rule = 'feature_request_cluster' AND starts_at < $__toTime\n"
-            "GROUP BY alert_id\n"
-            "HAVING countIf(status = 'resolved') = 0 OR maxIf(ends_at, status = 'resolved') >= $__fromTime\n"
-            "ORDER BY requests DESC, since, alert_id LIMIT 25",
+            "FROM alerts\n"
+            "WHERE rule = 'feature_request_cluster' AND alert_id IN (\n"
+            "    SELECT alert_id FROM alerts\n"
+            "    WHERE rule = 'feature_request_cluster' AND starts_at < $__toTime\n"
+            "        AND starts_at >= $__fromTime - INTERVAL 90 DAY\n"
+            "    GROUP BY alert_id\n"
+            "    HAVING countIf(status = 'resolved') = 0 OR maxIf(ends_at, status = 'resolved') >= $__fromTime)\n"
+            "GROUP BY alert_id ORDER BY requests DESC, since, alert_id LIMIT 25",
             "Feature-request clusters active in the range, with their latest count and examples.",
             width=24,
         ),
@@ -407,6 +413,18 @@ CUSTOMERS: Final = Dashboard(
             f"WHERE day >= toDate($__fromTime) AND day <= toDate($__toTime) AND {filters('channel', 'team')}\n"
             "GROUP BY agent ORDER BY `tickets touched` DESC, agent LIMIT 50",
             "Per agent over the range (whole days): replies sent, tickets touched, tickets resolved.",
+        ),
+        Panel(
+            "Agents: resolution and CSAT",
+            "table",
+            "SELECT agent, count() AS resolved,\n"
+            "    round(quantileExactLow(0.5)(resolution_sla_seconds) / 3600, 2) AS `median resolution h`,\n"
+            "    round(100 * countIf(first_contact_resolution) / count(), 1) AS `FCR %`,\n"
+            "    round(avg(csat_score), 2) AS csat, countIf(csat_score <= 2) AS `negative (1-2)`\n"
+            f"FROM {_OPENED}\n"
+            f"WHERE agent != '' AND $__timeFilter(resolved_at) AND {_RESOLVED_WHERE}\n"
+            "GROUP BY agent ORDER BY resolved DESC, agent LIMIT 50",
+            "Tickets resolved in the range, by the agent who last replied to or was assigned each.",
         ),
     ],
 )
@@ -467,7 +485,7 @@ OPERATIONS: Final = Dashboard(
         Panel(
             "Events by type",
             "table",
-            "SELECT type, uniqExactMerge(events) AS events, uniqExactMerge(tickets) AS tickets\n"
+            "SELECT type, uniqExactMerge(events) AS events\n"
             f"FROM contacts_hourly\nWHERE $__timeFilter(hour) AND {filters(*_EVENT_FILTERS)}\n"
             "GROUP BY type ORDER BY events DESC, type",
             "Normalized events in the range by type.",
@@ -475,8 +493,8 @@ OPERATIONS: Final = Dashboard(
         Panel(
             "Alert changes per hour by rule",
             "timeseries",
-            "SELECT toStartOfHour(starts_at) AS time, rule, count() AS alerts\n"
-            "FROM alerts FINAL\nWHERE $__timeFilter(starts_at) AND status = 'firing'\n"
+            "SELECT toStartOfHour(starts_at) AS time, rule, uniqExact(alert_id) AS alerts\n"
+            "FROM alerts\nWHERE $__timeFilter(starts_at)\n"
             "GROUP BY time, rule ORDER BY time, rule",
             "Alerts fired, by rule: a rule that suddenly fires much more is worth a look.",
         ),
@@ -485,7 +503,7 @@ OPERATIONS: Final = Dashboard(
             "table",
             "SELECT rule, any(severity) AS severity, any(subject) AS subject, min(starts_at) AS since,\n"
             "    argMax(summary, kafka_offset) AS summary\n"
-            "FROM alerts FINAL\nWHERE starts_at >= $__fromTime - INTERVAL 30 DAY\n"
+            "FROM alerts\nWHERE starts_at >= $__fromTime - INTERVAL 30 DAY\n"
             "GROUP BY alert_id, rule HAVING countIf(status = 'resolved') = 0\n"
             "ORDER BY since DESC, alert_id LIMIT 100",
             "Alerts without a resolution yet.",

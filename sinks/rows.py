@@ -123,6 +123,7 @@ TICKET_COLUMNS: Final = (
     "priority",
     "status",
     "team",
+    "agent",
     "sla_policy",
     "sla_calendar",
     "first_response_target_seconds",
@@ -159,6 +160,7 @@ _TICKET_INSTANTS: Final = frozenset(
 )
 _ADDED_LATER: Final = {
     "team": "",
+    "agent": "",
     "first_response_sla_seconds": None,
     "first_response_breached": False,
     "resolution_breached": False,

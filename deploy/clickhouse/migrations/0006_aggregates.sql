@@ -7,19 +7,17 @@
 -- `ticket_outcomes` is the `tickets` table again, ordered and partitioned by opening time so a dashboard's
 -- time range prunes it (`tickets` is ordered by ticket id), and read with FINAL like `tickets`.
 
--- Contacts and lifecycle events per hour and dimension.
+-- Contacts and lifecycle events per hour and the dimensions a contact carries itself (its channel and its
+-- classification). Few dimensions on purpose: every extra one multiplies the rows, and the uniqExact
+-- states cost more to merge than a raw scan once a bucket holds a handful of events.
 CREATE TABLE IF NOT EXISTS contacts_hourly
 (
     hour      DateTime('UTC'),
     type      LowCardinality(String),
     channel   LowCardinality(String),
-    source    LowCardinality(String),
     category  LowCardinality(String),
     topic     LowCardinality(String),
-    kind      LowCardinality(String),
     priority  LowCardinality(String),
-    team      LowCardinality(String),
-    customer_tier LowCardinality(String),
     events    AggregateFunction(uniqExact, String),
     tickets   AggregateFunction(uniqExact, String),
     customers AggregateFunction(uniqExact, String),
@@ -27,27 +25,25 @@ CREATE TABLE IF NOT EXISTS contacts_hourly
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
-ORDER BY (hour, type, channel, source, category, topic, kind, priority, team, customer_tier);
+ORDER BY (hour, type, channel, category, topic, priority);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS contacts_hourly_mv TO contacts_hourly AS
 SELECT
-    toStartOfHour(occurred_at) AS hour, type, channel, source, category, topic, kind, priority, team,
-    customer_tier,
+    toStartOfHour(occurred_at) AS hour, type, channel, category, topic, priority,
     uniqExactState(event_id) AS events,
     uniqExactState(ticket_id) AS tickets,
     uniqExactState(customer_id) AS customers,
     quantilesState(0.5, 0.95)(dateDiff('millisecond', occurred_at, ingested_at)) AS ingest_delay_ms
 FROM contact_events
-GROUP BY hour, type, channel, source, category, topic, kind, priority, team, customer_tier;
+GROUP BY hour, type, channel, category, topic, priority;
 
 INSERT INTO contacts_hourly
 SELECT
-    toStartOfHour(occurred_at) AS hour, type, channel, source, category, topic, kind, priority, team,
-    customer_tier,
+    toStartOfHour(occurred_at) AS hour, type, channel, category, topic, priority,
     uniqExactState(event_id), uniqExactState(ticket_id), uniqExactState(customer_id),
     quantilesState(0.5, 0.95)(dateDiff('millisecond', occurred_at, ingested_at))
 FROM contact_events
-GROUP BY hour, type, channel, source, category, topic, kind, priority, team, customer_tier;
+GROUP BY hour, type, channel, category, topic, priority;
 
 -- Per agent and day: replies, tickets touched, resolutions (no source reports handle time).
 CREATE TABLE IF NOT EXISTS agent_daily

@@ -226,7 +226,7 @@ def test_ticket_metrics_are_kept() -> None:
     assert (snapshot["touches"], snapshot["handoffs"], snapshot["escalations"]) == (2, 1, 1)
     assert snapshot["first_contact_resolution"] is True
     assert snapshot["csat_score"] == 5
-    assert snapshot["team"] == "tier2"
+    assert (snapshot["team"], snapshot["agent"]) == ("tier2", "a2")
     assert snapshot["first_response_sla_seconds"] == 10 * 60
     assert (snapshot["first_response_breached"], snapshot["resolution_breached"]) == (False, False)
 
