@@ -32,6 +32,12 @@ _FIRING: Final = AlertStatus.FIRING
 _RESOLVED: Final = AlertStatus.RESOLVED
 
 
+def changes(*alerts: Alert | None) -> list[Alert]:
+    """The alert state changes among `fire`/`resolve` results (None: nothing changed), as a detector
+    returns them."""
+    return [alert for alert in alerts if alert is not None]
+
+
 @dataclass
 class AlertBook:
     firing: dict[str, Alert] = field(default_factory=dict)

@@ -19,18 +19,18 @@ from typing import Final
 
 from processors.alerting import AlertBook
 from processors.calendar import BusinessCalendar
+from processors.detector import Detector, Observation
 from processors.features import FeatureClusters
 from processors.incidents import IncidentDetector
 from processors.repeats import RepeatContacts
 from processors.silence import SilenceDetector
-from processors.sla import TicketState
 from processors.tickets import TicketBook
 from processors.trends import TrendDetectors
-from processors.windows import HOUR, hour_index, hour_of, next_hour_boundary
+from processors.windows import HOUR, next_hour_boundary
 from schemas.alert import Alert
 from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason
-from schemas.event import ContactEvent, ContactKind, EventType
+from schemas.event import ContactEvent
 
 STATE_FORMAT: Final = 7
 """The shape of the engine's state as checkpoints pickle it; bump it when a state class changes."""
@@ -82,10 +82,7 @@ class SeenEvents:
             self.recent_since = clock
 
 
-# Enum members as module globals: on the hot path a class attribute look-up costs ten times more.
-_CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
-_FEATURE_REQUEST: Final = ContactKind.FEATURE_REQUEST
-_ACCEPTED: Final = Verdict.ACCEPTED
+_ACCEPTED: Final = Verdict.ACCEPTED  # a module global: a class attribute look-up costs ten times more
 
 
 class DetectionEngine:
@@ -101,6 +98,17 @@ class DetectionEngine:
         self.incidents = IncidentDetector(config, self.alerts)
         self.features = FeatureClusters(config, self.alerts)
         self.repeats = RepeatContacts(config, self.alerts)
+        self.detectors: tuple[Detector, ...] = (
+            self.tickets,
+            self.silence,
+            self.incidents,
+            self.features,
+            self.trends,
+            self.repeats,
+        )
+        """In the order they see each event, fire at one instant, and do their hourly work."""
+        self._observing = tuple(d for d in self.detectors if d.observes)
+        self._timed = tuple(d for d in self.detectors if d.keeps_deadlines)
         self.seen = SeenEvents()
         self.clock: datetime | None = None
         self._clock_ts = -math.inf
@@ -110,6 +118,7 @@ class DetectionEngine:
         self._next_hour_ts = math.inf
         self._lateness_seconds = timedelta(minutes=config.engine.allowed_lateness_minutes).total_seconds()
         self._dedupe_seconds = timedelta(hours=config.engine.dedupe_hours).total_seconds()
+        self._seen = Observation(facts=self.tickets.facts)
 
     # -- input -----------------------------------------------------------------------------------------
     def observe(self, event: ContactEvent, ts: float | None = None) -> Outcome:
@@ -136,18 +145,22 @@ class DetectionEngine:
             self._next_hour_ts = self._next_hour.timestamp()
         seen.add(event_id)
         alerts: list[Alert] = []
-        # Most events have no deadline before them: four float comparisons instead of the full search.
-        if (
-            self._next_hour_ts < ts
-            or self.tickets.due_bound < ts
-            or self.silence.due_bound < ts
-            or self.incidents.due_bound < ts
-        ):
+        # Most events have no deadline before them: a few float comparisons instead of the full search.
+        if self._next_hour_ts < ts:
             self._run_until(ts, False, alerts)
+        else:
+            for detector in self._timed:
+                if detector.due_bound < ts:
+                    self._run_until(ts, False, alerts)
+                    break
         if ts > self._clock_ts:
             self.clock = at
             self._clock_ts = ts
-        self._apply(event, ts, alerts)
+        observation = self._seen
+        observation.ticket = self.tickets.apply(event, ts, alerts)
+        observation.event, observation.ts = event, ts
+        for detector in self._observing:
+            detector.observe(observation, alerts)
         return Outcome(_ACCEPTED, alerts)
 
     def advance_to(self, instant: datetime) -> list[Alert]:
@@ -162,85 +175,29 @@ class DetectionEngine:
             self._clock_ts = ts
         return alerts
 
-    def _apply(self, event: ContactEvent, ts: float, alerts: list[Alert]) -> None:
-        at = event.occurred_at
-        tickets = self.tickets
-        ticket = tickets.apply(event, ts, alerts)
-        facts = tickets.facts
-        if event.type is _CONTACT_RECEIVED:
-            hour = hour_of(ts)
-            self.trends.count_contact(event, hour)
-            if event.channel is not None:
-                alerts += self.silence.contact(str(event.channel), at, ts)
-            if event.error_code:
-                alerts += self.incidents.report(event.error_code, ticket.customer_id, ticket.ticket_id, at)
-            kind = event.kind or ticket.kind
-            if kind is _FEATURE_REQUEST:
-                text = event.text or event.subject
-                if text:
-                    alerts += self.features.request(
-                        event.event_id,
-                        ticket.ticket_id,
-                        ticket.customer_id,
-                        text,
-                        at,
-                        _area_of(ticket),
-                    )
-            if facts.opened:
-                self.trends.ticket_opened(ticket.topic, hour)
-                alerts += self.repeats.ticket_opened(
-                    ticket.ticket_id, ticket.customer_id, ticket.topic, at, ts
-                )
-        if facts.first_escalation and not ticket.first_seen_mid_life:
-            self.trends.ticket_escalated(ticket.topic, hour_index(ticket.opened_at))
-        if facts.resolution_seconds is not None:
-            self.trends.ticket_resolved(ticket.topic, hour_of(ts), facts.resolution_seconds)
-        if facts.finished:
-            alerts += self.repeats.ticket_done(ticket.ticket_id, at)
-
     # -- time ------------------------------------------------------------------------------------------
     def _run_until(self, limit: float, inclusive: bool, alerts: list[Alert]) -> None:
-        """Fire every deadline before `limit` (epoch seconds; at it too when `inclusive`), in time order."""
-        assert self.stream_start is not None
-        tickets, silence, incidents = self.tickets, self.silence, self.incidents
+        """Fire every deadline before `limit` (epoch seconds; at it too when `inclusive`), in time order:
+        at one instant, the detectors' deadlines in their order, then the hour's work."""
+        start = self.stream_start
+        assert start is not None
         while True:
-            # Silence and incidents give a cheap lower bound first; their exact next check is asked for
-            # only when that bound is within reach.
-            silence_ts = silence.next_due() if silence.due_bound <= limit else math.inf
-            incident_at = incidents.next_due() if incidents.due_bound <= limit else None
-            incident_ts = incident_at.timestamp() if incident_at is not None else math.inf
-            due = min(tickets.next_due(), silence_ts, incident_ts, self._next_hour_ts)
+            # A detector's exact next deadline is asked for only when its cheap bound is within reach.
+            dues = [d.next_due() if d.due_bound <= limit else math.inf for d in self._timed]
+            due = min(self._next_hour_ts, *dues)
             if due > limit or (due == limit and not inclusive):
                 return
-            tickets.fire_due(due, alerts)
-            if incident_at is not None and incident_ts == due:
-                alerts += incidents.fire_due(incident_at)
-            if silence_ts == due:
-                alerts += silence.fire_due(due, self.stream_start)
+            for detector, detector_due in zip(self._timed, dues, strict=True):
+                if detector_due == due:
+                    alerts += detector.fire_due(due, start)
             if self._next_hour is not None and self._next_hour_ts == due:
-                alerts += self._hourly(self._next_hour)
+                alerts += self._hourly(self._next_hour, start)
                 self._next_hour += HOUR
                 self._next_hour_ts = self._next_hour.timestamp()
 
-    def _hourly(self, at: datetime) -> list[Alert]:
-        assert self.stream_start is not None
-        alerts = self.trends.evaluate(at, self.stream_start)
-        alerts += self.features.expire(at)
-        self.silence.prune(at)
-        self.incidents.prune(at)
+    def _hourly(self, at: datetime, start: datetime) -> list[Alert]:
+        alerts: list[Alert] = []
+        for detector in self.detectors:
+            alerts += detector.hourly(at, start)
         self.seen.prune(at.timestamp() - self._dedupe_seconds, self._clock_ts)
-        if at.hour == 0:
-            # Scans over every ticket and customer: once a day is enough to keep memory bounded.
-            alerts += self.tickets.expire(at)
-            self.repeats.prune(at)
         return alerts
-
-
-def _area_of(ticket: TicketState) -> dict[str, str]:
-    """The product area of a feature request: its ticket's topic and category, where known."""
-    area = {}
-    if ticket.topic:
-        area["topic"] = ticket.topic
-    if ticket.category is not None:
-        area["category"] = ticket.category.value
-    return area

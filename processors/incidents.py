@@ -13,12 +13,16 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
-from processors.alerting import AlertBook
+from processors.alerting import AlertBook, changes
+from processors.detector import Observation
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
+from schemas.event import EventType
+
+_CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED  # a module global: class attribute look-ups are slow
 
 INCIDENT_CLUSTER = "incident_cluster"
 _SEPARATORS = re.compile(r"[\s_\-–—.:/]+")
@@ -56,6 +60,19 @@ class IncidentDetector:
         self._any_firing = False
         self.due_bound = math.inf
         """-inf while an incident fires (always ask `next_due`: incidents are rare), else inf."""
+
+    observes = True
+    keeps_deadlines = True
+
+    def observe(self, seen: Observation, alerts: list[Alert]) -> None:
+        event = seen.event
+        if event.type is _CONTACT_RECEIVED and event.error_code:
+            ticket = seen.ticket
+            alerts += self.report(event.error_code, ticket.customer_id, ticket.ticket_id, event.occurred_at)
+
+    def hourly(self, at: datetime, stream_start: datetime) -> list[Alert]:
+        self.prune(at)
+        return []
 
     def report(self, raw_code: str, customer_id: str | None, ticket_id: str, at: datetime) -> list[Alert]:
         code = normalize_error_code(raw_code)
@@ -110,20 +127,29 @@ class IncidentDetector:
             summary=summary,
             details=details,
         )
-        return [alert] if alert else []
+        return changes(alert)
 
-    def next_due(self) -> datetime | None:
+    def next_due(self) -> float:
+        """When the earliest firing incident has been quiet long enough, as epoch seconds, or inf."""
         if not self._any_firing:
-            return None
-        due = [i.last_report + self._quiet for i in self.codes.values() if i.firing and i.last_report]
+            return math.inf
+        due = [
+            (i.last_report + self._quiet).timestamp()
+            for i in self.codes.values()
+            if i.firing and i.last_report
+        ]
         self._any_firing = bool(due)
         self.due_bound = -math.inf if due else math.inf
-        return min(due) if due else None
+        return min(due) if due else math.inf
 
-    def fire_due(self, now: datetime) -> list[Alert]:
+    def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
         alerts = []
         for code, incident in self.codes.items():
-            if incident.firing and incident.last_report and incident.last_report + self._quiet <= now:
+            if (
+                incident.firing
+                and incident.last_report
+                and (incident.last_report + self._quiet).timestamp() <= now
+            ):
                 incident.firing = False
                 ends_at = incident.last_report + self._quiet
                 alert = self._alerts.resolve(INCIDENT_CLUSTER, {"error_code": code}, ends_at)

@@ -7,17 +7,21 @@ is resolved or closed.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from processors.alerting import AlertBook, subject_key
+from processors.alerting import AlertBook, changes, subject_key
+from processors.detector import Observation
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
+from schemas.event import EventType
 
 REPEAT_CONTACT = "repeat_contact"
 _INFO: Final = Severity.INFO  # enum members as globals: a class attribute look-up costs 10x
 _ONCALL: Final = Audience.ONCALL
+_CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 
 
 # A customer's latest ticket on a topic: (ticket id, opened at as epoch seconds, opened at). A tuple:
@@ -35,6 +39,30 @@ class RepeatContacts:
         self.open_repeats: dict[str, tuple[str, str]] = {}
         """repeat ticket id -> (customer, topic) whose alert it keeps firing."""
         self._latest_repeat: dict[tuple[str, str], str] = {}
+
+    observes = True
+    keeps_deadlines = False
+    due_bound = math.inf
+
+    def observe(self, seen: Observation, alerts: list[Alert]) -> None:
+        facts, ticket = seen.facts, seen.ticket
+        if facts.opened and seen.event.type is _CONTACT_RECEIVED:
+            alerts += self.ticket_opened(
+                ticket.ticket_id, ticket.customer_id, ticket.topic, seen.event.occurred_at, seen.ts
+            )
+        if facts.finished:
+            alerts += self.ticket_done(ticket.ticket_id, seen.event.occurred_at)
+
+    def next_due(self) -> float:
+        return math.inf
+
+    def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
+        return []
+
+    def hourly(self, at: datetime, stream_start: datetime) -> list[Alert]:
+        if at.hour == 0:  # a scan over every customer and topic: once a day bounds memory
+            self.prune(at)
+        return []
 
     def ticket_opened(
         self, ticket_id: str, customer_id: str | None, topic: str | None, at: datetime, ts: float
@@ -92,7 +120,7 @@ class RepeatContacts:
             details=details,
             key=alert_key,
         )
-        return [alert] if alert else []
+        return changes(alert)
 
     def ticket_done(self, ticket_id: str, at: datetime) -> list[Alert]:
         key = self.open_repeats.pop(ticket_id, None)
@@ -100,7 +128,7 @@ class RepeatContacts:
             return []
         self._latest_repeat.pop(key, None)
         alert = self._alerts.resolve(REPEAT_CONTACT, {"customer_id": key[0], "topic": key[1]}, at)
-        return [alert] if alert else []
+        return changes(alert)
 
     def prune(self, now: datetime) -> None:
         horizon = now.timestamp() - self._window_seconds

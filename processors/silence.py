@@ -13,14 +13,18 @@ import bisect
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from processors.alerting import AlertBook
+from processors.alerting import AlertBook, changes
 from processors.calendar import to_microsecond
+from processors.detector import Observation
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
+from schemas.event import EventType
+
+_CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED  # a module global: class attribute look-ups are slow
 
 CHANNEL_SILENT = "channel_silent"
 
@@ -53,6 +57,18 @@ class SilenceDetector:
         self.due_bound = math.inf
         """A lower bound of the next check as epoch seconds, exact after each `next_due`."""
 
+    observes = True
+    keeps_deadlines = True
+
+    def observe(self, seen: Observation, alerts: list[Alert]) -> None:
+        event = seen.event
+        if event.type is _CONTACT_RECEIVED and event.channel is not None:
+            alerts += self.contact(str(event.channel), event.occurred_at, seen.ts)
+
+    def hourly(self, at: datetime, stream_start: datetime) -> list[Alert]:
+        self.prune(at)
+        return []
+
     def contact(self, channel: str, at: datetime, ts: float) -> list[Alert]:
         """A new contact on `channel` at `at` (`ts` in epoch seconds)."""
         flow = self.channels.get(channel)
@@ -75,7 +91,7 @@ class SilenceDetector:
             return []
         flow.firing = False
         alert = self._alerts.resolve(CHANNEL_SILENT, {"channel": channel}, at)
-        return [alert] if alert is not None else []
+        return changes(alert)
 
     def next_due(self) -> float:
         """The next check as epoch seconds, or inf."""

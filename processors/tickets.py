@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from processors.alerting import AlertBook
 from processors.calendar import AlwaysOpen, BusinessCalendar, SlaCalendar
+from processors.detector import Observation, TicketFacts
 from processors.sla import (
     FIRST_RESPONSE_AT_RISK,
     FIRST_RESPONSE_BREACHED,
@@ -63,17 +63,6 @@ _ONCALL: Final = Audience.ONCALL
 # that clock's schedule). Plain tuples: the heap compares millions of them, and the sequence breaks ties
 # before anything else is compared.
 _Deadline = tuple[float, int, str, int, str, int]
-
-
-@dataclass(slots=True)
-class TicketFacts:
-    """What other detectors learn from the last ticket event (computed once, here)."""
-
-    opened: bool = False
-    finished: bool = False
-    """Resolved or closed by this event (it was not before)."""
-    first_escalation: bool = False
-    resolution_seconds: float | None = None
 
 
 class TicketBook:
@@ -412,8 +401,21 @@ class TicketBook:
         self.due_bound = math.inf
         return math.inf
 
-    def fire_due(self, now: float, alerts: list[Alert]) -> None:
+    # The detector protocol: SLA deadlines and expiry. It observes nothing more: the book applied the event
+    # before the detectors see it (`apply`), and the SLA alerts the event changed came out of that step.
+    observes = False
+    keeps_deadlines = True
+
+    def observe(self, seen: Observation, alerts: list[Alert]) -> None:
+        pass
+
+    def hourly(self, at: datetime, stream_start: datetime) -> list[Alert]:
+        # A scan over every ticket: once a day is enough to keep memory bounded.
+        return self.expire(at) if at.hour == 0 else []
+
+    def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
         """Fire every valid threshold due at or before `now` (epoch seconds), in time order."""
+        alerts: list[Alert] = []
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
             deadline = heapq.heappop(deadlines)
@@ -429,6 +431,7 @@ class TicketBook:
                     self.touched.add(ticket.ticket_id)  # its row says breached from now on
             self._push_next(ticket, index, clock, at, breach)
         self.due_bound = deadlines[0][0] if deadlines else math.inf
+        return alerts
 
     def _fire_sla(
         self, ticket: TicketState, clock: SlaClock, rule: str, at: float

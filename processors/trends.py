@@ -13,16 +13,20 @@ No week-over-week verdict until the stream covers both windows.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from processors.alerting import AlertBook
+from processors.detector import Observation
 from processors.summaries import summarize
 from processors.windows import HourlySeries, hour_index, rise_p_value
 from schemas.alert import ROUTING_LABELS, Alert, Audience, Severity
 from schemas.config import DetectionConfig
-from schemas.event import ContactEvent
+from schemas.event import ContactEvent, EventType
+
+_CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED  # a module global: class attribute look-ups are slow
 
 VOLUME_SPIKE = "volume_spike"
 RESOLUTION_TIME_SPIKE = "resolution_time_spike"
@@ -52,6 +56,31 @@ class TrendDetectors:
         self.state = TrendState()
         self._week = config.volume_spike.window_days * 24
         self._dimensions = tuple(config.volume_spike.dimensions)
+
+    # -- the detector protocol: inputs at each event, evaluations at whole hours --------------------------
+    observes = True
+    keeps_deadlines = False  # it evaluates at whole hours
+    due_bound = math.inf
+
+    def observe(self, seen: Observation, alerts: list[Alert]) -> None:
+        event, ticket, facts = seen.event, seen.ticket, seen.facts
+        if event.type is _CONTACT_RECEIVED:
+            self.count_contact(event, seen.hour)
+            if facts.opened:
+                self.ticket_opened(ticket.topic, seen.hour)
+        if facts.first_escalation and not ticket.first_seen_mid_life:
+            self.ticket_escalated(ticket.topic, hour_index(ticket.opened_at))
+        if facts.resolution_seconds is not None:
+            self.ticket_resolved(ticket.topic, seen.hour, facts.resolution_seconds)
+
+    def next_due(self) -> float:
+        return math.inf
+
+    def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
+        return []
+
+    def hourly(self, at: datetime, stream_start: datetime) -> list[Alert]:
+        return self.evaluate(at, stream_start)
 
     # -- inputs ----------------------------------------------------------------------------------------
     def count_contact(self, event: ContactEvent, hour: int) -> None:

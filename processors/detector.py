@@ -1,0 +1,73 @@
+"""What every detector is to the engine: it sees each applied event, it may have deadlines, and it does
+its hourly work. The engine loops over a list of them, in a fixed order, with no special case.
+
+Time is epoch seconds for deadlines (compared on every event; datetimes compare slowly) and a datetime
+at whole hours. `stream_start` is the first event's time: history-based rules know what they cannot
+know yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from processors.sla import TicketState
+from processors.windows import hour_of
+from schemas.alert import Alert
+from schemas.event import ContactEvent
+
+
+@dataclass(slots=True)
+class TicketFacts:
+    """What the detectors learn from the last ticket event (computed once, by the ticket book)."""
+
+    opened: bool = False
+    finished: bool = False
+    """Resolved or closed by this event (it was not before)."""
+    first_escalation: bool = False
+    resolution_seconds: float | None = None
+
+
+@dataclass(slots=True)
+class Observation:
+    """One applied event as the detectors see it. One object, overwritten for each event (the detectors
+    read it during `observe` and keep nothing of it): no allocation on the hot path."""
+
+    event: ContactEvent = field(default=None)  # type: ignore[assignment]
+    ts: float = 0.0
+    """`event.occurred_at` as epoch seconds."""
+    ticket: TicketState = field(default=None)  # type: ignore[assignment]
+    """The event's ticket, after the event."""
+    facts: TicketFacts = field(default_factory=TicketFacts)
+
+    @property
+    def hour(self) -> int:
+        """`hour_index` of the event (computed when a detector asks: most events need none)."""
+        return hour_of(self.ts)
+
+
+class Detector(Protocol):
+    observes: bool
+    """Whether `observe` does anything (the engine calls only those that do, on every event)."""
+    keeps_deadlines: bool
+    """Whether it schedules deadlines (the engine compares only those bounds, on every event)."""
+    due_bound: float
+    """A lower bound of `next_due()` (inf: nothing scheduled), read on every event: only when an event is
+    stamped past it does the engine ask for the exact next deadline."""
+
+    def observe(self, seen: Observation, alerts: list[Alert]) -> None:
+        """Take one applied event into account; append the alert changes it causes to `alerts`."""
+        ...
+
+    def next_due(self) -> float:
+        """The next deadline as epoch seconds, or inf."""
+        ...
+
+    def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
+        """Act on every deadline at or before `now`."""
+        ...
+
+    def hourly(self, at: datetime, stream_start: datetime) -> list[Alert]:
+        """Work due at each whole hour `at` (evaluations over whole hours, expiry, memory bounds)."""
+        ...
