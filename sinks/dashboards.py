@@ -360,7 +360,7 @@ CUSTOMERS: Final = Dashboard(
             "        AS `4-5 %`\n"
             f"FROM {_OPENED}\n"
             "WHERE csat_score IS NOT NULL AND $__timeFilter(csat_at) AND opened_at >= $__fromTime - INTERVAL 97 DAY\n"
-            f"    AND {filters()}\n"
+            f"    AND {_SEEN_OPENING} AND {filters()}\n"
             "GROUP BY channel ORDER BY ratings DESC, channel",
             "Each ticket's latest rating, rated in the range, by the ticket's channel.",
         ),

@@ -13,9 +13,17 @@ from typing import Any
 import pytest
 
 from sinks.clickhouse import apply_migrations, connect
-from sinks.dashboards import ALL, DASHBOARDS, FILTERS, OVERVIEW, Panel, rendered
+from sinks.dashboards import ALL, CUSTOMERS, DASHBOARDS, FILTERS, OVERVIEW, Panel, rendered
 from sinks.report_data import week_bounds
-from tests.integration.analytics_data import MSK, WEEK, Traffic, expected_metrics, load, simulate
+from tests.integration.analytics_data import (
+    MSK,
+    WEEK,
+    Traffic,
+    expected_metrics,
+    in_week,
+    load,
+    simulate,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -122,6 +130,28 @@ def test_filters_narrow_the_numbers_to_the_selection(client: Any, traffic: Traff
     row = stat(client, "First-response SLA met (%)", {"channel": ["email"]})
     assert row["this period"] == pytest.approx(expected * 100, abs=0.05 + 1e-9)
     assert row["this period"] != stat(client, "First-response SLA met (%)")["this period"]
+
+
+def test_csat_share_by_channel_equals_an_independent_computation(client: Any, traffic: Traffic) -> None:
+    (panel,) = [p for p in CUSTOMERS.panels if p.title == "CSAT by channel"]
+    rated: dict[str, list[int]] = {}
+    for t in traffic.tickets.values():
+        if (
+            t["csat_score"] is not None
+            and in_week(t["csat_at"], STARTS, ENDS)
+            and not t["first_seen_mid_life"]
+        ):
+            rated.setdefault(t["channel"], []).append(t["csat_score"])
+    rows = {r["channel"]: r for r in run(client, panel)}
+    assert rows.keys() == rated.keys()
+    for channel, scores in rated.items():
+        row = rows[channel]
+        assert row["ratings"] == len(scores)
+        assert row["negative (1-2)"] == sum(1 for score in scores if score <= 2)
+        assert row["4-5 %"] == pytest.approx(
+            100 * sum(1 for score in scores if score >= 4) / len(scores), abs=0.05
+        )
+        assert row["average"] == pytest.approx(sum(scores) / len(scores), abs=0.005)
 
 
 def test_a_redelivery_of_every_row_changes_no_panel(client: Any, traffic: Traffic) -> None:
