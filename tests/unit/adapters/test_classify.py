@@ -54,6 +54,19 @@ def test_feature_request_in_russian() -> None:
     assert event.category is BusinessImpact.DEVELOPMENT
 
 
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Хотим подключить ещё 20 лицензий, пришлите счёт.", ContactKind.ORDER),
+        ("We want 20 more licences, please send an invoice.", ContactKind.ORDER),
+        ("Хотим экспортировать отчёты в Эксель.", ContactKind.FEATURE_REQUEST),
+        ("Please add a dark theme to the dashboard.", ContactKind.FEATURE_REQUEST),
+    ],
+)
+def test_buying_more_is_an_order_even_when_it_says_we_want(text: str, kind: ContactKind) -> None:
+    assert CLASSIFIER.enrich(contact(text)).kind is kind
+
+
 def test_what_the_source_said_is_never_overwritten() -> None:
     event = CLASSIFIER.enrich(contact("не работает api", kind="question", topic="billing", priority="p4"))
     assert (event.kind, event.topic, event.priority) == (ContactKind.QUESTION, "billing", Priority.P4)
