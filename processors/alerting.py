@@ -27,7 +27,6 @@ def subject_key(rule: str, subject: dict[str, str]) -> str:
     return rule + "".join(f"\x1f{name}={subject[name]}" for name in sorted(subject))
 
 
-# Enum members as module globals: on the hot path a class attribute look-up costs ten times more.
 _FIRING: Final = AlertStatus.FIRING
 _RESOLVED: Final = AlertStatus.RESOLVED
 

@@ -207,7 +207,3 @@ class BusinessCalendar:
                 return max(instant, period[0])
             day += timedelta(days=1)
         raise NoWorkingTime(f"no working time within {_MAX_DAYS_SEARCHED} days after {instant.isoformat()}")
-
-
-def calendar_for(name: str, business: BusinessCalendar) -> SlaCalendar:
-    return business if name == "business" else AlwaysOpen()

@@ -2,8 +2,13 @@
 its hourly work. The engine loops over a list of them, in a fixed order, with no special case.
 
 Time is epoch seconds for deadlines (compared on every event; datetimes compare slowly) and a datetime
-at whole hours. `stream_start` is the first event's time: history-based rules know what they cannot
-know yet.
+at whole hours.
+
+A habit of the hot path, in every detector module: enum members it compares per event are bound to
+module globals (`_CONTACT_RECEIVED = EventType.CONTACT_RECEIVED`), since looking up a class attribute
+costs about ten times more than a global.
+
+`stream_start` is the first event's time: history-based rules know what they cannot know yet.
 """
 
 from __future__ import annotations

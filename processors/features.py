@@ -114,7 +114,6 @@ class FeatureCluster:
         return gone
 
 
-# Module globals: a class attribute look-up costs ten times more on the hot path.
 _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 _FEATURE_REQUEST: Final = ContactKind.FEATURE_REQUEST
 

@@ -22,7 +22,7 @@ from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
 from schemas.event import EventType
 
-_CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED  # a module global: class attribute look-ups are slow
+_CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 
 INCIDENT_CLUSTER = "incident_cluster"
 _SEPARATORS = re.compile(r"[\s_\-–—.:/]+")

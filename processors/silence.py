@@ -24,7 +24,7 @@ from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
 from schemas.event import EventType
 
-_CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED  # a module global: class attribute look-ups are slow
+_CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 
 CHANNEL_SILENT = "channel_silent"
 

@@ -26,7 +26,7 @@ from schemas.alert import ROUTING_LABELS, Alert, Audience, Severity
 from schemas.config import DetectionConfig
 from schemas.event import ContactEvent, EventType
 
-_CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED  # a module global: class attribute look-ups are slow
+_CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 
 VOLUME_SPIKE = "volume_spike"
 RESOLUTION_TIME_SPIKE = "resolution_time_spike"
