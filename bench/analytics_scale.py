@@ -36,7 +36,7 @@ from schemas.errors import InvalidEvent  # noqa: E402
 from schemas.event import parse_contact_event  # noqa: E402
 from simulation.traffic import TrafficSimulator  # noqa: E402
 from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect  # noqa: E402
-from sinks.dashboards import ALL, DASHBOARDS, FILTERS  # noqa: E402
+from sinks.dashboards import DASHBOARDS, expand  # noqa: E402
 from sinks.report_data import build_report  # noqa: E402
 from sinks.rows import (  # noqa: E402
     ALERT_COLUMNS,
@@ -114,20 +114,6 @@ def copy_week(client: Any, weeks_back: int) -> None:
         "FROM alerts WHERE NOT position(alert_id, '~w') > 0",
         settings={"insert_deduplication_token": f"copy-alerts-{weeks_back}"},
     )
-
-
-def expand(sql: str, starts: datetime, ends: datetime) -> str:
-    import re
-
-    start, end = int(starts.timestamp()), int(ends.timestamp())
-    sql = re.sub(r"\$__timeFilter\((\w+)\)", rf"\1 >= toDateTime({start}) AND \1 <= toDateTime({end})", sql)
-    sql = re.sub(
-        r"\$__timeInterval\((\w+)\)", r"toStartOfInterval(toDateTime(\1), INTERVAL 3600 second)", sql
-    )
-    sql = sql.replace("$__fromTime", f"toDateTime({start})").replace("$__toTime", f"toDateTime({end})")
-    for name in FILTERS:
-        sql = sql.replace(f"${{{name}:singlequote}}", ALL)
-    return sql
 
 
 def timed(client: Any, sql: str, runs: int = 3) -> float:

@@ -18,8 +18,10 @@ Definitions match the weekly report's (`schemas/report.py`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -584,6 +586,30 @@ def dashboard_json(dashboard: Dashboard) -> dict[str, Any]:
         ],
         "panels": panels,
     }
+
+
+def expand(sql: str, starts: datetime, ends: datetime, selected: dict[str, list[str]] | None = None) -> str:
+    """A panel's SQL as Grafana and the ClickHouse plugin send it for the range [starts, ends] (hourly
+    intervals): the plugin's time macros, and the filter variables, where "All" is the custom value
+    inserted verbatim and a selection its quoted values joined by commas (`singlequote`). The tests and
+    `bench/analytics_scale.py` run the panels through this."""
+    start, end = int(starts.timestamp()), int(ends.timestamp())
+    sql = re.sub(
+        r"\$__timeFilter\((\w+)\)",
+        lambda m: f"{m.group(1)} >= toDateTime({start}) AND {m.group(1)} <= toDateTime({end})",
+        sql,
+    )
+    sql = re.sub(
+        r"\$__timeInterval\((\w+)\)",
+        lambda m: f"toStartOfInterval(toDateTime({m.group(1)}), INTERVAL 3600 second)",
+        sql,
+    )
+    sql = sql.replace("$__fromTime", f"toDateTime({start})").replace("$__toTime", f"toDateTime({end})")
+    for name in FILTERS:
+        values = (selected or {}).get(name)
+        text = ",".join("'" + v.replace("'", "\\'") + "'" for v in values) if values else ALL
+        sql = sql.replace(f"${{{name}:singlequote}}", text)
+    return sql
 
 
 def rendered() -> dict[str, str]:

@@ -20,7 +20,7 @@ from schemas.config import load_config
 from schemas.errors import InvalidEvent
 from schemas.event import ContactEvent, parse_contact_event
 from simulation.traffic import TrafficSimulator
-from sinks.clickhouse import ClickHouseWriter
+from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect
 from sinks.rows import (
     ALERT_COLUMNS,
     CONTACT_EVENT_COLUMNS,
@@ -89,6 +89,18 @@ def simulate() -> Traffic:
     traffic.alerts += engine.advance_to(TO)
     take_tickets()
     return traffic
+
+
+def loaded_dsn(directory: Path, traffic: Traffic) -> str:
+    """A chDB database in `directory`, migrated and holding the traffic once; its DSN."""
+    dsn = f"chdb://{directory / 'ch'}"
+    client = connect(dsn)
+    try:
+        apply_migrations(client)
+        load(client, traffic, "first")
+    finally:
+        client.close()
+    return dsn
 
 
 def load(client: Any, traffic: Traffic, token: str) -> None:

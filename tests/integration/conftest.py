@@ -30,6 +30,7 @@ from schemas.errors import InvalidEvent
 from schemas.event import parse_contact_event
 from schemas.settings import Settings, settings_to_env
 from stream.topics import delete_topics_where
+from tests.integration.analytics_data import Traffic, simulate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKACTL = REPO_ROOT / "deploy" / "kafka" / "kafkactl"
@@ -394,3 +395,9 @@ def parsable_count(lines: list[bytes]) -> int:
             continue
         count += 1
     return count
+
+
+@pytest.fixture(scope="session")
+def traffic() -> Traffic:
+    """A month of simulated traffic through the engine, for the analytics tests (simulated once)."""
+    return simulate()

@@ -5,15 +5,15 @@ row changes no panel; the committed dashboards are the ones `sinks/dashboards.py
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sinks.clickhouse import apply_migrations, connect
-from sinks.dashboards import ALL, CUSTOMERS, DASHBOARDS, FILTERS, OVERVIEW, Panel, rendered
+from sinks import dashboards
+from sinks.clickhouse import connect
+from sinks.dashboards import CUSTOMERS, DASHBOARDS, OVERVIEW, Panel, rendered
 from sinks.report_data import week_bounds
 from tests.integration.analytics_data import (
     MSK,
@@ -22,7 +22,7 @@ from tests.integration.analytics_data import (
     expected_metrics,
     in_week,
     load,
-    simulate,
+    loaded_dsn,
 )
 
 pytestmark = pytest.mark.integration
@@ -32,26 +32,9 @@ STARTS, ENDS = week_bounds(WEEK, MSK)
 
 
 def expand(sql: str, starts: datetime, ends: datetime, selected: dict[str, list[str]] | None = None) -> str:
-    """The plugin's macros and Grafana's variables: a custom "All" value is inserted verbatim, a selection
-    as quoted values joined by commas (`singlequote`)."""
-    start, end = int(starts.timestamp()), int(ends.timestamp())
-    sql = re.sub(
-        r"\$__timeFilter\((\w+)\)",
-        lambda m: f"{m.group(1)} >= toDateTime({start}) AND {m.group(1)} <= toDateTime({end})",
-        sql,
-    )
-    sql = re.sub(
-        r"\$__timeInterval\((\w+)\)",
-        lambda m: f"toStartOfInterval(toDateTime({m.group(1)}), INTERVAL 3600 second)",
-        sql,
-    )
-    sql = sql.replace("$__fromTime", f"toDateTime({start})").replace("$__toTime", f"toDateTime({end})")
-    for name in FILTERS:
-        values = (selected or {}).get(name)
-        text = ",".join("'" + v.replace("'", "\\'") + "'" for v in values) if values else ALL
-        sql = sql.replace(f"${{{name}:singlequote}}", text)
-    assert "$" not in sql, f"unexpanded macro or variable in {sql}"
-    return sql
+    expanded = dashboards.expand(sql, starts, ends, selected)
+    assert "$" not in expanded, f"unexpanded macro or variable in {expanded}"
+    return expanded
 
 
 def all_panels() -> list[tuple[str, Panel]]:
@@ -59,15 +42,8 @@ def all_panels() -> list[tuple[str, Panel]]:
 
 
 @pytest.fixture(scope="module")
-def traffic() -> Traffic:
-    return simulate()
-
-
-@pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory, traffic: Traffic) -> Any:
-    client = connect(f"chdb://{tmp_path_factory.mktemp('grafana') / 'ch'}")
-    apply_migrations(client)
-    load(client, traffic, "first")
+    client = connect(loaded_dsn(tmp_path_factory.mktemp("grafana"), traffic))
     yield client
     client.close()
 

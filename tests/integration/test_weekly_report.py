@@ -21,7 +21,7 @@ from schemas.config import load_config
 from schemas.report import WeeklyReport
 from schemas.settings import Settings
 from sinks import mail
-from sinks.clickhouse import apply_migrations, connect
+from sinks.clickhouse import connect
 from sinks.report_data import week_bounds
 from sinks.report_html import render_html
 from stream.cli import main
@@ -36,7 +36,7 @@ from tests.integration.analytics_data import (
     expected_metrics,
     in_week,
     load,
-    simulate,
+    loaded_dsn,
 )
 from tests.integration.conftest import free_port
 
@@ -44,18 +44,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def traffic() -> Traffic:
-    return simulate()
-
-
-@pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory, traffic: Traffic) -> Settings:
-    path = tmp_path_factory.mktemp("report") / "ch"
-    client = connect(f"chdb://{path}")
-    apply_migrations(client)
-    load(client, traffic, "first")
-    client.close()
-    return Settings(clickhouse_dsn=f"chdb://{path}", data_dir=path.parent / "data")  # type: ignore[arg-type]
+    directory = tmp_path_factory.mktemp("report")
+    dsn = loaded_dsn(directory, traffic)
+    return Settings(clickhouse_dsn=dsn, data_dir=directory / "data")  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
