@@ -13,6 +13,7 @@ costs about ten times more than a global.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -76,3 +77,16 @@ class Detector(Protocol):
     def hourly(self, at: datetime, stream_start: datetime) -> list[Alert]:
         """Work due at each whole hour `at` (evaluations over whole hours, expiry, memory bounds)."""
         ...
+
+
+class WithoutDeadlines:
+    """The deadline half of `Detector` for one that keeps none (it works at whole hours or on events)."""
+
+    keeps_deadlines = False
+    due_bound = math.inf
+
+    def next_due(self) -> float:
+        return math.inf
+
+    def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
+        return []

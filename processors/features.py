@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from processors.alerting import AlertBook, changes
-from processors.detector import Observation
+from processors.detector import Observation, WithoutDeadlines
 from processors.stemming import HYPHENATED_WORD, Stemmer, words
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
@@ -118,10 +117,21 @@ _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 _FEATURE_REQUEST: Final = ContactKind.FEATURE_REQUEST
 
 
-class FeatureClusters:
+class FeatureClusters(WithoutDeadlines):
+    def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
+        self._cfg = config.feature_cluster
+        self._locale = config.locale
+        self._alerts = alerts
+        self._terms = TermExtractor(self._cfg)
+        self._window = timedelta(days=self._cfg.window_days)
+        self.clusters: dict[str, FeatureCluster] = {}
+        self._by_term: dict[str, set[str]] = {}
+        """term -> ids of clusters with a member holding it: only those can resemble a request."""
+        self._created = 0
+        self._seen_tickets: set[str] = set()
+
+    # -- the detector protocol: requests at each event, expiry at whole hours ---------------------------
     observes = True
-    keeps_deadlines = False  # members age out at whole hours
-    due_bound = math.inf
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         event, ticket = seen.event, seen.ticket
@@ -139,26 +149,8 @@ class FeatureClusters:
             event.event_id, ticket.ticket_id, ticket.customer_id, text, event.occurred_at, area
         )
 
-    def next_due(self) -> float:
-        return math.inf
-
-    def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
-        return []
-
     def hourly(self, at: datetime, stream_start: datetime) -> list[Alert]:
         return self.expire(at)
-
-    def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
-        self._cfg = config.feature_cluster
-        self._locale = config.locale
-        self._alerts = alerts
-        self._terms = TermExtractor(self._cfg)
-        self._window = timedelta(days=self._cfg.window_days)
-        self.clusters: dict[str, FeatureCluster] = {}
-        self._by_term: dict[str, set[str]] = {}
-        """term -> ids of clusters with a member holding it: only those can resemble a request."""
-        self._created = 0
-        self._seen_tickets: set[str] = set()
 
     def request(
         self,

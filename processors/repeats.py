@@ -7,12 +7,11 @@ is resolved or closed.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from processors.alerting import AlertBook, changes, subject_key
-from processors.detector import Observation
+from processors.detector import Observation, WithoutDeadlines
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
@@ -29,7 +28,7 @@ _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 _LastTicket = tuple[str, float, datetime]
 
 
-class RepeatContacts:
+class RepeatContacts(WithoutDeadlines):
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
         self._window = timedelta(days=config.repeat_contact.window_days)
         self._window_seconds = self._window.total_seconds()
@@ -41,8 +40,6 @@ class RepeatContacts:
         self._latest_repeat: dict[tuple[str, str], str] = {}
 
     observes = True
-    keeps_deadlines = False
-    due_bound = math.inf
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         facts, ticket = seen.facts, seen.ticket
@@ -52,12 +49,6 @@ class RepeatContacts:
             )
         if facts.finished:
             alerts += self.ticket_done(ticket.ticket_id, seen.event.occurred_at)
-
-    def next_due(self) -> float:
-        return math.inf
-
-    def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
-        return []
 
     def hourly(self, at: datetime, stream_start: datetime) -> list[Alert]:
         if at.hour == 0:  # a scan over every customer and topic: once a day bounds memory

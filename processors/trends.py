@@ -13,13 +13,12 @@ No week-over-week verdict until the stream covers both windows.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from processors.alerting import AlertBook
-from processors.detector import Observation
+from processors.detector import Observation, WithoutDeadlines
 from processors.summaries import summarize
 from processors.windows import HourlySeries, hour_index, rise_p_value
 from schemas.alert import ROUTING_LABELS, Alert, Audience, Severity
@@ -49,7 +48,7 @@ class TrendState:
     resolution_count: dict[str, HourlySeries] = field(default_factory=dict)
 
 
-class TrendDetectors:
+class TrendDetectors(WithoutDeadlines):
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
         self._config = config
         self._alerts = alerts
@@ -58,9 +57,7 @@ class TrendDetectors:
         self._dimensions = tuple(config.volume_spike.dimensions)
 
     # -- the detector protocol: inputs at each event, evaluations at whole hours --------------------------
-    observes = True
-    keeps_deadlines = False  # it evaluates at whole hours
-    due_bound = math.inf
+    observes = True  # and evaluates at whole hours
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         event, ticket, facts = seen.event, seen.ticket, seen.facts
@@ -72,12 +69,6 @@ class TrendDetectors:
             self.ticket_escalated(ticket.topic, hour_index(ticket.opened_at))
         if facts.resolution_seconds is not None:
             self.ticket_resolved(ticket.topic, seen.hour, facts.resolution_seconds)
-
-    def next_due(self) -> float:
-        return math.inf
-
-    def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
-        return []
 
     def hourly(self, at: datetime, stream_start: datetime) -> list[Alert]:
         return self.evaluate(at, stream_start)
