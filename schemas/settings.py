@@ -297,7 +297,7 @@ class Settings(BaseSettings):
         return [url.strip().rstrip("/") for url in (self.alertmanager_url or "").split(",") if url.strip()]
 
     def report_recipients(self) -> list[str]:
-        return [address.strip() for address in self.report_to.split(",") if address.strip()]
+        return addresses(self.report_to)
 
     def support_domains(self) -> frozenset[str]:
         return frozenset(
@@ -307,6 +307,11 @@ class Settings(BaseSettings):
     def unsigned_allowed(self, source: str) -> bool:
         allowed = {name.strip() for name in self.allow_unsigned_sources.split(",") if name.strip()}
         return "*" in allowed or source in allowed
+
+
+def addresses(text: str) -> list[str]:
+    """E-mail addresses written comma-separated (a setting, or a repeated command-line option)."""
+    return [address.strip() for address in text.split(",") if address.strip()]
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:

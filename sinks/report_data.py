@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
+from processors.report_schedule import iso_week_of
 from schemas.report import (
     Cause,
     ChannelWeek,
@@ -57,8 +58,7 @@ def week_bounds(iso_week: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 def last_full_week(now: datetime, zone: ZoneInfo) -> str:
     """The ISO week before the one `now` falls in, in `zone` (what a Monday-morning report covers)."""
-    year, week, _ = (now.astimezone(zone).date() - WEEK).isocalendar()
-    return f"{year}-W{week:02d}"
+    return iso_week_of(now.astimezone(zone) - WEEK)
 
 
 # The tickets of the weeks asked for, with their opening, resolution and rating weeks. `ticket_outcomes` is

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from schemas.settings import Settings, settings_from_env
+from schemas.settings import Settings, addresses, settings_from_env
 from stream import quiet_logs
 
 DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "deploy" / "schemas"
@@ -174,13 +174,19 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def report_settings_problem(settings: Settings, recipients: list[str]) -> str | None:
-    """What stops a report from being e-mailed, if anything (a schedule is validated here too)."""
+def mail_problem(settings: Settings, recipients: list[str]) -> str | None:
+    """What stops a report from being e-mailed, if anything."""
     if not recipients:
         return "there is nobody to send it to (CONTACTPULSE_REPORT_TO or --to)"
     if not settings.smtp_host:
         return "CONTACTPULSE_SMTP_HOST is not set"
-    if settings.report_schedule:
+    return None
+
+
+def report_settings_problem(settings: Settings, recipients: list[str]) -> str | None:
+    """What stops the worker from keeping the report schedule, if anything."""
+    problem = mail_problem(settings, recipients)
+    if problem is None and settings.report_schedule:
         from zoneinfo import ZoneInfo
 
         from processors.report_schedule import parse_schedule
@@ -189,7 +195,7 @@ def report_settings_problem(settings: Settings, recipients: list[str]) -> str | 
             parse_schedule(settings.report_schedule, ZoneInfo("UTC"))
         except ValueError as exc:
             return str(exc)
-    return None
+    return problem
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
@@ -209,9 +215,9 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"contactpulse report: {exc}", file=sys.stderr)
         return 2
-    recipients = [a.strip() for value in args.to for a in value.split(",") if a.strip()]
+    recipients = [address for value in args.to for address in addresses(value)]
     if recipients:
-        problem = report_settings_problem(settings.model_copy(update={"report_schedule": ""}), recipients)
+        problem = mail_problem(settings, recipients)
         if problem:
             print(f"contactpulse report: cannot e-mail it: {problem}", file=sys.stderr)
             return 2

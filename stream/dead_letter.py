@@ -12,6 +12,7 @@ match the hash) without storing whatever bytes and personal data an anonymous se
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -97,7 +98,7 @@ class DeadLetter:
         return headers
 
 
-def read_headers(headers: list[tuple[str, bytes]] | dict[str, bytes]) -> dict[str, str]:
-    """Decode the dead-letter headers of a consumed record (tests, the demo, operators' tools)."""
-    items = headers.items() if isinstance(headers, dict) else headers
+def read_headers(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes]) -> dict[str, str]:
+    """Decode the dead-letter headers of a consumed record (the sink, tests, the demo, operators' tools)."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
     return {key: value.decode("utf-8", errors="replace") for key, value in items}

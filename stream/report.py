@@ -47,10 +47,17 @@ def make_report(
     return report, render_html(report)
 
 
-def weeks_sent(settings: Settings) -> set[str]:
+def migrate(settings: Settings) -> None:
     client = connect(settings.dsn())
     try:
         apply_migrations(client)
+    finally:
+        client.close()
+
+
+def weeks_sent(settings: Settings) -> set[str]:
+    client = connect(settings.dsn())
+    try:
         return {row[0] for row in client.query("SELECT iso_week FROM reports_sent FINAL").result_rows}
     finally:
         client.close()
@@ -92,6 +99,7 @@ class ReportScheduler(Service):
         self._config = config
         self._metrics = metrics
         self._owns_detection = owns_detection
+        self._migrated = False
         self._schedule: ReportSchedule = parse_schedule(
             settings.report_schedule, ZoneInfo(config.business_hours.time_zone)
         )
@@ -101,6 +109,9 @@ class ReportScheduler(Service):
         if not self._owns_detection():
             return None
         settings = self._settings
+        if not self._migrated:  # `reports_sent` may not exist yet: once per worker, not every minute
+            await asyncio.to_thread(migrate, settings)
+            self._migrated = True
         sent = await asyncio.to_thread(weeks_sent, settings)
         week = due_week(now, self._schedule, sent)
         if week is None:

@@ -39,6 +39,7 @@ from sinks.rows import (
     dead_letter_row,
     ticket_row,
 )
+from stream.dead_letter import read_headers
 from stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,13 @@ def dead_letters_route(settings: Settings) -> SinkRoute:
     """Every refused record as a row (reason, origin, size), for the operations dashboard."""
 
     def to_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
-        headers = {key: value.decode("utf-8", errors="replace") for key, value in record.headers or ()}
         try:
             return dead_letter_row(
-                headers, len(record.value or b""), record.timestamp, record.partition, record.offset
+                read_headers(record.headers or ()),
+                len(record.value or b""),
+                record.timestamp,
+                record.partition,
+                record.offset,
             )
         except (KeyError, ValueError) as exc:
             raise InvalidEvent(DeadLetterReason.SCHEMA_VIOLATION, f"not a dead letter: {exc}") from None

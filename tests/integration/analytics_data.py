@@ -31,7 +31,7 @@ from sinks.rows import (
     dead_letter_row,
     ticket_row,
 )
-from stream.dead_letter import DeadLetter
+from stream.dead_letter import DeadLetter, read_headers
 
 MSK = ZoneInfo("Europe/Moscow")
 WEEK = "2026-W47"  # 16-22 Nov 2026
@@ -75,7 +75,7 @@ def simulate() -> Traffic:
         except InvalidEvent as exc:
             # What the validating agent dead-letters, as the sink writes it from the dead-letter topic.
             letter = DeadLetter(exc.reason, exc.detail, "contacts.events", 0, len(traffic.dead_letters))
-            headers = {key: value.decode() for key, value in letter.headers()}
+            headers = read_headers(letter.headers())
             at = int((traffic.events[-1].occurred_at if traffic.events else FROM).timestamp() * 1000)
             traffic.dead_letters.append(
                 dead_letter_row(headers, len(record.value), at, 0, len(traffic.dead_letters))
