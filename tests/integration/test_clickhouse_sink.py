@@ -34,6 +34,12 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 
+async def until_counted(counter: Any, at_least: float, deadline: float) -> None:
+    """Wait until an in-process metric reaches `at_least`, or the deadline (monotonic) passes."""
+    while counter._value.get() < at_least and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+
 def event_bytes(n: int) -> bytes:
     return orjson.dumps(
         {
@@ -162,13 +168,11 @@ async def test_failed_insert_is_retried_with_the_same_token_until_it_lands(
     try:
         failures = metrics.clickhouse_insert_failures.labels(table="late_events")
         deadline = time.monotonic() + 60
-        while failures._value.get() < 3 and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await until_counted(failures, 3, deadline)
         assert failures._value.get() >= 3
         client.command("CREATE TABLE late_events AS contact_events")
         written = metrics.clickhouse_rows_written.labels(table="late_events")
-        while written._value.get() < 30 and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await until_counted(written, 30, deadline)
     finally:
         await sink.stop()
     assert written._value.get() == 30
@@ -227,9 +231,7 @@ async def test_dead_letters_become_rows_with_their_reason_and_origin_but_not_the
     await sink.start()
     try:
         written = metrics.clickhouse_rows_written.labels(table="dead_letters")
-        deadline = time.monotonic() + 60
-        while written._value.get() < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await until_counted(written, 2, time.monotonic() + 60)
     finally:
         await sink.stop()
     client = connect(settings.dsn())
