@@ -518,13 +518,14 @@ DASHBOARDS: Final = (OVERVIEW, SLA, CUSTOMERS, OPERATIONS)
 
 
 def _variable(name: str) -> dict[str, Any]:
+    values = f"SELECT DISTINCT {name} FROM ticket_outcomes WHERE {name} != '' ORDER BY {name}"
     return {
         "name": name,
         "label": name.capitalize(),
         "type": "query",
         "datasource": DATASOURCE,
-        "query": f"SELECT DISTINCT {name} FROM ticket_outcomes WHERE {name} != '' ORDER BY {name}",
-        "definition": f"SELECT DISTINCT {name} FROM ticket_outcomes WHERE {name} != '' ORDER BY {name}",
+        "query": values,
+        "definition": values,
         "refresh": 2,  # on time range change
         "multi": True,
         "includeAll": True,
