@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -67,9 +65,7 @@ def load_week(client: Any, start: datetime, rate: float) -> int:
         if outcome.verdict is Verdict.ACCEPTED:
             alerts += [alert_row(a, 0, len(alerts)) for a in outcome.alerts]
         for ticket in engine.tickets.take_touched():
-            tickets[ticket.ticket_id] = ticket_row(
-                orjson.loads(orjson.dumps(engine.tickets.snapshot(ticket))), 0
-            )
+            tickets[ticket.ticket_id] = ticket_row(engine.tickets.snapshot(ticket), 0)
     alerts += [alert_row(a, 0, len(alerts)) for a in engine.advance_to(start + timedelta(days=7))]
     writer = ClickHouseWriter(client)
     for n in range(0, len(events), 200_000):

@@ -100,6 +100,39 @@ class AlertBook:
         self.firing[key] = alert
         return alert
 
+    def judge(
+        self,
+        rule: str,
+        subject: dict[str, str],
+        at: datetime,
+        details: dict[str, Any],
+        *,
+        breaching: bool,
+        recovered: bool,
+        severity: Severity,
+        audience: Audience,
+        summary: str,
+        labels: dict[str, str] | None = None,
+    ) -> Alert | None:
+        """One evaluation of a rate rule with hysteresis: a firing alert resolves once `recovered` and is
+        otherwise left as it is (no update per evaluation); a quiet one fires once `breaching`. The two
+        conditions differ (a lower level to resolve, a minimum volume to fire), so a rate that hovers at
+        its threshold does not flap."""
+        if self.is_firing(rule, subject):
+            return self.resolve(rule, subject, at, details) if recovered else None
+        if not breaching:
+            return None
+        return self.fire(
+            rule,
+            subject,
+            severity=severity,
+            audience=audience,
+            starts_at=at,
+            summary=summary,
+            details=details,
+            labels=labels,
+        )
+
     def resolve(
         self, rule: str, subject: dict[str, str], ends_at: datetime, details: dict[str, Any] | None = None
     ) -> Alert | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from processors.sla import derive_priority, one_step_up
+from processors.priority import derive_priority, one_step_up
 from processors.stemming import Stemmer, words
 from schemas.event import BusinessImpact, ContactEvent, ContactKind, EventType
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from processors.sla import TicketState
+from processors.ticket_state import TicketState
 from processors.windows import hour_of
 from schemas.alert import Alert
 from schemas.event import ContactEvent
@@ -58,9 +58,12 @@ class Detector(Protocol):
     """Whether `observe` does anything (the engine calls only those that do, on every event)."""
     keeps_deadlines: bool
     """Whether it schedules deadlines (the engine compares only those bounds, on every event)."""
-    due_bound: float
-    """A lower bound of `next_due()` (inf: nothing scheduled), read on every event: only when an event is
-    stamped past it does the engine ask for the exact next deadline."""
+
+    @property
+    def due_bound(self) -> float:
+        """A lower bound of `next_due()` (inf: nothing scheduled), read on every event: only when an event
+        is stamped past it does the engine ask for the exact next deadline."""
+        ...
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         """Take one applied event into account; append the alert changes it causes to `alerts`."""

@@ -32,7 +32,7 @@ from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason
 from schemas.event import ContactEvent
 
-STATE_FORMAT: Final = 7
+STATE_FORMAT: Final = 8
 """The shape of the engine's state as checkpoints pickle it; bump it when a state class changes."""
 
 

@@ -1,50 +1,32 @@
-"""The ticket book: every ticket's state, its SLA thresholds as deadlines, SLA and CSAT alerts.
+"""The ticket book: every ticket the detector knows, changed by its events, and forgotten when long quiet.
 
-Rules (subject `{"ticket_id"}`):
-- `sla_first_response_at_risk` / `_breached`: 75% / 100% of the first-response target spent with no agent
-  reply. Resolve at the first agent reply (or when the ticket is resolved or closed without one).
-- `sla_resolution_at_risk` / `_breached`: the same for resolution; the clock pauses while the ticket waits
-  on the customer. Resolve when the ticket is resolved or closed; a reopen starts a new episode.
-- `negative_csat`: a CSAT score of 1 or 2; resolves at the next agent reply on the ticket.
+It owns the ticket lifecycle (open, status, pause, reopen, resolve), the SLA policy each ticket falls
+under, and expiry; it hands each clock to the schedule (`sla_schedule`), fires thresholds through
+`sla_alerts` and ratings through `csat`, and tells the other detectors what an event did (`TicketFacts`).
 """
 
 from __future__ import annotations
 
-import heapq
-import math
 from datetime import datetime
-from typing import Any, Final
-from zoneinfo import ZoneInfo
+from typing import Final
 
 from processors.alerting import AlertBook
 from processors.calendar import AlwaysOpen, BusinessCalendar, SlaCalendar
+from processors.csat import NEGATIVE_CSAT, Ratings
 from processors.detector import Observation, TicketFacts
-from processors.sla import (
-    FIRST_RESPONSE_AT_RISK,
-    FIRST_RESPONSE_BREACHED,
-    RESOLUTION_AT_RISK,
-    RESOLUTION_BREACHED,
-    SlaClock,
-    SlaTargets,
-    TicketState,
-    sla_targets,
-)
-from processors.summaries import duration_text, local_time, summarize, wall_clock
-from schemas.alert import Alert, Audience, Severity
+from processors.sla import SlaTargets, sla_targets
+from processors.sla_alerts import BREACH_RULES, SlaAlerts
+from processors.sla_schedule import FIRST_RESPONSE_RULES, RESOLUTION_RULES, SlaSchedule
+from processors.ticket_alerts import TicketAlerts
+from processors.ticket_state import TicketState
+from schemas.alert import Alert
 from schemas.config import DetectionConfig
-from schemas.event import ContactEvent, EventType, Priority, TicketStatus
+from schemas.event import ContactEvent, EventType, TicketStatus
+from schemas.ticket import TicketSnapshot
 
-NEGATIVE_CSAT = "negative_csat"
-
-_FIRST_RESPONSE_RULES = (FIRST_RESPONSE_AT_RISK, FIRST_RESPONSE_BREACHED)
-_RESOLUTION_RULES = (RESOLUTION_AT_RISK, RESOLUTION_BREACHED)
-_ALL_TICKET_RULES = (*_FIRST_RESPONSE_RULES, *_RESOLUTION_RULES, NEGATIVE_CSAT)
-_CLOCK_RULES = (_FIRST_RESPONSE_RULES, _RESOLUTION_RULES)
-_CLOCK_RULES_FLAT = (*_FIRST_RESPONSE_RULES, *_RESOLUTION_RULES)
-_BREACH_RULES = frozenset({FIRST_RESPONSE_BREACHED, RESOLUTION_BREACHED})
-_URGENT = frozenset({Priority.P1, Priority.P2})
-_DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
-
+_CLOCK_RULES: Final = (*FIRST_RESPONSE_RULES, *RESOLUTION_RULES)
+_ALL_TICKET_RULES: Final = (*_CLOCK_RULES, NEGATIVE_CSAT)
+_DONE: Final = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 _AGENT_REPLIED: Final = EventType.AGENT_REPLIED
@@ -53,15 +35,6 @@ _ASSIGNED: Final = EventType.ASSIGNED
 _ESCALATED: Final = EventType.ESCALATED
 _CSAT_SUBMITTED: Final = EventType.CSAT_SUBMITTED
 _WAITING_CUSTOMER: Final = TicketStatus.WAITING_CUSTOMER
-_WARNING: Final = Severity.WARNING
-_CRITICAL: Final = Severity.CRITICAL
-_ONCALL: Final = Audience.ONCALL
-
-
-# A threshold in the heap: (instant in epoch seconds, sequence, ticket id, clock index, rule, version of
-# that clock's schedule). Plain tuples: the heap compares millions of them, and the sequence breaks ties
-# before anything else is compared.
-_Deadline = tuple[float, int, str, int, str, int]
 
 
 class TicketBook:
@@ -75,37 +48,24 @@ class TicketBook:
         self._config = config
         self._business = business
         self._always = AlwaysOpen()
-        self._alerts = alerts
-        self._zone = ZoneInfo(config.business_hours.time_zone)
+        self._alerts = TicketAlerts(alerts)
+        self._sla_alerts = SlaAlerts(config, self._alerts)
+        self._ratings = Ratings(config, business, self._alerts)
+        self._schedule = SlaSchedule(config.sla.at_risk_fraction)
         self.tickets: dict[str, TicketState] = {}
         self.touched: set[str] | None = set() if track_changes else None
         """Tickets whose state changed since the caller last took them (`take_touched`); None when the
         caller keeps no ticket-state table (replay), so nothing accumulates."""
         self.facts = TicketFacts()
         """The facts of the last `apply` (one object, overwritten: it is read right after each call)."""
-        self._deadlines: list[_Deadline] = []
-        self.due_bound = math.inf
-        """The heap's earliest threshold as epoch seconds (perhaps a void one: a lower bound)."""
-        self._seq = 0
-        self._at_risk = config.sla.at_risk_fraction
-        self._percent = round(100 * config.sla.at_risk_fraction)
         self._policies: dict[tuple[object, ...], SlaTargets | None] = {}
-        self._targets: dict[float, str] = {}
-        """target seconds -> its text in the summary (a handful of distinct targets)."""
-        self._due_texts: dict[float, tuple[str, str]] = {}
-        """due instant -> (isoformat, wall clock): a clock's at-risk and breach alerts share their due."""
-        hours = config.business_hours
-        day = datetime.combine(datetime(2000, 1, 3).date(), hours.closes) - datetime.combine(
-            datetime(2000, 1, 3).date(), hours.opens
-        )
-        self._business_day_seconds = day.total_seconds()
 
     # -- calendars -------------------------------------------------------------------------------------
     def calendar_of(self, ticket: TicketState) -> SlaCalendar:
         return self._business if ticket.calendar == "business" else self._always
 
     # -- events ----------------------------------------------------------------------------------------
-    def snapshot(self, ticket: TicketState) -> dict[str, object]:
+    def snapshot(self, ticket: TicketState) -> TicketSnapshot:
         """The ticket's row for the `tickets` table."""
         return ticket.snapshot(self.calendar_of(ticket))
 
@@ -184,10 +144,8 @@ class TicketBook:
                 if not ticket.first_seen_mid_life:
                     ticket.first_response_at = at
                 if ticket.firing_rules:
-                    self._resolve(ticket, _FIRST_RESPONSE_RULES, at, alerts)
-            if ticket.negative_csat_at is not None and at >= ticket.negative_csat_at:
-                ticket.negative_csat_at = None
-                self._resolve(ticket, (NEGATIVE_CSAT,), at, alerts)
+                    self._alerts.resolve(ticket, FIRST_RESPONSE_RULES, at, alerts)
+            self._ratings.answered(ticket, at, alerts)
         elif kind is _STATUS_CHANGED and event.status is not None:
             self._change_status(ticket, event.status, at, ts, facts, alerts)
         elif kind is _ASSIGNED:
@@ -200,16 +158,15 @@ class TicketBook:
             if event.team:
                 ticket.teams.append(event.team)
         elif kind is _CSAT_SUBMITTED and event.score is not None:
-            ticket.csat_score = event.score
-            ticket.csat_at = at
-            if event.score <= self._config.negative_csat.max_score:
-                alert = self._negative_csat(ticket, event.score, at)
-                if alert is not None:
-                    alerts.append(alert)
-        if first_response_moved:
-            self._schedule(ticket, 0, ticket.first_response, ts)
-        if resolution_moved:
-            self._schedule(ticket, 1, ticket.resolution, ts)
+            alert = self._ratings.rated(ticket, event.score, at)
+            if alert is not None:
+                alerts.append(alert)
+        if first_response_moved or resolution_moved:
+            calendar = self.calendar_of(ticket)
+            if first_response_moved:
+                self._schedule.reschedule(ticket, ticket.first_response, FIRST_RESPONSE_RULES, calendar, ts)
+            if resolution_moved:
+                self._schedule.reschedule(ticket, ticket.resolution, RESOLUTION_RULES, calendar, ts)
         return ticket
 
     def _change_status(
@@ -236,7 +193,7 @@ class TicketBook:
                     ticket.resolution_recorded = True
                     facts.resolution_seconds = ticket.resolution_sla_seconds
                 if ticket.firing_rules:
-                    self._resolve(ticket, _CLOCK_RULES_FLAT, at, alerts)
+                    self._alerts.resolve(ticket, _CLOCK_RULES, at, alerts)
         elif status is _WAITING_CUSTOMER:
             if was_done:
                 ticket.reopens += 1
@@ -249,36 +206,6 @@ class TicketBook:
             else:
                 ticket.resolution.run(ts)
         ticket.status = str(status)  # the plain value (str() of a StrEnum member)
-
-    def _negative_csat(self, ticket: TicketState, score: int, at: datetime) -> Alert | None:
-        ticket.negative_csat_at = at
-        days = self._config.negative_csat.respond_within_business_days
-        respond_by = self._business.add(
-            self._business.next_working_instant(at), days * self._business_day_seconds
-        ).astimezone(self._zone)
-        details: dict[str, Any] = {
-            "score": score,
-            "respond_by": respond_by.isoformat(),
-            "customer_id": ticket.customer_id,
-            "channel": ticket.channel,
-            "topic": ticket.topic,
-        }
-        summary = summarize(
-            NEGATIVE_CSAT,
-            self._config.locale,
-            {"ticket_id": ticket.ticket_id, "score": score, "respond_by": local_time(respond_by, self._zone)},
-        )
-        if NEGATIVE_CSAT in ticket.firing_rules:
-            return None
-        return self._fire(
-            ticket,
-            NEGATIVE_CSAT,
-            severity=_WARNING,
-            audience=_ONCALL,
-            starts_at=at,
-            summary=summary,
-            details=details,
-        )
 
     def _apply_policy(self, ticket: TicketState, ts: float) -> None:
         sla = self._config.sla
@@ -310,98 +237,9 @@ class TicketBook:
         ticket.first_response.target_seconds = targets.first_response_seconds
         ticket.resolution.target_seconds = targets.resolution_seconds
 
-    def _resolve(
-        self, ticket: TicketState, rules: tuple[str, ...], at: datetime, alerts: list[Alert]
-    ) -> None:
-        firing = ticket.firing_rules
-        subject = None
-        for rule in rules:
-            if rule in firing:
-                firing.discard(rule)
-                if subject is None:
-                    subject = {"ticket_id": ticket.ticket_id}
-                alert = self._alerts.resolve(rule, subject, at)
-                if alert is not None:
-                    alerts.append(alert)
-
-    def _fire(self, ticket: TicketState, rule: str, **alert: Any) -> Alert | None:
-        ticket.firing_rules.add(rule)
-        ticket.alerted = True
-        # The book keeps a firing alert's labels as they were when it started (an update ignores these).
-        return self._alerts.fire(rule, {"ticket_id": ticket.ticket_id}, labels=ticket.labels(), **alert)
-
-    # -- deadlines -------------------------------------------------------------------------------------
-    def _schedule(self, ticket: TicketState, index: int, clock: SlaClock, now: float) -> None:
-        """(Re)schedule the clock's thresholds if its timing inputs changed since they were computed."""
-        inputs = (
-            ticket.calendar,
-            clock.target_seconds,
-            clock.spent_seconds,
-            clock.running_since,
-            clock.met_at,
-        )
-        if clock.scheduled_from == inputs:
-            return  # e.g. "in progress" while it already ran: its thresholds stand
-        clock.scheduled_from = inputs
-        # Unique across the book, so a threshold left by an expired ticket can never match a later
-        # ticket with the same id.
-        self._seq += 1
-        clock.version = self._seq
-        if clock.running_since is not None and clock.met_at is None and clock.target_seconds > 0:
-            self._push_next(ticket, index, clock, now)
-
-    def _push_next(
-        self, ticket: TicketState, index: int, clock: SlaClock, now: float, breach: float | None = None
-    ) -> None:
-        """Schedule the clock's next threshold not yet firing (the breach once the at-risk has fired).
-
-        `breach`: the clock's 100% crossing when the caller has just computed it (firing the at-risk).
-        """
-        at_risk, breached = _CLOCK_RULES[index]
-        firing = ticket.firing_rules
-        if at_risk not in firing:
-            rule, fraction = at_risk, self._at_risk
-        elif breached not in firing:
-            rule, fraction = breached, 1.0
-        else:
-            return
-        if fraction == 1.0 and breach is not None:
-            crossing: float | None = breach
-        else:
-            crossing = clock.crossing(fraction, self.calendar_of(ticket))
-        if crossing is None:
-            return
-        self._seq += 1
-        due = crossing if crossing > now else now
-        heapq.heappush(self._deadlines, (due, self._seq, ticket.ticket_id, index, rule, clock.version))
-        if due < self.due_bound:
-            self.due_bound = due
-
-    def _live(self, deadline: _Deadline) -> TicketState | None:
-        """The ticket of a scheduled threshold still valid (its clock not rescheduled since), or None."""
-        ticket = self.tickets.get(deadline[2])
-        if ticket is None:
-            return None
-        clock = ticket.first_response if deadline[3] == 0 else ticket.resolution
-        return ticket if clock.version == deadline[5] else None
-
-    def next_due(self) -> float:
-        """The earliest valid threshold as epoch seconds (void ones are dropped on the way), or inf."""
-        deadlines, tickets = self._deadlines, self.tickets
-        while deadlines:
-            top = deadlines[0]
-            ticket = tickets.get(top[2])  # `_live`, inlined: void thresholds are many
-            if ticket is not None:
-                clock = ticket.first_response if top[3] == 0 else ticket.resolution
-                if clock.version == top[5]:
-                    self.due_bound = top[0]
-                    return top[0]
-            heapq.heappop(deadlines)
-        self.due_bound = math.inf
-        return math.inf
-
-    # The detector protocol: SLA deadlines and expiry. It observes nothing more: the book applied the event
-    # before the detectors see it (`apply`), and the SLA alerts the event changed came out of that step.
+    # -- the detector protocol: SLA deadlines and expiry -------------------------------------------------
+    # It observes nothing more: the book applied the event before the detectors see it (`apply`), and
+    # the SLA alerts the event changed came out of that step.
     observes = False
     keeps_deadlines = True
 
@@ -412,85 +250,27 @@ class TicketBook:
         # A scan over every ticket: once a day is enough to keep memory bounded.
         return self.expire(at) if at.hour == 0 else []
 
+    @property
+    def due_bound(self) -> float:
+        return self._schedule.due_bound
+
+    def next_due(self) -> float:
+        return self._schedule.next_due()
+
     def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
         """Fire every valid threshold due at or before `now` (epoch seconds), in time order."""
         alerts: list[Alert] = []
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= now:
-            deadline = heapq.heappop(deadlines)
-            ticket = self._live(deadline)
-            if ticket is None:
-                continue
-            at, index = deadline[0], deadline[3]
-            clock = ticket.first_response if index == 0 else ticket.resolution
-            alert, breach = self._fire_sla(ticket, clock, deadline[4], at)
+        schedule = self._schedule
+        for deadline in schedule.pop_due(now):
+            ticket, clock = deadline.ticket, deadline.clock
+            calendar = self.calendar_of(ticket)
+            alert, breach = self._sla_alerts.fire(ticket, clock, deadline.rule, deadline.due, calendar)
             if alert is not None:
                 alerts.append(alert)
-                if self.touched is not None and deadline[4] in _BREACH_RULES:
+                if self.touched is not None and deadline.rule in BREACH_RULES:
                     self.touched.add(ticket.ticket_id)  # its row says breached from now on
-            self._push_next(ticket, index, clock, at, breach)
-        self.due_bound = deadlines[0][0] if deadlines else math.inf
+            schedule.push_next(ticket, clock, deadline.rules, calendar, deadline.due, breach)
         return alerts
-
-    def _fire_sla(
-        self, ticket: TicketState, clock: SlaClock, rule: str, at: float
-    ) -> tuple[Alert | None, float | None]:
-        """The threshold's alert (None if nothing changed) and the clock's 100% crossing, if it runs."""
-        if clock.met_at is not None or clock.running_since is None:
-            return None, None
-        breached = rule in _BREACH_RULES
-        calendar = self.calendar_of(ticket)
-        due = clock.crossing(1.0, calendar)
-        assert due is not None
-        spent = clock.spent(at, calendar)
-        priority = ticket.priority
-        severity = _CRITICAL if breached and priority in _URGENT else _WARNING
-        due_texts = self._due_texts.get(due)
-        if due_texts is None:
-            if len(self._due_texts) > 4096:
-                self._due_texts.clear()
-            due_local = datetime.fromtimestamp(due, self._zone)
-            due_iso = due_local.isoformat()
-            due_texts = self._due_texts[due] = (due_iso, wall_clock(due_local, due_iso))
-        due_iso, due_wall = due_texts
-        priority_name = str(priority)  # str() of a StrEnum member is its value, without the descriptor
-        target = self._targets.get(clock.target_seconds)
-        if target is None:
-            target = self._targets[clock.target_seconds] = duration_text(
-                clock.target_seconds, self._config.locale
-            )
-        details: dict[str, Any] = {
-            "priority": priority_name,
-            "sla_policy": ticket.policy,
-            "calendar": ticket.calendar,
-            "target_seconds": clock.target_seconds,
-            "spent_seconds": round(spent, 3),
-            "due_at": due_iso,
-            "channel": ticket.channel,
-            "customer_id": ticket.customer_id,
-            "customer_tier": str(ticket.customer_tier) if ticket.customer_tier else None,
-            "topic": ticket.topic,
-            "opened_at": ticket.opened_iso(),
-        }
-        values = {
-            "ticket_id": ticket.ticket_id,
-            "priority": priority_name,
-            "channel": ticket.channel or "unknown channel",
-            "percent": self._percent,
-            "target": target,
-            "due": due_wall,
-        }
-        alert = self._fire(
-            ticket,
-            rule,
-            severity=severity,
-            audience=_ONCALL,
-            # In the offset the ticket's events are stamped in, as the rest of its alerts.
-            starts_at=datetime.fromtimestamp(at, ticket.opened_at.tzinfo),
-            summary=summarize(rule, self._config.locale, values),
-            details=details,
-        )
-        return alert, due
 
     # -- memory ----------------------------------------------------------------------------------------
     def expire(self, now: datetime) -> list[Alert]:
@@ -509,9 +289,8 @@ class TicketBook:
             if ticket.last_event_ts < (closed_horizon if ticket.done else open_horizon):
                 expired.append(ticket_id)
         for ticket_id in expired:
-            ticket = self.tickets.pop(ticket_id)  # its scheduled thresholds are void: no ticket, no clock
-            self._resolve(ticket, _ALL_TICKET_RULES, now, alerts)
-            if ticket.alerted:
-                for rule in _ALL_TICKET_RULES:
-                    self._alerts.forget(rule, {"ticket_id": ticket_id})
+            ticket = self.tickets.pop(ticket_id)
+            self._schedule.void(ticket)
+            self._alerts.resolve(ticket, _ALL_TICKET_RULES, now, alerts)
+            self._alerts.forget(ticket, _ALL_TICKET_RULES)
         return alerts

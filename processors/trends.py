@@ -202,40 +202,33 @@ class TrendDetectors(WithoutDeadlines):
                 "previous_tickets": n_previous,
                 "rise": round(mean_current / mean_previous - 1, 4) if mean_previous else None,
             }
-            if self._alerts.is_firing(RESOLUTION_TIME_SPIKE, subject):
-                if mean_current < mean_previous * (1 + cfg.resolve_below):
-                    alert = self._alerts.resolve(RESOLUTION_TIME_SPIKE, subject, at, details)
-                    if alert:
-                        alerts.append(alert)
-                continue
-            if (
-                n_current >= cfg.min_tickets
+            rise = mean_current / mean_previous - 1 if mean_previous else 0.0
+            alert = self._alerts.judge(
+                RESOLUTION_TIME_SPIKE,
+                subject,
+                at,
+                details,
+                breaching=n_current >= cfg.min_tickets
                 and n_previous >= cfg.min_tickets
                 and mean_previous > 0
-                and mean_current >= mean_previous * (1 + cfg.threshold)
-            ):
-                summary = summarize(
+                and mean_current >= mean_previous * (1 + cfg.threshold),
+                recovered=mean_current < mean_previous * (1 + cfg.resolve_below),
+                severity=Severity.WARNING,
+                audience=Audience.ONCALL,
+                summary=summarize(
                     RESOLUTION_TIME_SPIKE,
                     self._config.locale,
                     {
                         "value": topic,
-                        "rise": round(100 * (mean_current / mean_previous - 1)),
+                        "rise": round(100 * rise),
                         "current_hours": round(mean_current / 3600, 1),
                         "previous_hours": round(mean_previous / 3600, 1),
                     },
-                )
-                alert = self._alerts.fire(
-                    RESOLUTION_TIME_SPIKE,
-                    subject,
-                    severity=Severity.WARNING,
-                    audience=Audience.ONCALL,
-                    starts_at=at,
-                    summary=summary,
-                    details=details,
-                    labels=_labels_of(subject),
-                )
-                if alert:
-                    alerts.append(alert)
+                ),
+                labels=_labels_of(subject),
+            )
+            if alert:
+                alerts.append(alert)
         return alerts
 
     def _escalations(self, at: datetime, now: int) -> list[Alert]:
@@ -249,14 +242,16 @@ class TrendDetectors(WithoutDeadlines):
             rate = escalated / tickets if tickets else 0.0
             subject = {"dimension": "topic", "value": topic}
             details: dict[str, Any] = {"tickets": tickets, "escalated": escalated, "rate": round(rate, 4)}
-            if self._alerts.is_firing(ESCALATION_RATE_HIGH, subject):
-                if rate <= cfg.resolve_at_or_below or tickets < cfg.min_tickets:
-                    alert = self._alerts.resolve(ESCALATION_RATE_HIGH, subject, at, details)
-                    if alert:
-                        alerts.append(alert)
-                continue
-            if tickets >= cfg.min_tickets and rate > cfg.threshold:
-                summary = summarize(
+            alert = self._alerts.judge(
+                ESCALATION_RATE_HIGH,
+                subject,
+                at,
+                details,
+                breaching=tickets >= cfg.min_tickets and rate > cfg.threshold,
+                recovered=rate <= cfg.resolve_at_or_below or tickets < cfg.min_tickets,
+                severity=Severity.WARNING,
+                audience=Audience.ONCALL,
+                summary=summarize(
                     ESCALATION_RATE_HIGH,
                     self._config.locale,
                     {
@@ -265,19 +260,11 @@ class TrendDetectors(WithoutDeadlines):
                         "escalated": escalated,
                         "tickets": tickets,
                     },
-                )
-                alert = self._alerts.fire(
-                    ESCALATION_RATE_HIGH,
-                    subject,
-                    severity=Severity.WARNING,
-                    audience=Audience.ONCALL,
-                    starts_at=at,
-                    summary=summary,
-                    details=details,
-                    labels=_labels_of(subject),
-                )
-                if alert:
-                    alerts.append(alert)
+                ),
+                labels=_labels_of(subject),
+            )
+            if alert:
+                alerts.append(alert)
         return alerts
 
     def _prune(self, now: int) -> None:

@@ -1,4 +1,4 @@
-"""Public contracts of ContactPulse: the normalized contact event, the alert, the settings."""
+"""Public contracts of ContactPulse: the contact event, the alert, the ticket snapshot, the settings."""
 
 from schemas.alert import Alert, AlertStatus, Audience, Severity, alert_id_for
 from schemas.errors import DeadLetterReason, InvalidEvent
@@ -12,9 +12,9 @@ from schemas.event import (
     Priority,
     TicketStatus,
     parse_contact_event,
-    validate_contact_event,
 )
 from schemas.settings import Settings, settings_from_env
+from schemas.ticket import TicketSnapshot
 
 __all__ = [
     "Alert",
@@ -31,9 +31,9 @@ __all__ = [
     "Priority",
     "Settings",
     "Severity",
+    "TicketSnapshot",
     "TicketStatus",
     "alert_id_for",
     "parse_contact_event",
     "settings_from_env",
-    "validate_contact_event",
 ]

@@ -228,10 +228,3 @@ def _judge(exc: ValidationError) -> InvalidEvent:
 
 _validate_json = ContactEvent.__pydantic_validator__.validate_json
 """`ContactEvent.model_validate_json` without its Python wrapper (called once per event)."""
-
-
-def validate_contact_event(data: dict[str, Any]) -> ContactEvent:
-    try:
-        return ContactEvent.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidEvent(DeadLetterReason.SCHEMA_VIOLATION, describe_validation_error(exc)) from None

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import orjson
 
 from processors.pii import Pseudonymizer
+from schemas.event import EventType, Priority, TicketStatus
 
 NATIVE_CHANNELS: Final = frozenset({"telegram", "web_form", "email", "phone", "chat", "whatsapp", "social"})
 AMOCRM_ACCOUNT: Final = "sim"
@@ -37,7 +38,12 @@ def native_source(channel: str, number: int) -> str:
     )
 
 
-_ZENDESK_PRIORITY: Final = {"p1": "URGENT", "p2": "HIGH", "p3": "NORMAL", "p4": "LOW"}
+_ZENDESK_PRIORITY: Final[dict[str, str]] = {
+    Priority.P1: "URGENT",
+    Priority.P2: "HIGH",
+    Priority.P3: "NORMAL",
+    Priority.P4: "LOW",
+}
 
 
 def _number(seed: str, digits: int) -> int:
@@ -76,12 +82,12 @@ def native_ticket_id(source: str, prefix: str, number: int, pii: Pseudonymizer) 
 
 SUPPORT_DOMAIN: Final = "support.contactpulse.example"
 """The simulated team's e-mail domain: the demo configures it as CONTACTPULSE_EMAIL_SUPPORT_DOMAINS."""
-_ZENDESK_STATUS: Final = {
-    "new": "NEW",
-    "in_progress": "OPEN",
-    "waiting_customer": "PENDING",
-    "resolved": "SOLVED",
-    "closed": "CLOSED",
+_ZENDESK_STATUS: Final[dict[str, str]] = {
+    TicketStatus.NEW: "NEW",
+    TicketStatus.IN_PROGRESS: "OPEN",
+    TicketStatus.WAITING_CUSTOMER: "PENDING",
+    TicketStatus.RESOLVED: "SOLVED",
+    TicketStatus.CLOSED: "CLOSED",
 }
 
 
@@ -98,7 +104,7 @@ def render(event: dict[str, Any], at: datetime) -> NativePayload | None:
     """A simulated event of a ticket on a channel with an adapter, as its source sends it; None when the
     source has no way to say it."""
     source, kind = str(event["source"]), str(event["type"])
-    if kind == "contact_received" and event.get("_first") and source in _FIRST:
+    if kind == EventType.CONTACT_RECEIVED and event.get("_first") and source in _FIRST:
         return NativePayload(source, source, _FIRST[source](event, at))
     renderer = _LATER.get(source)
     return renderer(event, kind, at) if renderer is not None else None
@@ -112,7 +118,7 @@ def _telegram(event: dict[str, Any], kind: str, at: datetime) -> NativePayload |
     chat = int(str(event["_source_id"]))
     # Message ids of a chat count up on both sides; the simulated time in seconds does too.
     message_id = _stamp(at) - 1_700_000_000
-    if kind == "contact_received":
+    if kind == EventType.CONTACT_RECEIVED:
         body = {
             "update_id": _stamp(at),
             "message": {
@@ -124,7 +130,7 @@ def _telegram(event: dict[str, Any], kind: str, at: datetime) -> NativePayload |
             },
         }
         return NativePayload("telegram", "telegram", orjson.dumps(body))
-    if kind == "agent_replied":
+    if kind == EventType.AGENT_REPLIED:
         sent = {"message_id": message_id, "telegram_chat_id": chat, "sent_at": at.isoformat()}
         return NativePayload(
             "outbound", "outbound/telegram", orjson.dumps({**sent, "agent": event.get("agent")})
@@ -136,10 +142,10 @@ def _email(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | No
     root = str(event["_source_id"])
     customer = f"{event.get('_customer') or 'anonymous'}@client.example"
     mail = EmailMessage()
-    if kind == "contact_received":
+    if kind == EventType.CONTACT_RECEIVED:
         mail["From"], mail["To"] = customer, f"support@{SUPPORT_DOMAIN}"
         mail["Message-ID"] = f"<sim-{_stamp(at)}-{_number(root, 6)}@client.example>"
-    elif kind == "agent_replied":
+    elif kind == EventType.AGENT_REPLIED:
         mail["From"], mail["To"] = f"{event.get('agent') or 'agent'}@{SUPPORT_DOMAIN}", customer
         mail["Message-ID"] = f"<reply-{_stamp(at)}-{_number(root, 6)}@{SUPPORT_DOMAIN}>"
     else:
@@ -167,8 +173,8 @@ def _zendesk(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | 
         "time": at.isoformat(),
         "subject": f"zen:ticket:{ticket}",
     }
-    if kind in ("contact_received", "agent_replied"):
-        staff = kind == "agent_replied"
+    if kind in (EventType.CONTACT_RECEIVED, EventType.AGENT_REPLIED):
+        staff = kind == EventType.AGENT_REPLIED
         comment = {
             "id": _stamp(at),
             "body": str(event.get("text") or "Ответ службы поддержки."),
@@ -177,19 +183,19 @@ def _zendesk(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | 
         }
         change: dict[str, Any] = {"comment": comment}
         action = "comment_added"
-    elif kind == "status_changed":
+    elif kind == EventType.STATUS_CHANGED:
         status = _ZENDESK_STATUS[str(event["status"])]
         detail["status"], change, action = status, {"current": status, "previous": "OPEN"}, "status_changed"
-    elif kind == "assigned":
+    elif kind == EventType.ASSIGNED:
         change, action = {"current": str(event.get("agent")), "previous": None}, "agent_assignment_changed"
-    elif kind == "escalated" and priority != "URGENT":  # at the top already: Zendesk cannot say it
+    elif kind == EventType.ESCALATED and priority != "URGENT":  # at the top already: Zendesk cannot say it
         raised = "URGENT" if priority == "HIGH" else "HIGH"
         detail["priority"], change, action = (
             raised,
             {"current": raised, "previous": priority},
             "priority_changed",
         )
-    elif kind == "csat_submitted":
+    elif kind == EventType.CSAT_SUBMITTED:
         trigger = {
             "event": "satisfaction_rated",
             "ticket_id": ticket,
@@ -209,10 +215,10 @@ def _pbx(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | None
     ticket = str(event["ticket_id"])
     number = f"+7916{_number(str(event.get('_customer') or 'anonymous'), 7):07d}"
     call = {"call_id": f"sim-{ticket}-{_stamp(at)}", "started_at": at.isoformat(), "ticket_id": ticket}
-    if kind == "agent_replied":  # the call back
+    if kind == EventType.AGENT_REPLIED:  # the call back
         call |= {"direction": "outbound", "status": "answered", "caller": "+74950000000", "callee": number}
         call |= {"answered_at": at.isoformat(), "agent": str(event.get("agent") or "")}
-    elif kind == "contact_received":  # the customer calls again and nobody picks up
+    elif kind == EventType.CONTACT_RECEIVED:  # the customer calls again and nobody picks up
         call |= {"direction": "inbound", "status": "missed", "caller": number, "callee": "+74950000000"}
         call["transcript"] = str(event.get("text") or "")
     else:
@@ -228,17 +234,17 @@ def _webchat(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | 
         "visitor": {"id": event.get("_customer")},
     }
     agent = {"id": str(event.get("agent") or "")}
-    if kind == "contact_received":
+    if kind == EventType.CONTACT_RECEIVED:
         callback |= {"event": "visitor_message", "message_id": f"v-{_stamp(at)}", "text": event.get("text")}
-    elif kind == "agent_replied":
+    elif kind == EventType.AGENT_REPLIED:
         callback |= {"event": "agent_message", "message_id": f"a-{_stamp(at)}", "agent": agent}
-    elif kind == "status_changed" and event.get("status") == "resolved":
+    elif kind == EventType.STATUS_CHANGED and event.get("status") == TicketStatus.RESOLVED:
         callback |= {"event": "chat_finished"}
-    elif kind == "csat_submitted":
+    elif kind == EventType.CSAT_SUBMITTED:
         callback |= {"event": "chat_rated", "rating": event["score"]}
-    elif kind in ("assigned", "escalated"):
+    elif kind in (EventType.ASSIGNED, EventType.ESCALATED):
         callback |= {"event": "chat_transferred", "group": event.get("team"), "agent": agent}
-        callback["escalated"] = kind == "escalated"
+        callback["escalated"] = kind == EventType.ESCALATED
     else:
         return None
     return NativePayload("webchat", "webchat", orjson.dumps(callback))
@@ -328,16 +334,31 @@ _FIRST: Final = {
     "amocrm": _first_amocrm,
 }
 
-_FRESHDESK_STATUS: Final = {"in_progress": "2", "waiting_customer": "6", "resolved": "4", "closed": "5"}
-_FRESHDESK_PRIORITY: Final = {"p1": "Urgent", "p2": "High", "p3": "Medium", "p4": "Low"}
-_FRESHDESK_RATING: Final = {5: "103", 4: "101", 3: "100", 2: "-101", 1: "-103"}
-_JIRA_STATUS: Final = {
-    "in_progress": ("In Progress", "indeterminate"),
-    "waiting_customer": ("Waiting for customer", "indeterminate"),
-    "resolved": ("Resolved", "done"),
-    "closed": ("Closed", "done"),
+_FRESHDESK_STATUS: Final[dict[str, str]] = {
+    TicketStatus.IN_PROGRESS: "2",
+    TicketStatus.WAITING_CUSTOMER: "6",
+    TicketStatus.RESOLVED: "4",
+    TicketStatus.CLOSED: "5",
 }
-_JIRA_PRIORITY: Final = {"p1": "Highest", "p2": "High", "p3": "Medium", "p4": "Low"}
+_FRESHDESK_PRIORITY: Final[dict[str, str]] = {
+    Priority.P1: "Urgent",
+    Priority.P2: "High",
+    Priority.P3: "Medium",
+    Priority.P4: "Low",
+}
+_FRESHDESK_RATING: Final = {5: "103", 4: "101", 3: "100", 2: "-101", 1: "-103"}
+_JIRA_STATUS: Final[dict[str, tuple[str, str]]] = {
+    TicketStatus.IN_PROGRESS: ("In Progress", "indeterminate"),
+    TicketStatus.WAITING_CUSTOMER: ("Waiting for customer", "indeterminate"),
+    TicketStatus.RESOLVED: ("Resolved", "done"),
+    TicketStatus.CLOSED: ("Closed", "done"),
+}
+_JIRA_PRIORITY: Final[dict[str, str]] = {
+    Priority.P1: "Highest",
+    Priority.P2: "High",
+    Priority.P3: "Medium",
+    Priority.P4: "Low",
+}
 
 
 def _freshdesk_hook(event: dict[str, Any], at: datetime, triggered: str, **more: Any) -> bytes:
@@ -356,21 +377,21 @@ def _freshdesk_hook(event: dict[str, Any], at: datetime, triggered: str, **more:
 
 def _freshdesk(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | None:
     agent = f"{event.get('agent') or 'agent'}@{SUPPORT_DOMAIN}"
-    if kind == "contact_received":
+    if kind == EventType.CONTACT_RECEIVED:
         body = _freshdesk_hook(
             event, at, "{reply:sent}", actor="requester", ticket_latest_public_comment=event.get("text")
         )
-    elif kind == "agent_replied":
+    elif kind == EventType.AGENT_REPLIED:
         body = _freshdesk_hook(event, at, "{reply:sent}", ticket_agent_email=agent)
-    elif kind == "status_changed" and str(event.get("status")) in _FRESHDESK_STATUS:
+    elif kind == EventType.STATUS_CHANGED and str(event.get("status")) in _FRESHDESK_STATUS:
         body = _freshdesk_hook(
             event, at, f"{{status:{{from:2,to:{_FRESHDESK_STATUS[str(event['status'])]}}}}}"
         )
-    elif kind == "assigned":
+    elif kind == EventType.ASSIGNED:
         body = _freshdesk_hook(event, at, "{responder_id:{from:,to:7}}", ticket_agent_email=agent)
-    elif kind == "escalated":
+    elif kind == EventType.ESCALATED:
         body = _freshdesk_hook(event, at, "{priority:{from:1,to:4}}", ticket_priority="Urgent")
-    elif kind == "csat_submitted":
+    elif kind == EventType.CSAT_SUBMITTED:
         rating = _FRESHDESK_RATING[int(event["score"])]
         body = _freshdesk_hook(event, at, "{customer_feedback:received}", ticket_satisfaction_rating=rating)
     else:
@@ -394,10 +415,10 @@ def _jira_issue(event: dict[str, Any], at: datetime, status: str, category: str)
 def _jira(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | None:
     millis, stamp = int(at.timestamp() * 1000), at.strftime("%Y-%m-%dT%H:%M:%S.000%z")
     issue = _jira_issue(event, at, "In Progress", "indeterminate")
-    if kind in ("contact_received", "agent_replied"):
+    if kind in (EventType.CONTACT_RECEIVED, EventType.AGENT_REPLIED):
         author = (
             issue["fields"]["reporter"]
-            if kind == "contact_received"
+            if kind == EventType.CONTACT_RECEIVED
             else {
                 "accountId": f"agent:{event.get('agent')}",
                 "accountType": "atlassian",
@@ -407,17 +428,19 @@ def _jira(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | Non
         comment = {"id": f"c{millis}", "author": author, "body": text, "created": stamp, "jsdPublic": True}
         body = {"timestamp": millis, "webhookEvent": "comment_created", "issue": issue, "comment": comment}
         return NativePayload("jira", "jira", orjson.dumps(body))
-    if kind == "status_changed" and str(event.get("status")) in _JIRA_STATUS:
+    if kind == EventType.STATUS_CHANGED and str(event.get("status")) in _JIRA_STATUS:
         name, category = _JIRA_STATUS[str(event["status"])]
         issue = _jira_issue(event, at, name, category)
         items = [{"field": "status", "toString": name}]
-    elif kind == "escalated" and _jira_priority_name(event) != "Highest":  # at the top: Jira cannot say it
+    elif (
+        kind == EventType.ESCALATED and _jira_priority_name(event) != "Highest"
+    ):  # at the top: Jira cannot say it
         issue["fields"]["priority"] = {"name": "Highest"}
         items = [{"field": "priority", "fromString": _jira_priority_name(event), "toString": "Highest"}]
-    elif kind == "assigned":
+    elif kind == EventType.ASSIGNED:
         issue["fields"]["assignee"] = {"accountId": f"agent:{event.get('agent')}"}
         items = [{"field": "assignee", "toString": str(event.get("agent"))}]
-    elif kind == "csat_submitted":
+    elif kind == EventType.CSAT_SUBMITTED:
         issue["fields"]["customfield_10060"] = {"rating": int(event["score"])}
         items = [{"field": "Satisfaction", "toString": str(event["score"])}]
     else:
@@ -446,9 +469,9 @@ def _whatsapp_message(event: dict[str, Any], at: datetime, wamid: str) -> bytes:
 
 def _whatsapp(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | None:
     wamid = f"wamid.SIM{_stamp(at)}{_number(str(event['_source_id']), 6)}"
-    if kind == "contact_received":
+    if kind == EventType.CONTACT_RECEIVED:
         return NativePayload("whatsapp", "whatsapp", _whatsapp_message(event, at, wamid))
-    if kind == "agent_replied":
+    if kind == EventType.AGENT_REPLIED:
         sent = {"message_id": wamid + "R", "whatsapp_to": str(event["_source_id"]), "sent_at": at.isoformat()}
         return NativePayload(
             "outbound", "outbound/whatsapp", orjson.dumps({**sent, "agent": event.get("agent")})
@@ -476,8 +499,8 @@ def _amocrm_message(event: dict[str, Any], at: datetime, direction: str) -> byte
 
 
 def _amocrm(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | None:
-    if kind in ("contact_received", "agent_replied"):
-        direction = "incoming" if kind == "contact_received" else "outgoing"
+    if kind in (EventType.CONTACT_RECEIVED, EventType.AGENT_REPLIED):
+        direction = "incoming" if kind == EventType.CONTACT_RECEIVED else "outgoing"
         return NativePayload("amocrm", "amocrm", _amocrm_message(event, at, direction))
     return None
 

@@ -22,75 +22,76 @@ import orjson
 
 from processors.calendar import AlwaysOpen, BusinessCalendar, SlaCalendar
 from processors.pii import Pseudonymizer
-from processors.sla import SlaTargets, TicketState, sla_targets
+from processors.sla import SlaTargets, sla_targets
+from processors.ticket_state import TicketState
 from schemas.config import load_config
-from schemas.event import BusinessImpact, ContactKind, CustomerTier, Priority
+from schemas.event import BusinessImpact, ContactKind, CustomerTier, EventType, Priority, TicketStatus
 from simulation.native_payloads import NATIVE_CHANNELS, native_source, native_ticket_id, render
 
 MOSCOW: Final = ZoneInfo("Europe/Moscow")
 
 # (topic, kind, category, russian text, english text)
-_CONTACT_TEMPLATES: Final[Sequence[tuple[str, str, str, str, str]]] = (
+_CONTACT_TEMPLATES: Final[Sequence[tuple[str, ContactKind, BusinessImpact, str, str]]] = (
     (
         "delivery",
-        "question",
-        "operational_cost",
+        ContactKind.QUESTION,
+        BusinessImpact.OPERATIONAL_COST,
         "Где мой заказ? Трек-номер не обновляется третий день.",
         "Where is my order? The tracking number has not moved for three days.",
     ),
     (
         "delivery",
-        "complaint",
-        "revenue_loss",
+        ContactKind.COMPLAINT,
+        BusinessImpact.REVENUE_LOSS,
         "Курьер не приехал, клиенты ждут товар, мы теряем продажи.",
         "The courier never came, our customers are waiting and we are losing sales.",
     ),
     (
         "billing",
-        "question",
-        "operational_cost",
+        ContactKind.QUESTION,
+        BusinessImpact.OPERATIONAL_COST,
         "Пришёл счёт на двойную сумму за ноябрь, проверьте пожалуйста.",
         "We were invoiced twice for November, please check.",
     ),
     (
         "billing",
-        "complaint",
-        "revenue_loss",
+        ContactKind.COMPLAINT,
+        BusinessImpact.REVENUE_LOSS,
         "Списали деньги за отключённый тариф, верните средства.",
         "You charged us for a plan we cancelled, please refund.",
     ),
     (
         "api_integration",
-        "incident",
-        "blocks_process",
+        ContactKind.INCIDENT,
+        BusinessImpact.BLOCKS_PROCESS,
         "Не работает API, все запросы падают, склад стоит.",
         "The API is down, every request fails and our warehouse is blocked.",
     ),
     (
         "api_integration",
-        "question",
-        "development",
+        ContactKind.QUESTION,
+        BusinessImpact.DEVELOPMENT,
         "Как передать несколько адресов в одном запросе к API?",
         "How do we pass several addresses in one API request?",
     ),
     (
         "account",
-        "question",
-        "operational_cost",
+        ContactKind.QUESTION,
+        BusinessImpact.OPERATIONAL_COST,
         "Не могу добавить нового сотрудника в личный кабинет.",
         "I cannot add a new employee to our account.",
     ),
     (
         "reports",
-        "question",
-        "operational_cost",
+        ContactKind.QUESTION,
+        BusinessImpact.OPERATIONAL_COST,
         "Отчёт по отгрузкам показывает пустую таблицу за вчера.",
         "The shipments report shows an empty table for yesterday.",
     ),
     (
         "orders",
-        "order",
-        "revenue_loss",
+        ContactKind.ORDER,
+        BusinessImpact.REVENUE_LOSS,
         "Хотим подключить ещё 20 лицензий, пришлите счёт.",
         "We want 20 more licences, please send an invoice.",
     ),
@@ -346,19 +347,19 @@ class TrafficSimulator:
                 ticket, source_id = derived
         russian = rng.random() < 0.7
         event: dict[str, Any] = {
-            "type": "contact_received",
+            "type": EventType.CONTACT_RECEIVED,
             "ticket_id": ticket,
             "channel": channel,
             "source": source,
             "customer_id": customer,
-            "customer_tier": "key" if customer in self._key_customers else "standard",
+            "customer_tier": CustomerTier.KEY if customer in self._key_customers else CustomerTier.STANDARD,
             "product_version": rng.choice(("5.2.1", "5.3.0", "5.3.1")),
         }
         if incident is not None:
             code, text = incident
             event.update(
-                kind="incident",
-                category="blocks_process",
+                kind=ContactKind.INCIDENT,
+                category=BusinessImpact.BLOCKS_PROCESS,
                 topic="api_integration",
                 error_code=code,
                 subject=text[:60],
@@ -368,14 +369,18 @@ class TrafficSimulator:
             family = rng.randrange(len(_FEATURE_REQUESTS))
             text = rng.choice(_FEATURE_REQUESTS[family])
             event.update(
-                kind="feature_request", category="development", topic="product", subject=text[:60], text=text
+                kind=ContactKind.FEATURE_REQUEST,
+                category=BusinessImpact.DEVELOPMENT,
+                topic="product",
+                subject=text[:60],
+                text=text,
             )
         else:
             topic, kind, category, ru, en = rng.choice(_CONTACT_TEMPLATES)
             text = ru if russian else en
             event.update(kind=kind, category=category, topic=topic, subject=text[:60], text=text)
         if rng.random() < 0.3:
-            event["priority"] = rng.choice(("p1", "p2", "p3", "p3", "p4"))
+            event["priority"] = rng.choice((Priority.P1, Priority.P2, Priority.P3, Priority.P3, Priority.P4))
         # A native ticket's events carry what its rendering needs (underscored: never in an event).
         rendering: dict[str, Any] = {}
         if native:
@@ -433,8 +438,8 @@ class TrafficSimulator:
         resolution_target = targets.resolution_seconds if targets else 27 * 3600.0
         replied = calendar.add(opened, self._fraction((0.88, 0.07, 0.05)) * first_target)
         assigned = opened + (replied - opened) * rng.uniform(0.2, 0.8)
-        self._schedule(assigned, {**base, "type": "assigned", "team": team, "agent": agent})
-        self._schedule(replied, {**base, "type": "agent_replied", "agent": agent})
+        self._schedule(assigned, {**base, "type": EventType.ASSIGNED, "team": team, "agent": agent})
+        self._schedule(replied, {**base, "type": EventType.AGENT_REPLIED, "agent": agent})
         fast = channel in ("chat", "phone", "telegram", "whatsapp")
         cursor = replied
         paused = timedelta()
@@ -442,27 +447,35 @@ class TrafficSimulator:
         # answer again, some of those more than once (about 6 events per ticket in all).
         while rng.random() < 0.32:
             cursor = calendar.add(cursor, rng.uniform(0.02, 0.12) * resolution_target)
-            self._schedule(cursor, {**base, "type": "contact_received", "text": "Уточнение / follow-up"})
+            self._schedule(
+                cursor, {**base, "type": EventType.CONTACT_RECEIVED, "text": "Уточнение / follow-up"}
+            )
             cursor += timedelta(minutes=rng.expovariate(1 / (4 if fast else 20)))
-            self._schedule(cursor, {**base, "type": "agent_replied", "agent": agent})
+            self._schedule(cursor, {**base, "type": EventType.AGENT_REPLIED, "agent": agent})
         if rng.random() < 0.2:
             # Waiting on the customer pauses the resolution clock.
-            self._schedule(cursor, {**base, "type": "status_changed", "status": "waiting_customer"})
+            self._schedule(
+                cursor, {**base, "type": EventType.STATUS_CHANGED, "status": TicketStatus.WAITING_CUSTOMER}
+            )
             paused = timedelta(hours=rng.uniform(0.5, 20))
             cursor += paused
-            self._schedule(cursor, {**base, "type": "contact_received", "text": "Ответ клиента / reply"})
-            self._schedule(cursor, {**base, "type": "status_changed", "status": "in_progress"})
+            self._schedule(
+                cursor, {**base, "type": EventType.CONTACT_RECEIVED, "text": "Ответ клиента / reply"}
+            )
+            self._schedule(
+                cursor, {**base, "type": EventType.STATUS_CHANGED, "status": TicketStatus.IN_PROGRESS}
+            )
         if rng.random() < 0.10:
             cursor += timedelta(minutes=rng.uniform(5, 90))
-            self._schedule(cursor, {**base, "type": "escalated", "team": "tier2", "agent": agent})
+            self._schedule(cursor, {**base, "type": EventType.ESCALATED, "team": "tier2", "agent": agent})
         due = calendar.add(opened, self._fraction((0.93, 0.04, 0.03)) * resolution_target) + paused
         resolved = max(due, cursor + timedelta(minutes=rng.uniform(2, 30)))
-        self._schedule(resolved, {**base, "type": "status_changed", "status": "resolved"})
+        self._schedule(resolved, {**base, "type": EventType.STATUS_CHANGED, "status": TicketStatus.RESOLVED})
         if rng.random() < 0.4:
             score = rng.choices((5, 4, 3, 2, 1), weights=(55, 27, 10, 5, 3))[0]
             self._schedule(
                 resolved + timedelta(hours=rng.uniform(0.1, 6)),
-                {**base, "type": "csat_submitted", "score": score},
+                {**base, "type": EventType.CSAT_SUBMITTED, "score": score},
             )
 
     # -- serialization, breakage, redelivery ---------------------------------------------------------

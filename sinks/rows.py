@@ -17,6 +17,7 @@ from schemas.errors import (
     HEADER_WITHHELD,
 )
 from schemas.event import ContactEvent
+from schemas.ticket import TicketSnapshot
 
 CONTACT_EVENT_COLUMNS: Final = (
     "event_id",
@@ -109,79 +110,17 @@ def alert_row(alert: Alert, partition: int, offset: int) -> tuple[Any, ...]:
     )
 
 
-TICKET_COLUMNS: Final = (
-    "ticket_id",
-    "opened_at",
-    "first_seen_mid_life",
-    "last_event_at",
-    "channel",
-    "customer_id",
-    "customer_tier",
-    "category",
-    "kind",
-    "topic",
-    "priority",
-    "status",
-    "team",
-    "agent",
-    "sla_policy",
-    "sla_calendar",
-    "first_response_target_seconds",
-    "first_response_at",
-    "first_response_sla_seconds",
-    "first_response_breached",
-    "resolution_target_seconds",
-    "resolved_at",
-    "resolution_sla_seconds",
-    "resolution_calendar_seconds",
-    "resolution_breached",
-    "first_response_due_at",
-    "resolution_due_at",
-    "touches",
-    "handoffs",
-    "escalations",
-    "reopens",
-    "agent_replies",
-    "first_contact_resolution",
-    "csat_score",
-    "csat_at",
-    "version",
-)
-_TICKET_INSTANTS: Final = frozenset(
-    {
-        "opened_at",
-        "last_event_at",
-        "first_response_at",
-        "resolved_at",
-        "first_response_due_at",
-        "resolution_due_at",
-        "csat_at",
-    }
-)
-_ADDED_LATER: Final = {
-    "team": "",
-    "agent": "",
-    "first_response_sla_seconds": None,
-    "first_response_breached": False,
-    "resolution_breached": False,
-    "first_response_due_at": None,
-    "resolution_due_at": None,
-    "csat_at": None,
-}
-"""Columns of migration 0004, absent from snapshots published before it: read as their defaults."""
+_TICKET_FIELDS: Final = tuple(TicketSnapshot.model_fields)
+TICKET_COLUMNS: Final = (*_TICKET_FIELDS, "version")
+"""The `tickets` table's columns: the snapshot's fields, then the record's offset (the newest wins)."""
 
 
-def ticket_row(snapshot: dict[str, Any], version: int) -> tuple[Any, ...]:
-    """A `tickets` row from a ticket snapshot as published (JSON: instants are RFC 3339 strings).
-
-    Raises KeyError or ValueError when the snapshot is not one.
-    """
-    values = []
-    for column in TICKET_COLUMNS[:-1]:
-        value = snapshot[column] if column not in _ADDED_LATER else snapshot.get(column, _ADDED_LATER[column])
-        if column in _TICKET_INSTANTS and value is not None:
-            value = datetime.fromisoformat(value).astimezone(UTC)
-        values.append(value)
+def ticket_row(snapshot: TicketSnapshot, version: int) -> tuple[Any, ...]:
+    """A `tickets` row from a ticket snapshot; instants in UTC, as the table keeps them."""
+    values: list[Any] = []
+    for name in _TICKET_FIELDS:
+        value = getattr(snapshot, name)
+        values.append(value.astimezone(UTC) if isinstance(value, datetime) else value)
     values.append(version)
     return tuple(values)
 

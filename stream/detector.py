@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
@@ -382,7 +381,7 @@ class DetectorService(Service):
             await self._producer.send(
                 self._settings.topic_tickets,
                 key=ticket.ticket_id.encode(),
-                value=orjson.dumps(book.snapshot(ticket)),
+                value=book.snapshot(ticket).to_json(),
             )
 
     async def _dead_letter(self, record: InputRecord, reason: DeadLetterReason, detail: str) -> None:

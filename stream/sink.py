@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
@@ -28,6 +27,7 @@ from schemas.alert import Alert
 from schemas.errors import DeadLetterReason, InvalidEvent
 from schemas.event import parse_contact_event
 from schemas.settings import Settings
+from schemas.ticket import TicketSnapshot
 from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect, redact_dsn
 from sinks.rows import (
     ALERT_COLUMNS,
@@ -82,9 +82,10 @@ def alert_routes(settings: Settings) -> list[SinkRoute]:
 def tickets_route(settings: Settings) -> SinkRoute:
     def to_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
         try:
-            return ticket_row(orjson.loads(record.value or b""), record.offset)
-        except (ValueError, KeyError, TypeError) as exc:
+            snapshot = TicketSnapshot.model_validate_json(record.value or b"")
+        except ValidationError as exc:
             raise InvalidEvent(DeadLetterReason.SCHEMA_VIOLATION, f"not a ticket snapshot: {exc}") from None
+        return ticket_row(snapshot, record.offset)
 
     return SinkRoute(settings.topic_tickets, "tickets", TICKET_COLUMNS, to_row)
 

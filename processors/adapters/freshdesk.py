@@ -58,7 +58,7 @@ from processors.adapters.base import (
     received_at,
 )
 from processors.adapters.email import html_to_text
-from processors.sla import priority_raised
+from processors.priority import priority_raised
 from schemas.event import ContactEvent
 
 STATUSES: Final = {

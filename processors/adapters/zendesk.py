@@ -51,7 +51,7 @@ from processors.adapters.base import (
     load_json_object,
     lower_headers,
 )
-from processors.sla import priority_raised
+from processors.priority import priority_raised
 from schemas.event import ContactEvent
 
 SIGNATURE_HEADER: Final = "x-zendesk-webhook-signature"

@@ -19,6 +19,7 @@ from schemas.alert import Alert
 from schemas.config import load_config
 from schemas.errors import InvalidEvent
 from schemas.event import ContactEvent, parse_contact_event
+from schemas.ticket import TicketSnapshot
 from simulation.traffic import TrafficSimulator
 from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect
 from sinks.rows import (
@@ -67,7 +68,7 @@ def simulate() -> Traffic:
 
     def take_tickets() -> None:
         for ticket in engine.tickets.take_touched():
-            traffic.tickets[ticket.ticket_id] = orjson.loads(orjson.dumps(engine.tickets.snapshot(ticket)))
+            traffic.tickets[ticket.ticket_id] = orjson.loads(engine.tickets.snapshot(ticket).to_json())
 
     for record in simulator.advance(TO):
         try:
@@ -117,7 +118,7 @@ def load(client: Any, traffic: Traffic, token: str) -> None:
     writer.insert(
         "tickets",
         TICKET_COLUMNS,
-        [ticket_row(s, n) for n, s in enumerate(traffic.tickets.values())],
+        [ticket_row(TicketSnapshot.model_validate(s), n) for n, s in enumerate(traffic.tickets.values())],
         f"{token}-tickets",
     )
     writer.insert("dead_letters", DEAD_LETTER_COLUMNS, traffic.dead_letters, f"{token}-dead-letters")

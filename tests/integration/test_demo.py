@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from schemas.settings import Settings
-from stream.demo import broker_answers
+from stream.demo.processes import broker_answers
 from tests.integration.conftest import free_port_pair, settings_env
 
 pytestmark = pytest.mark.integration

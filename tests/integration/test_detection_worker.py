@@ -110,19 +110,19 @@ async def test_worker_alerts_equal_replay_alerts(
         client.close()
     assert stored_alerts == len(set(expected))
     snapshots = sorted(
-        (engine.tickets.snapshot(t) for t in engine.tickets.tickets.values()), key=lambda s: s["ticket_id"]
+        (engine.tickets.snapshot(t) for t in engine.tickets.tickets.values()), key=lambda s: s.ticket_id
     )
-    assert [row[0] for row in tickets] == [s["ticket_id"] for s in snapshots]
+    assert [row[0] for row in tickets] == [s.ticket_id for s in snapshots]
     for row, snap in zip(tickets, snapshots, strict=True):
-        first_response = snap["first_response_at"]
-        assert row[1:3] == (snap["status"], snap["priority"])
+        first_response = snap.first_response_at
+        assert row[1:3] == (snap.status, snap.priority)
         assert (row[3].replace(tzinfo=UTC) if row[3] else None) == (
             first_response.astimezone(UTC).replace(microsecond=first_response.microsecond // 1000 * 1000)
             if first_response
             else None
         )
-        assert row[4] == snap["resolution_sla_seconds"]
-        assert row[5] == snap["touches"]
+        assert row[4] == snap.resolution_sla_seconds
+        assert row[5] == snap.touches
 
 
 async def test_detector_recovers_from_its_checkpoint_after_a_crash(

@@ -25,7 +25,7 @@ from processors.adapters.outbound import signed_headers
 from processors.classify import Classifier
 from processors.pii import Pseudonymizer
 from schemas.config import load_config
-from schemas.event import validate_contact_event
+from schemas.event import ContactEvent
 from schemas.settings import Settings
 from simulation.traffic import MOSCOW
 from sinks.clickhouse import connect
@@ -672,7 +672,7 @@ def expected_alerts(steps: list[Step]) -> set[tuple[str, str, str | None]]:
     lines = []
     for n, step in enumerate(steps):
         for m, fields in enumerate(step.expected):
-            event = validate_contact_event({"event_id": f"e{n}-{m}", "source": "replay", **fields})
+            event = ContactEvent.model_validate({"event_id": f"e{n}-{m}", "source": "replay", **fields})
             lines.append(classifier.enrich(event).to_json())
     out = io.BytesIO()
     replay(lines, load_config(), out, errors=io.StringIO())

@@ -4,14 +4,17 @@ import hashlib
 import os
 import pickle
 import zlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
+import pytest
+from pydantic import ValidationError
 
 from processors.engine import DetectionEngine
 from processors.ordering import OrderedDetection
 from schemas.config import load_config
 from schemas.event import ContactEvent, parse_contact_event
+from schemas.ticket import TicketSnapshot
 from simulation.traffic import MOSCOW, TrafficSimulator
 from sinks.rows import TICKET_COLUMNS, ticket_row
 from stream import checkpoint
@@ -116,17 +119,28 @@ def test_ticket_snapshot_maps_to_a_row_through_json() -> None:
     engine = DetectionEngine(load_config())
     run(engine, events()[:200])
     ticket = next(iter(engine.tickets.tickets.values()))
-    row = dict(
-        zip(
-            TICKET_COLUMNS,
-            ticket_row(orjson.loads(orjson.dumps(engine.tickets.snapshot(ticket))), 42),
-            strict=True,
-        )
-    )
+    published = TicketSnapshot.model_validate_json(engine.tickets.snapshot(ticket).to_json())
+    row = dict(zip(TICKET_COLUMNS, ticket_row(published, 42), strict=True))
     assert row["ticket_id"] == ticket.ticket_id
     assert row["opened_at"] == ticket.opened_at
+    assert row["opened_at"].tzinfo is UTC
     assert row["version"] == 42
     assert row["priority"] == ticket.priority.value
+    assert row["first_response_target_seconds"] == ticket.first_response.target_seconds
+
+
+def test_a_snapshot_published_before_migration_0004_reads_with_the_defaults_of_its_new_columns() -> None:
+    engine = DetectionEngine(load_config())
+    run(engine, events()[:200])
+    ticket = next(iter(engine.tickets.tickets.values()))
+    published = orjson.loads(engine.tickets.snapshot(ticket).to_json())
+    added = {"team", "agent", "first_response_sla_seconds", "first_response_breached", "resolution_breached"}
+    added |= {"first_response_due_at", "resolution_due_at", "csat_at"}
+    old = TicketSnapshot.model_validate({k: v for k, v in published.items() if k not in added})
+    assert (old.team, old.agent, old.first_response_breached, old.csat_at) == ("", "", False, None)
+    assert old.ticket_id == ticket.ticket_id
+    with pytest.raises(ValidationError):  # a field every snapshot has had is required
+        TicketSnapshot.model_validate({k: v for k, v in published.items() if k != "status"})
 
 
 def test_the_idle_clock_moves_only_with_quiet_time_beyond_the_grace() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.settings import Settings
-from stream.demo import demo_settings, earlier_run_topic
+from stream.demo.processes import demo_settings, earlier_run_topic
 
 
 def test_the_demo_deletes_the_topics_of_its_own_earlier_runs_only() -> None:

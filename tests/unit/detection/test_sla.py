@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import pytest
 
 from processors.engine import DetectionEngine
-from processors.sla import derive_priority
+from processors.priority import derive_priority
 from schemas import BusinessImpact, ContactKind, CustomerTier, Priority
 from schemas.alert import AlertStatus, Severity
 from tests.unit.detection.helpers import Run, config, event, msk
@@ -220,15 +220,15 @@ def test_ticket_metrics_are_kept() -> None:
         event("csat_submitted", msk(24, 14), score=5),
     )
     snapshot = run.engine.tickets.snapshot(run.engine.tickets.tickets["T-1"])
-    assert snapshot["first_response_at"] == msk(24, 10, 10)
-    assert snapshot["resolution_sla_seconds"] == 2 * 3600  # 3 h minus the 1 h wait
-    assert snapshot["resolution_calendar_seconds"] == 3 * 3600
-    assert (snapshot["touches"], snapshot["handoffs"], snapshot["escalations"]) == (2, 1, 1)
-    assert snapshot["first_contact_resolution"] is True
-    assert snapshot["csat_score"] == 5
-    assert (snapshot["team"], snapshot["agent"]) == ("tier2", "a2")
-    assert snapshot["first_response_sla_seconds"] == 10 * 60
-    assert (snapshot["first_response_breached"], snapshot["resolution_breached"]) == (False, False)
+    assert snapshot.first_response_at == msk(24, 10, 10)
+    assert snapshot.resolution_sla_seconds == 2 * 3600  # 3 h minus the 1 h wait
+    assert snapshot.resolution_calendar_seconds == 3 * 3600
+    assert (snapshot.touches, snapshot.handoffs, snapshot.escalations) == (2, 1, 1)
+    assert snapshot.first_contact_resolution is True
+    assert snapshot.csat_score == 5
+    assert (snapshot.team, snapshot.agent) == ("tier2", "a2")
+    assert snapshot.first_response_sla_seconds == 10 * 60
+    assert (snapshot.first_response_breached, snapshot.resolution_breached) == (False, False)
 
 
 def test_a_breach_marks_the_ticket_row_breached_when_it_fires_and_after_the_late_reply() -> None:
@@ -239,15 +239,15 @@ def test_a_breach_marks_the_ticket_row_breached_when_it_fires_and_after_the_late
     assert run.engine.tickets.take_touched() == []  # at risk: the row has nothing new to say
     run.advance(msk(24, 10, 16))
     (ticket,) = run.engine.tickets.take_touched()  # the breach: its row is written again
-    assert run.engine.tickets.snapshot(ticket)["first_response_breached"] is True
-    assert run.engine.tickets.snapshot(ticket)["first_response_sla_seconds"] is None  # no reply yet
-    assert run.engine.tickets.snapshot(ticket)["first_response_due_at"] == msk(24, 10, 15)  # past due
+    assert run.engine.tickets.snapshot(ticket).first_response_breached is True
+    assert run.engine.tickets.snapshot(ticket).first_response_sla_seconds is None  # no reply yet
+    assert run.engine.tickets.snapshot(ticket).first_response_due_at == msk(24, 10, 15)  # past due
     run.feed(event("agent_replied", msk(24, 10, 20)))
     snapshot = run.engine.tickets.snapshot(ticket)
-    assert (snapshot["first_response_breached"], snapshot["first_response_sla_seconds"]) == (True, 20 * 60)
-    assert snapshot["first_response_due_at"] is None  # met: no clock runs
-    assert snapshot["resolution_due_at"] is not None
-    assert snapshot["resolution_breached"] is False
+    assert (snapshot.first_response_breached, snapshot.first_response_sla_seconds) == (True, 20 * 60)
+    assert snapshot.first_response_due_at is None  # met: no clock runs
+    assert snapshot.resolution_due_at is not None
+    assert snapshot.resolution_breached is False
 
 
 @pytest.mark.parametrize(
