@@ -10,10 +10,12 @@ from pydantic import BaseModel
 
 from schemas.alert import Alert
 from schemas.event import ContactEvent
+from schemas.ticket import TicketSnapshot
 
 CONTRACTS: Final[dict[str, type[BaseModel]]] = {
     "contact_event.schema.json": ContactEvent,
     "alert.schema.json": Alert,
+    "ticket_snapshot.schema.json": TicketSnapshot,
 }
 
 

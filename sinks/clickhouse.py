@@ -7,9 +7,10 @@ task, because one client shared by concurrent tasks fails ("concurrent queries w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -38,6 +39,16 @@ def connect(dsn: str) -> Client:
             f"unsupported ClickHouse DSN scheme {parts.scheme!r}: use chdb://, http:// or https://"
         )
     return clickhouse_connect.get_client(dsn=dsn)
+
+
+@contextlib.contextmanager
+def connected(dsn: str) -> Iterator[Client]:
+    """A client for the length of a `with` block (closed however the block ends)."""
+    client = connect(dsn)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def redact_dsn(dsn: str) -> str:
@@ -121,3 +132,9 @@ class ClickHouseWriter:
 
     def close(self) -> None:
         self._client.close()
+
+
+def migrate(dsn: str) -> list[str]:
+    """Apply the pending migrations to the database at `dsn`; the versions applied."""
+    with connected(dsn) as client:
+        return apply_migrations(client)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
-from processors.report_schedule import iso_week_of
+from processors.report_schedule import WEEK, week_bounds
 from schemas.report import (
     Cause,
     ChannelWeek,
@@ -32,33 +32,6 @@ TREND_WEEKS: Final = 12
 TOP_CAUSES: Final = 10
 WORST_TICKETS: Final = 10
 TOP_REPEATS: Final = 10
-WEEK: Final = timedelta(days=7)
-
-
-def parse_iso_week(text: str) -> tuple[int, int]:
-    """ "2026-W47" -> (2026, 47); ValueError when it is not an ISO week that exists."""
-    year_text, _, week_text = text.upper().partition("-W")
-    if not (year_text.isdigit() and week_text.isdigit()):
-        raise ValueError(f"{text!r} is not an ISO week like 2026-W47")
-    year, week = int(year_text), int(week_text)
-    try:
-        date.fromisocalendar(year, week, 1)  # week 53 exists in some years only
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not an ISO week like 2026-W47 ({exc})") from None
-    return year, week
-
-
-def week_bounds(iso_week: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The week's first and last instant (exclusive): Monday 00:00 to the next Monday 00:00, local."""
-    year, week = parse_iso_week(iso_week)
-    monday = date.fromisocalendar(year, week, 1)
-    starts = datetime.combine(monday, time(0), zone)
-    return starts, datetime.combine(monday + WEEK, time(0), zone)
-
-
-def last_full_week(now: datetime, zone: ZoneInfo) -> str:
-    """The ISO week before the one `now` falls in, in `zone` (what a Monday-morning report covers)."""
-    return iso_week_of(now.astimezone(zone) - WEEK)
 
 
 # The tickets of the weeks asked for, with their opening, resolution and rating weeks. `ticket_outcomes` is

@@ -17,7 +17,12 @@ from processors.admission import admit
 from schemas.config import DetectionConfig, load_config
 from schemas.errors import DeadLetterReason, InvalidEvent
 from schemas.settings import Settings
-from stream.dead_letter import DEAD_LETTER_MAX_BYTES, DEAD_LETTER_TRUNCATED_BYTES, DeadLetter
+from stream.dead_letter import (
+    DEAD_LETTER_MAX_BYTES,
+    DEAD_LETTER_TRUNCATED_BYTES,
+    RECORD_HEADROOM_BYTES,
+    DeadLetter,
+)
 from stream.ingest import register_ingest
 from stream.metrics import WorkerMetrics
 from stream.sink import next_backoff
@@ -85,8 +90,8 @@ def create_app(
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=settings.kafka_session_timeout_seconds / 10,
         # Oversized records (over the 1 MiB event limit) must still fit on the dead-letter topic.
-        producer_max_request_size=DEAD_LETTER_MAX_BYTES + 64 * 1024,
-        consumer_max_fetch_size=DEAD_LETTER_MAX_BYTES + 64 * 1024,
+        producer_max_request_size=DEAD_LETTER_MAX_BYTES + RECORD_HEADROOM_BYTES,
+        consumer_max_fetch_size=DEAD_LETTER_MAX_BYTES + RECORD_HEADROOM_BYTES,
     )
     partitions = settings.topic_partitions
     topics = Topics(

@@ -165,12 +165,10 @@ def _dashboards(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from sinks.clickhouse import apply_migrations, connect
+    from sinks.clickhouse import migrate
 
-    client = connect(settings.dsn())
-    applied = apply_migrations(client)
+    applied = migrate(settings.dsn())
     print("applied: " + (", ".join(applied) if applied else "nothing, schema is current"))
-    client.close()
     return 0
 
 
@@ -202,9 +200,9 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
+    from processors.report_schedule import last_full_week, parse_iso_week
     from schemas.config import load_config
     from sinks import mail
-    from sinks.report_data import last_full_week, parse_iso_week
     from sinks.report_html import plain_summary
     from stream.report import make_report
 

@@ -45,7 +45,10 @@ WITHHELD_OVER_BUDGET: Final = "over_budget"
 _MAX_DETAIL_BYTES: Final = 4096
 
 DEAD_LETTER_MAX_BYTES: Final = 8 * 1024 * 1024
-"""Records up to this size are dead-lettered whole (the local broker's message.max.bytes)."""
+"""Records up to this size are dead-lettered whole: the broker's message.max.bytes (deploy/kafka/kafkactl,
+docker-compose.yml), so any record a producer could write."""
+RECORD_HEADROOM_BYTES: Final = 64 * 1024
+"""What headers and batch framing add to a record's value, in producer request and topic size limits."""
 
 DEAD_LETTER_TRUNCATED_BYTES: Final = 64 * 1024
 """A record the dead-letter topic refuses as too large is kept as its first 64 KiB."""

@@ -45,7 +45,7 @@ from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason, InvalidEvent
 from schemas.settings import Settings
 from stream import checkpoint
-from stream.dead_letter import DEAD_LETTER_MAX_BYTES, DeadLetter
+from stream.dead_letter import DEAD_LETTER_MAX_BYTES, RECORD_HEADROOM_BYTES, DeadLetter
 from stream.lease import DetectorLease
 from stream.metrics import WorkerMetrics
 from stream.topics import ensure_topic, partition_count
@@ -145,7 +145,7 @@ class DetectorService(Service):
             bootstrap_servers=bootstrap,
             acks="all",
             linger_ms=5,
-            max_request_size=max(DEAD_LETTER_MAX_BYTES, 2 * checkpoint.CHUNK_BYTES) + 64 * 1024,
+            max_request_size=max(DEAD_LETTER_MAX_BYTES, 2 * checkpoint.CHUNK_BYTES) + RECORD_HEADROOM_BYTES,
         )
         await self._producer.start()
         await self._lease.start()
@@ -233,7 +233,7 @@ class DetectorService(Service):
             # Assigned by hand, never joined: the group only holds committed offsets, for lag monitoring.
             group_id=f"{settings.app_id}-detector",
             enable_auto_commit=False,
-            max_partition_fetch_bytes=DEAD_LETTER_MAX_BYTES + 64 * 1024,
+            max_partition_fetch_bytes=DEAD_LETTER_MAX_BYTES + RECORD_HEADROOM_BYTES,
         )
         await consumer.start()
         count = await partition_count(bootstrap, settings.topic_events)

@@ -28,6 +28,7 @@ from mode import Service
 
 from processors.adapters.email import MAILBOX_HEADER
 from schemas.settings import Settings
+from stream.dead_letter import DEAD_LETTER_MAX_BYTES, RECORD_HEADROOM_BYTES
 from stream.ingest import HEADER_SOURCE, HEADER_VERIFIED, http_header
 from stream.metrics import WorkerMetrics
 
@@ -104,7 +105,7 @@ class ImapPoller(Service):
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self._settings.kafka_bootstrap_servers,
             acks="all",
-            max_request_size=8 * 1024 * 1024,
+            max_request_size=DEAD_LETTER_MAX_BYTES + RECORD_HEADROOM_BYTES,
         )
         await self._producer.start()
 

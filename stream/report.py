@@ -17,7 +17,7 @@ from schemas.config import DetectionConfig
 from schemas.report import WeeklyReport
 from schemas.settings import Settings
 from sinks import mail
-from sinks.clickhouse import apply_migrations, connect
+from sinks.clickhouse import apply_migrations, connected, migrate
 from sinks.report_data import build_report
 from sinks.report_html import render_html
 from stream.metrics import WorkerMetrics
@@ -32,8 +32,7 @@ def make_report(
     settings: Settings, config: DetectionConfig, iso_week: str, lang: str
 ) -> tuple[WeeklyReport, str]:
     """The week's report and its HTML page, from what ClickHouse holds now (blocking)."""
-    client = connect(settings.dsn())
-    try:
+    with connected(settings.dsn()) as client:
         apply_migrations(client)
         report = build_report(
             client,
@@ -42,35 +41,19 @@ def make_report(
             lang,
             config.repeat_contact.window_days * 86400.0,
         )
-    finally:
-        client.close()
     return report, render_html(report)
 
 
-def migrate(settings: Settings) -> None:
-    client = connect(settings.dsn())
-    try:
-        apply_migrations(client)
-    finally:
-        client.close()
-
-
 def weeks_sent(settings: Settings) -> set[str]:
-    client = connect(settings.dsn())
-    try:
+    with connected(settings.dsn()) as client:
         return {row[0] for row in client.query("SELECT iso_week FROM reports_sent FINAL").result_rows}
-    finally:
-        client.close()
 
 
 def record_sent(settings: Settings, iso_week: str, recipients: list[str]) -> None:
-    client = connect(settings.dsn())
-    try:
+    with connected(settings.dsn()) as client:
         client.insert(
             "reports_sent", [[iso_week, ", ".join(recipients)]], column_names=["iso_week", "recipients"]
         )
-    finally:
-        client.close()
 
 
 def send_report(settings: Settings, config: DetectionConfig, iso_week: str, recipients: list[str]) -> None:
@@ -110,7 +93,7 @@ class ReportScheduler(Service):
             return None
         settings = self._settings
         if not self._migrated:  # `reports_sent` may not exist yet: once per worker, not every minute
-            await asyncio.to_thread(migrate, settings)
+            await asyncio.to_thread(migrate, settings.dsn())
             self._migrated = True
         sent = await asyncio.to_thread(weeks_sent, settings)
         week = due_week(now, self._schedule, sent)

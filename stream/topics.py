@@ -17,7 +17,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.settings import Settings
-from stream.dead_letter import DEAD_LETTER_MAX_BYTES
+from stream.dead_letter import DEAD_LETTER_MAX_BYTES, RECORD_HEADROOM_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
 
 
 def topic_config(settings: Settings, name: str) -> dict[str, str]:
-    config = {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES + 64 * 1024)}
+    config = {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES + RECORD_HEADROOM_BYTES)}
     if name == settings.topic_raw:
         # Native payloads carry phone numbers and addresses in clear: keep them only as long as needed.
         config["retention.ms"] = str(int(settings.raw_retention_hours * 3600 * 1000))

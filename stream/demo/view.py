@@ -176,19 +176,16 @@ async def delivered(delivery: DemoDelivery | None, counts: DemoCounts, out: IO[s
 
 def clickhouse_summary(settings: Settings, since: datetime) -> str:
     """What this run stored (the embedded database keeps earlier runs' rows too)."""
-    from sinks.clickhouse import connect
+    from sinks.clickhouse import connected
 
     if not settings.dsn().startswith("chdb://"):
         return ""
-    client = connect(settings.dsn())
-    try:
+    with connected(settings.dsn()) as client:
         rows = client.query(
             "SELECT count(), uniqExact(ticket_id), countIf(type = 'contact_received') "
             "FROM contact_events FINAL WHERE ingested_at >= {since:DateTime64(3, 'UTC')}",
             parameters={"since": since},
         ).result_rows[0]
-    finally:
-        client.close()
     return f"ClickHouse contact_events, this run: {rows[0]} events, {rows[1]} tickets, {rows[2]} contacts"
 
 

@@ -22,7 +22,7 @@ from schemas.errors import InvalidEvent
 from schemas.event import parse_contact_event
 from schemas.settings import Settings
 from simulation.traffic import MOSCOW, TrafficSimulator
-from sinks.clickhouse import connect
+from sinks.clickhouse import connected
 from stream.replay import replay
 from stream.topics import ensure_topics
 from tests.faults.conftest import FaultRow
@@ -92,11 +92,8 @@ async def caught_up(settings: Settings) -> None:
 
 def stored_events(settings: Settings) -> tuple[int, int]:
     """(rows a FINAL reader sees, distinct event ids among them)."""
-    client = connect(settings.dsn())
-    try:
+    with connected(settings.dsn()) as client:
         row = client.query("SELECT count(), uniqExact(event_id) FROM contact_events FINAL").result_rows[0]
-    finally:
-        client.close()
     return int(row[0]), int(row[1])
 
 

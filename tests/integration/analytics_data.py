@@ -21,7 +21,7 @@ from schemas.errors import InvalidEvent
 from schemas.event import ContactEvent, parse_contact_event
 from schemas.ticket import TicketSnapshot
 from simulation.traffic import TrafficSimulator
-from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect
+from sinks.clickhouse import ClickHouseWriter, apply_migrations, connected
 from sinks.rows import (
     ALERT_COLUMNS,
     CONTACT_EVENT_COLUMNS,
@@ -95,12 +95,9 @@ def simulate() -> Traffic:
 def loaded_dsn(directory: Path, traffic: Traffic) -> str:
     """A chDB database in `directory`, migrated and holding the traffic once; its DSN."""
     dsn = f"chdb://{directory / 'ch'}"
-    client = connect(dsn)
-    try:
+    with connected(dsn) as client:
         apply_migrations(client)
         load(client, traffic, "first")
-    finally:
-        client.close()
     return dsn
 
 

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from schemas.errors import DeadLetterReason
 from schemas.event import parse_contact_event
 from schemas.settings import Settings
-from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect, discover_migrations
+from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect, connected, discover_migrations
 from sinks.rows import CONTACT_EVENT_COLUMNS, contact_event_row
 from stream.dead_letter import DeadLetter
 from stream.metrics import WorkerMetrics
@@ -62,12 +62,9 @@ async def sink_caught_up(settings: Settings) -> None:
 
 def stored_counts(settings: Settings) -> tuple[int, int, int]:
     """(rows as stored, distinct event ids, rows a FINAL reader sees)."""
-    client = connect(settings.dsn())
-    try:
+    with connected(settings.dsn()) as client:
         raw, distinct = client.query("SELECT count(), uniqExact(event_id) FROM contact_events").result_rows[0]
         final = client.query("SELECT count() FROM contact_events FINAL").result_rows[0][0]
-    finally:
-        client.close()
     return int(raw), int(distinct), int(final)
 
 

@@ -18,7 +18,7 @@ from schemas.errors import InvalidEvent
 from schemas.event import parse_contact_event
 from schemas.settings import Settings
 from simulation.traffic import MOSCOW, TrafficSimulator
-from sinks.clickhouse import connect
+from sinks.clickhouse import connected
 from stream.replay import replay
 from stream.topics import ensure_topics
 from tests.integration.conftest import (
@@ -99,15 +99,12 @@ async def test_worker_alerts_equal_replay_alerts(
             settings.kafka_bootstrap_servers, f"{settings.app_id}-clickhouse-sink", topic, 4
         )
     worker.stop()
-    client = connect(settings.dsn())
-    try:
+    with connected(settings.dsn()) as client:
         stored_alerts = client.query("SELECT count() FROM alerts FINAL").result_rows[0][0]
         tickets = client.query(
             "SELECT ticket_id, status, priority, first_response_at, resolution_sla_seconds, touches "
             "FROM tickets FINAL ORDER BY ticket_id"
         ).result_rows
-    finally:
-        client.close()
     assert stored_alerts == len(set(expected))
     snapshots = sorted(
         (engine.tickets.snapshot(t) for t in engine.tickets.tickets.values()), key=lambda s: s.ticket_id

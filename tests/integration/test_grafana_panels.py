@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from processors.report_schedule import week_bounds
 from sinks import dashboards
 from sinks.clickhouse import connect
 from sinks.dashboards import CUSTOMERS, DASHBOARDS, OVERVIEW, Panel, rendered
-from sinks.report_data import week_bounds
 from tests.integration.analytics_data import (
     MSK,
     WEEK,

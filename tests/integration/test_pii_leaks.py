@@ -20,7 +20,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.settings import Settings
-from sinks.clickhouse import connect
+from sinks.clickhouse import connected
 from stream.checkpoint import load_latest
 from stream.topics import ensure_topics
 from tests.integration.conftest import (
@@ -221,8 +221,7 @@ async def test_planted_personal_data_stays_on_the_raw_topic(
     loaded = await load_latest(bootstrap, checkpoint_topic)
     assert loaded.checkpoint is not None
     found += leaks("checkpoint state", pickle.dumps(loaded.checkpoint.state))
-    client = connect(settings.dsn())
-    try:
+    with connected(settings.dsn()) as client:
         tables = [row[0] for row in client.query("SHOW TABLES").result_rows]
         assert {"contact_events", "tickets"} <= set(tables)
         for table in tables:
@@ -230,7 +229,5 @@ async def test_planted_personal_data_stays_on_the_raw_topic(
             found += leaks(f"table {table}", dump)
             if table in ("contact_events", "tickets"):
                 assert dump, f"table {table} is empty: the test would prove nothing"
-    finally:
-        client.close()
     found += leaks("worker log", worker.log_path.read_bytes())
     assert not found, "\n".join(sorted(set(found)))

@@ -28,7 +28,7 @@ from schemas.config import load_config
 from schemas.event import ContactEvent
 from schemas.settings import Settings
 from simulation.traffic import MOSCOW
-from sinks.clickhouse import connect
+from sinks.clickhouse import connected
 from stream.replay import replay
 from stream.topics import ensure_topics
 from tests.integration.conftest import WorkerProcess, consume_until_quiet, detector_judged, wait_for_metrics
@@ -747,8 +747,7 @@ async def test_every_source_tells_a_tickets_whole_story_in_its_own_payloads(
     )
     await asyncio.sleep(3)  # the last ticket changes reach the sink's next flush
     worker.stop()
-    client = connect(settings.dsn())
-    try:
+    with connected(settings.dsn()) as client:
         rows = {
             row[0]: row[1:]
             for row in client.query(
@@ -756,8 +755,6 @@ async def test_every_source_tells_a_tickets_whole_story_in_its_own_payloads(
                 "FROM tickets FINAL"
             ).result_rows
         }
-    finally:
-        client.close()
     for story in STORIES:
         answered, escalations, csat, status = rows[story.ticket]
         assert answered, story.source

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
+from processors.report_schedule import week_bounds
 from schemas.alert import Alert, AlertStatus
 from schemas.config import load_config
 from schemas.report import WeeklyReport
 from schemas.settings import Settings
 from sinks import mail
 from sinks.clickhouse import connect
-from sinks.report_data import week_bounds
 from sinks.report_html import render_html
 from stream.cli import main
 from stream.local_receivers import FakeSmtp

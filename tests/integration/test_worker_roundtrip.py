@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from schemas.settings import Settings
-from sinks.clickhouse import connect
+from sinks.clickhouse import connected
 from stream.dead_letter import HEADER_OFFSET, HEADER_REASON, read_headers
 from stream.topics import ensure_topics
 from tests.integration.conftest import WorkerProcess, consume_all, produce, wait_for_metrics
@@ -118,14 +118,11 @@ async def test_valid_events_reach_clickhouse_and_invalid_ones_the_dead_letter_to
     assert pigeon["contactpulse.detail"].startswith("channel: 'pigeon' rejected: Input should be")
 
     worker.stop()
-    client = connect(settings.dsn())
-    try:
+    with connected(settings.dsn()) as client:
         stored = client.query(
             "SELECT event_id, type, occurred_at, channel, text, extra FROM contact_events FINAL "
             "ORDER BY event_id"
         ).result_rows
-    finally:
-        client.close()
     assert [row[0] for row in stored] == [f"ev-{n:03d}" for n in range(40)]
     first = stored[0]
     assert first[1] == "contact_received"

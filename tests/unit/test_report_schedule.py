@@ -7,9 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from processors.report_schedule import due_week, parse_schedule
+from processors.report_schedule import due_week, last_full_week, parse_iso_week, parse_schedule, week_bounds
 from schemas.settings import Settings
-from sinks.report_data import last_full_week, parse_iso_week, week_bounds
 from stream.cli import report_settings_problem
 
 MSK = ZoneInfo("Europe/Moscow")
