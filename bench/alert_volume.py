@@ -50,6 +50,7 @@ _EXAMPLE = {
     "CONTACTPULSE_AM_SMTP_FROM": "cp@example.org",
     "CONTACTPULSE_AM_ONCALL_EMAIL": "oncall@example.org",
     "CONTACTPULSE_AM_PRODUCT_EMAIL": "product@example.org",
+    "CONTACTPULSE_AM_ENGINEERING_EMAIL": "engineering@example.org",
 }
 
 

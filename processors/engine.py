@@ -22,6 +22,7 @@ from processors.calendar import BusinessCalendar
 from processors.detector import Detector, Observation
 from processors.features import FeatureClusters
 from processors.incidents import IncidentDetector
+from processors.rates import TicketRates
 from processors.repeats import RepeatContacts
 from processors.silence import SilenceDetector
 from processors.tickets import TicketBook
@@ -32,7 +33,7 @@ from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason
 from schemas.event import ContactEvent
 
-STATE_FORMAT: Final = 8
+STATE_FORMAT: Final = 9
 """The shape of the engine's state as checkpoints pickle it; bump it when a state class changes."""
 
 
@@ -97,6 +98,7 @@ class DetectionEngine:
         self.silence = SilenceDetector(config, self.alerts)
         self.incidents = IncidentDetector(config, self.alerts)
         self.features = FeatureClusters(config, self.alerts)
+        self.rates = TicketRates(config, self.alerts)
         self.repeats = RepeatContacts(config, self.alerts)
         self.detectors: tuple[Detector, ...] = (
             self.tickets,
@@ -104,6 +106,7 @@ class DetectionEngine:
             self.incidents,
             self.features,
             self.trends,
+            self.rates,
             self.repeats,
         )
         """In the order they see each event, fire at one instant, and do their hourly work."""

@@ -3,6 +3,10 @@
 Fires when a customer opens a new ticket on a topic within 7 days after opening their previous ticket on
 that topic. A further repeat while it fires updates it (same id). Resolves when the latest repeat ticket
 is resolved or closed.
+
+`repeat_rate_high` (subject `{"dimension": "topic","value"}`): the share of a topic's new tickets in the
+trailing 7 days that were repeats; fires above 15% with >= 30 tickets, resolves at or below 12% (a rate
+rule, `processors/rates.py`).
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from typing import Any, Final
 
 from processors.alerting import AlertBook, changes, subject_key
 from processors.detector import Observation, WithoutDeadlines
+from processors.rates import ShareRule, Shares
 from processors.summaries import summarize
+from processors.windows import hour_index, hour_of
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
 from schemas.event import EventType
 
 REPEAT_CONTACT = "repeat_contact"
+REPEAT_RATE_HIGH: Final = "repeat_rate_high"
 _INFO: Final = Severity.INFO
 _ONCALL: Final = Audience.ONCALL
 _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
@@ -38,6 +45,21 @@ class RepeatContacts(WithoutDeadlines):
         self.open_repeats: dict[str, tuple[str, str]] = {}
         """repeat ticket id -> (customer, topic) whose alert it keeps firing."""
         self._latest_repeat: dict[tuple[str, str], str] = {}
+        rate = config.repeat_rate
+        self.rate = Shares(
+            ShareRule(
+                REPEAT_RATE_HIGH,
+                "topic",
+                "repeats",
+                rate.window_days * 24,
+                rate.min_tickets,
+                rate.threshold,
+                rate.resolve_at_or_below,
+                rate.confidence,
+            ),
+            alerts,
+            config.locale,
+        )
 
     observes = True
 
@@ -53,7 +75,10 @@ class RepeatContacts(WithoutDeadlines):
     def hourly(self, at: datetime, stream_start: datetime) -> list[Alert]:
         if at.hour == 0:  # a scan over every customer and topic: once a day bounds memory
             self.prune(at)
-        return []
+        now = hour_index(at)
+        alerts = self.rate.evaluate(at, now)
+        self.rate.prune(now)
+        return alerts
 
     def ticket_opened(
         self, ticket_id: str, customer_id: str | None, topic: str | None, at: datetime, ts: float
@@ -61,18 +86,29 @@ class RepeatContacts(WithoutDeadlines):
         """A new ticket opened at `at` (`ts` in epoch seconds)."""
         if not customer_id or not topic:
             return []
+        repeat, alert = self._repeat(ticket_id, customer_id, topic, at, ts)
+        self.rate.ticket(topic, hour_of(ts), counted=repeat)
+        return changes(alert)
+
+    def _repeat(
+        self, ticket_id: str, customer_id: str, topic: str, at: datetime, ts: float
+    ) -> tuple[bool, Alert | None]:
+        """Whether the ticket repeats the customer's last one on the topic, and the alert's change."""
         key = (customer_id, topic)
         previous = self.last.get(key)
         if previous is None:
             self.last[key] = (ticket_id, ts, at)
-            return []
+            return False, None
         previous_id, previous_ts, previous_at = previous
         if ts >= previous_ts:
             self.last[key] = (ticket_id, ts, at)
         if previous_id == ticket_id or not -1.0 < ts - previous_ts < self._window_seconds + 1.0:
-            return []  # a cheap float test first; the exact one (to the microsecond) when it may hold
+            return (
+                False,
+                None,
+            )  # a cheap float test first; the exact one (to the microsecond) when it may hold
         if not timedelta(0) <= at - previous_at <= self._window:
-            return []
+            return False, None
         subject = {"customer_id": customer_id, "topic": topic}
         alert_key = subject_key(REPEAT_CONTACT, subject)
         current = self._alerts.firing.get(alert_key)
@@ -101,7 +137,7 @@ class RepeatContacts(WithoutDeadlines):
                 "previous_ticket_id": previous_id,
             },
         )
-        alert = self._alerts.fire(
+        return True, self._alerts.fire(
             REPEAT_CONTACT,
             subject,
             severity=_INFO,
@@ -111,7 +147,6 @@ class RepeatContacts(WithoutDeadlines):
             details=details,
             key=alert_key,
         )
-        return changes(alert)
 
     def ticket_done(self, ticket_id: str, at: datetime) -> list[Alert]:
         key = self.open_repeats.pop(ticket_id, None)

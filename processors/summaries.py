@@ -44,6 +44,24 @@ _TEMPLATES: Final[dict[str, dict[str, str]]] = {
         "en": "{percent}% of this week's '{value}' tickets were escalated ({escalated} of {tickets}).",
         "ru": "{percent}% тикетов «{value}» за неделю эскалированы ({escalated} из {tickets}).",
     },
+    "fcr_low": {
+        "en": "Only {percent}% of this week's resolved '{value}' tickets were resolved at first contact "
+        "({first_contact} of {tickets}; target {limit}%).",
+        "ru": "Лишь {percent}% решённых за неделю тикетов «{value}» решены с первого контакта "
+        "({first_contact} из {tickets}; цель {limit}%).",
+    },
+    "misrouting_high": {
+        "en": "Team {value} handed on {percent}% of the tickets it took first this week ({handed_on} of "
+        "{tickets}; over {limit}%): tickets reach it that belong elsewhere.",
+        "ru": "Команда {value} передала дальше {percent}% тикетов, взятых ею первой за неделю ({handed_on} "
+        "из {tickets}; больше {limit}%): к ней попадают чужие тикеты.",
+    },
+    "repeat_rate_high": {
+        "en": "{percent}% of this week's new '{value}' tickets are repeats of the customer's ticket on it "
+        "within a week ({repeats} of {tickets}; over {limit}%).",
+        "ru": "{percent}% новых за неделю тикетов «{value}» — повторные обращения клиента по той же теме "
+        "в течение недели ({repeats} из {tickets}; больше {limit}%).",
+    },
     "channel_silent": {
         "en": "No new contacts on {channel} for {silent_minutes} min; usually {expected} in this hour.",
         "ru": "Нет новых обращений в канале {channel} уже {silent_minutes} мин; обычно {expected} за "
@@ -60,6 +78,12 @@ _TEMPLATES: Final[dict[str, dict[str, str]]] = {
     "negative_csat": {
         "en": "Ticket {ticket_id} got CSAT {score}/5; respond by {respond_by}.",
         "ru": "Тикет {ticket_id} получил оценку {score}/5; ответить до {respond_by}.",
+    },
+    "csat_response_overdue": {
+        "en": "Ticket {ticket_id}: the CSAT {score}/5 given {rated} is still unanswered; it was due by "
+        "{respond_by}.",
+        "ru": "Тикет {ticket_id}: на оценку {score}/5 от {rated} так и не ответили; срок был до "
+        "{respond_by}.",
     },
     "repeat_contact": {
         "en": "Customer {customer_id} opened ticket {ticket_id} on '{topic}' {days} days after "

@@ -12,7 +12,8 @@ from typing import Final
 
 from processors.alerting import AlertBook
 from processors.calendar import AlwaysOpen, BusinessCalendar, SlaCalendar
-from processors.csat import NEGATIVE_CSAT, Ratings
+from processors.csat import RULES as RATING_RULES
+from processors.csat import Ratings
 from processors.detector import Observation, TicketFacts
 from processors.sla import SlaTargets, sla_targets
 from processors.sla_alerts import BREACH_RULES, SlaAlerts
@@ -25,7 +26,7 @@ from schemas.event import ContactEvent, EventType, TicketStatus
 from schemas.ticket import TicketSnapshot
 
 _CLOCK_RULES: Final = (*FIRST_RESPONSE_RULES, *RESOLUTION_RULES)
-_ALL_TICKET_RULES: Final = (*_CLOCK_RULES, NEGATIVE_CSAT)
+_ALL_TICKET_RULES: Final = (*_CLOCK_RULES, *RATING_RULES)
 _DONE: Final = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
@@ -252,10 +253,12 @@ class TicketBook:
 
     @property
     def due_bound(self) -> float:
-        return self._schedule.due_bound
+        ratings = self._ratings.due_bound
+        thresholds = self._schedule.due_bound
+        return ratings if ratings < thresholds else thresholds
 
     def next_due(self) -> float:
-        return self._schedule.next_due()
+        return min(self._schedule.next_due(), self._ratings.next_due())
 
     def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
         """Fire every valid threshold due at or before `now` (epoch seconds), in time order."""
@@ -270,6 +273,8 @@ class TicketBook:
                 if self.touched is not None and deadline.rule in BREACH_RULES:
                     self.touched.add(ticket.ticket_id)  # its row says breached from now on
             schedule.push_next(ticket, clock, deadline.rules, calendar, deadline.due, breach)
+        if self._ratings.due_bound <= now:
+            alerts += self._ratings.fire_due(now)
         return alerts
 
     # -- memory ----------------------------------------------------------------------------------------
@@ -291,6 +296,7 @@ class TicketBook:
         for ticket_id in expired:
             ticket = self.tickets.pop(ticket_id)
             self._schedule.void(ticket)
+            self._ratings.forget(ticket)
             self._alerts.resolve(ticket, _ALL_TICKET_RULES, now, alerts)
             self._alerts.forget(ticket, _ALL_TICKET_RULES)
         return alerts

@@ -1,13 +1,13 @@
 """Week-over-week detectors, evaluated at every whole hour of the stream clock.
 
 - `volume_spike` (subject `{"dimension","value"}`): new contacts in the trailing 7 days vs the 7 before,
-  per category/topic/channel/kind value. Fires when current >= previous x (1 + threshold), current >= 30,
+  per category/topic/channel/kind/error-code value (an error code's rise is for engineering: audience
+  `engineering`, label `error_code`). Fires when current >= previous x (1 + threshold), current >= 30,
   p < 0.001, held at 6 consecutive hourly evaluations; `starts_at` is the first of them (Prometheus'
   `for`). Resolves at the first evaluation where the rise is under 10%.
 - `resolution_time_spike` (subject `{"dimension": "topic","value"}`): mean SLA-clock resolution time of
   tickets first resolved in each window; fires at +20% with >= 20 tickets in each; resolves under +10%.
-- `escalation_rate_high` (subject `{"dimension": "topic","value"}`): share of the trailing 7 days' new
-  tickets that were escalated; fires above 20% with >= 20 tickets; resolves at or below 15%.
+Rates (escalations, first-contact resolution, misrouting) are `processors/rates.py`'s.
 No week-over-week verdict until the stream covers both windows.
 """
 
@@ -26,10 +26,11 @@ from schemas.config import DetectionConfig
 from schemas.event import ContactEvent, EventType
 
 _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
+_ONCALL: Final = Audience.ONCALL
+_ENGINEERING: Final = Audience.ENGINEERING
 
 VOLUME_SPIKE = "volume_spike"
 RESOLUTION_TIME_SPIKE = "resolution_time_spike"
-ESCALATION_RATE_HIGH = "escalation_rate_high"
 
 
 @dataclass
@@ -42,8 +43,6 @@ class _Streak:
 class TrendState:
     contacts: dict[tuple[str, str], HourlySeries] = field(default_factory=dict)
     streaks: dict[tuple[str, str], _Streak] = field(default_factory=dict)
-    opened: dict[str, HourlySeries] = field(default_factory=dict)
-    escalated: dict[str, HourlySeries] = field(default_factory=dict)
     resolution_sum: dict[str, HourlySeries] = field(default_factory=dict)
     resolution_count: dict[str, HourlySeries] = field(default_factory=dict)
 
@@ -63,10 +62,6 @@ class TrendDetectors(WithoutDeadlines):
         event, ticket, facts = seen.event, seen.ticket, seen.facts
         if event.type is _CONTACT_RECEIVED:
             self.count_contact(event, seen.hour)
-            if facts.opened:
-                self.ticket_opened(ticket.topic, seen.hour)
-        if facts.first_escalation and not ticket.first_seen_mid_life:
-            self.ticket_escalated(ticket.topic, hour_index(ticket.opened_at))
         if facts.resolution_seconds is not None:
             self.ticket_resolved(ticket.topic, seen.hour, facts.resolution_seconds)
 
@@ -88,16 +83,6 @@ class TrendDetectors(WithoutDeadlines):
                 series = contacts[(dimension, str(value))] = HourlySeries()
             series.add(hour)
 
-    def ticket_opened(self, topic: str | None, hour: int) -> None:
-        """A new ticket opened in hour `hour`."""
-        if topic:
-            _series(self.state.opened, topic).add(hour)
-
-    def ticket_escalated(self, topic: str | None, opened_hour: int) -> None:
-        """A ticket opened in hour `opened_hour` was escalated for the first time."""
-        if topic:
-            _series(self.state.escalated, topic).add(opened_hour)
-
     def ticket_resolved(self, topic: str | None, hour: int, sla_seconds: float) -> None:
         """A ticket was first resolved in hour `hour`, after `sla_seconds` on its SLA clock."""
         if topic:
@@ -113,7 +98,6 @@ class TrendDetectors(WithoutDeadlines):
         if covered:
             alerts += self._volume(at, now)
             alerts += self._resolution_time(at, now)
-        alerts += self._escalations(at, now)
         self._prune(now)
         return alerts
 
@@ -172,7 +156,7 @@ class TrendDetectors(WithoutDeadlines):
                     VOLUME_SPIKE,
                     subject,
                     severity=Severity.WARNING,
-                    audience=Audience.ONCALL,
+                    audience=_ENGINEERING if dimension == "error_code" else _ONCALL,
                     starts_at=streak.since,
                     summary=summary,
                     details=details,
@@ -231,50 +215,11 @@ class TrendDetectors(WithoutDeadlines):
                 alerts.append(alert)
         return alerts
 
-    def _escalations(self, at: datetime, now: int) -> list[Alert]:
-        cfg = self._config.escalation_rate
-        window = cfg.window_days * 24
-        alerts: list[Alert] = []
-        for topic, opened in self.state.opened.items():
-            tickets = round(opened.two_windows(now, window)[0])
-            escalated_series = self.state.escalated.get(topic)
-            escalated = round(escalated_series.two_windows(now, window)[0]) if escalated_series else 0
-            rate = escalated / tickets if tickets else 0.0
-            subject = {"dimension": "topic", "value": topic}
-            details: dict[str, Any] = {"tickets": tickets, "escalated": escalated, "rate": round(rate, 4)}
-            alert = self._alerts.judge(
-                ESCALATION_RATE_HIGH,
-                subject,
-                at,
-                details,
-                breaching=tickets >= cfg.min_tickets and rate > cfg.threshold,
-                recovered=rate <= cfg.resolve_at_or_below or tickets < cfg.min_tickets,
-                severity=Severity.WARNING,
-                audience=Audience.ONCALL,
-                summary=summarize(
-                    ESCALATION_RATE_HIGH,
-                    self._config.locale,
-                    {
-                        "value": topic,
-                        "percent": round(100 * rate),
-                        "escalated": escalated,
-                        "tickets": tickets,
-                    },
-                ),
-                labels=_labels_of(subject),
-            )
-            if alert:
-                alerts.append(alert)
-        return alerts
-
     def _prune(self, now: int) -> None:
         horizon = now - 2 * self._week - 1
         _prune_family(self.state.contacts, horizon)
         _prune_family(self.state.resolution_sum, horizon)
         _prune_family(self.state.resolution_count, horizon)
-        escalation_horizon = now - self._config.escalation_rate.window_days * 24 - 1
-        _prune_family(self.state.opened, escalation_horizon)
-        _prune_family(self.state.escalated, escalation_horizon)
 
 
 def _series(family: dict[str, HourlySeries], topic: str) -> HourlySeries:

@@ -32,6 +32,8 @@ class Severity(StrEnum):
 class Audience(StrEnum):
     ONCALL = "oncall"
     PRODUCT = "product"
+    ENGINEERING = "engineering"
+    """Published with the on-call alerts (`alerts.oncall`); Alertmanager routes them to engineering."""
 
 
 def alert_id_for(rule: str, subject: dict[str, str], episode: str = "") -> str:

@@ -106,11 +106,12 @@ class SlaConfig(_Frozen):
 
 
 class VolumeSpikeConfig(_Frozen):
-    dimensions: tuple[Literal["category", "topic", "channel", "kind"], ...] = (
+    dimensions: tuple[Literal["category", "topic", "channel", "kind", "error_code"], ...] = (
         "category",
         "topic",
         "channel",
         "kind",
+        "error_code",
     )
     threshold: float = 0.25
     threshold_by_dimension: dict[str, float] = Field(default_factory=lambda: {"channel": 0.20})
@@ -133,6 +134,12 @@ class EscalationRateConfig(_Frozen):
     resolve_at_or_below: float = 0.15
     min_tickets: int = 20
     window_days: int = 7
+    confidence: float = Field(
+        0.9,
+        ge=0,
+        lt=1,
+        description="How sure the share is past its threshold before it fires (0: as observed).",
+    )
 
 
 class ChannelSilenceConfig(_Frozen):
@@ -228,6 +235,54 @@ class RepeatContactConfig(_Frozen):
     window_days: int = 7
 
 
+class RepeatRateConfig(_Frozen):
+    """`repeat_rate_high`: the share of a topic's new tickets (trailing window) that repeat the customer's
+    ticket on that topic within `repeat_contact.window_days`."""
+
+    threshold: float = Field(0.15, gt=0, lt=1)
+    resolve_at_or_below: float = Field(0.12, ge=0, lt=1)
+    min_tickets: int = Field(30, ge=1)
+    window_days: int = Field(7, ge=1)
+    confidence: float = Field(
+        0.9,
+        ge=0,
+        lt=1,
+        description="How sure the share is past its threshold before it fires (0: as observed).",
+    )
+
+
+class FirstContactResolutionConfig(_Frozen):
+    """`fcr_low`: the share of a topic's tickets resolved in the trailing window with one agent reply at
+    most and no reopen."""
+
+    target: float = Field(0.70, gt=0, lt=1)
+    resolve_at_or_above: float = Field(0.75, gt=0, le=1)
+    min_tickets: int = Field(30, ge=1)
+    window_days: int = Field(7, ge=1)
+    confidence: float = Field(
+        0.9,
+        ge=0,
+        lt=1,
+        description="How sure the share is past its threshold before it fires (0: as observed).",
+    )
+
+
+class MisroutingConfig(_Frozen):
+    """`misrouting_high`: the share of the tickets a team first took, resolved in the trailing window,
+    that were handed on to another team."""
+
+    threshold: float = Field(0.15, gt=0, lt=1)
+    resolve_at_or_below: float = Field(0.12, ge=0, lt=1)
+    min_tickets: int = Field(30, ge=1)
+    window_days: int = Field(7, ge=1)
+    confidence: float = Field(
+        0.9,
+        ge=0,
+        lt=1,
+        description="How sure the share is past its threshold before it fires (0: as observed).",
+    )
+
+
 class NegativeCsatConfig(_Frozen):
     max_score: int = Field(2, ge=1, le=5)
     respond_within_business_days: float = 1
@@ -253,6 +308,9 @@ class DetectionConfig(_Frozen):
     incident_cluster: IncidentClusterConfig = IncidentClusterConfig()
     feature_cluster: FeatureClusterConfig = FeatureClusterConfig()
     repeat_contact: RepeatContactConfig = RepeatContactConfig()
+    repeat_rate: RepeatRateConfig = RepeatRateConfig()
+    first_contact_resolution: FirstContactResolutionConfig = FirstContactResolutionConfig()
+    misrouting: MisroutingConfig = MisroutingConfig()
     negative_csat: NegativeCsatConfig = NegativeCsatConfig()
     locale: Literal["en", "ru"] = "en"
 

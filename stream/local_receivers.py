@@ -140,6 +140,7 @@ def receiver_environment(telegram_port: int, smtp_port: int, **timings: str) -> 
         "CONTACTPULSE_AM_SMTP_REQUIRE_TLS": "false",
         "CONTACTPULSE_AM_ONCALL_EMAIL": "oncall@example.org",
         "CONTACTPULSE_AM_PRODUCT_EMAIL": "product@example.org",
+        "CONTACTPULSE_AM_ENGINEERING_EMAIL": "engineering@example.org",
         "CONTACTPULSE_AM_PRODUCT_ROUTES": "topic=billing:pm-billing@example.org",
         **{f"CONTACTPULSE_AM_{name.upper()}": value for name, value in timings.items()},
     }

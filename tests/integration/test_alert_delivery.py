@@ -129,6 +129,14 @@ async def test_grouped_inhibited_routed_and_resolved_messages_with_exact_text(
             audience=Audience.PRODUCT,
             severity=Severity.INFO,
         )
+        error_rise = alert(
+            "volume_spike",
+            {"dimension": "error_code", "value": "E-42"},
+            "New contacts with error_code 'E-42' rose 300% week over week (40 vs 10).",
+            {"error_code": "E-42"},
+            audience=Audience.ENGINEERING,
+            severity=Severity.WARNING,
+        )
         firing = [
             breached("T-1"),
             breached("T-2"),
@@ -137,9 +145,10 @@ async def test_grouped_inhibited_routed_and_resolved_messages_with_exact_text(
             at_risk,  # T-1 breached: its at-risk alert waits
             billing,
             delivery,
+            error_rise,  # engineering's alone: on the on-call topic, not in the on-call chat
         ]
         records = [(a.alert_id.encode(), a.to_json()) for a in firing]
-        oncall = [r for r, a in zip(records, firing, strict=True) if a.audience is Audience.ONCALL]
+        oncall = [r for r, a in zip(records, firing, strict=True) if a.audience is not Audience.PRODUCT]
         product = [r for r, a in zip(records, firing, strict=True) if a.audience is Audience.PRODUCT]
         await produce(settings.kafka_bootstrap_servers, settings.topic_alerts_oncall, oncall)
         await produce(settings.kafka_bootstrap_servers, settings.topic_alerts_product, product)
@@ -147,7 +156,7 @@ async def test_grouped_inhibited_routed_and_resolved_messages_with_exact_text(
         start_notifier(settings)
 
         await wait_until(lambda: len(telegram.messages) >= 2, 60, "two Telegram messages")
-        await wait_until(lambda: len(smtp.recorder.mail) >= 4, 60, "four e-mails")
+        await wait_until(lambda: len(smtp.recorder.mail) >= 6, 60, "six e-mails")
         await asyncio.sleep(4)  # nothing more may come (inhibited alerts, other routes)
         ticket_link = '<a href="https://support.example.org/tickets/{0}">↗</a>'
         sla_text = (
@@ -167,6 +176,14 @@ async def test_grouped_inhibited_routed_and_resolved_messages_with_exact_text(
         assert {m.get("parse_mode") for m in telegram.messages} == {"HTML"}
 
         assert len(smtp.to("oncall@example.org")) == 2
+        # Engineering hears of the incident (also paged above) and of the error code's weekly rise.
+        assert sorted(m["Subject"] for m in smtp.to("engineering@example.org")) == [
+            "[ContactPulse] 1 × incident / инцидент · E-42: 6 customers reported error E-42 within 30 min "
+            "(7 tickets).",
+            "[ContactPulse] 1 × volume spike / рост обращений · E-42: New contacts with error_code 'E-42' "
+            "rose 300% week over week (40 vs 10).",
+        ]
+        assert len(smtp.recorder.mail) == 6
         (pm_billing,) = smtp.to("pm-billing@example.org")
         (pm_all,) = smtp.to("product@example.org")
         assert pm_billing["Subject"] == (

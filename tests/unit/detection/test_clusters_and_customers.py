@@ -182,6 +182,57 @@ def test_negative_csat_asks_for_a_response_within_one_business_day() -> None:
     assert run.states("negative_csat")[-1] == ("resolved", msk(27, 15), msk(30, 10))
 
 
+def test_a_negative_csat_unanswered_by_its_respond_by_instant_is_overdue_until_the_reply() -> None:
+    run = Run()
+    run.feed(
+        event("contact_received", msk(27, 14), priority="p2"),
+        event("agent_replied", msk(27, 14, 10)),
+        event("status_changed", msk(27, 14, 30), status="resolved"),
+        event("csat_submitted", msk(27, 15), score=1),  # Friday 15:00: due Monday 15:00
+    )
+    run.advance(msk(30, 14, 59))
+    assert run.of("csat_response_overdue") == []
+    run.advance(msk(30, 16))
+    (overdue,) = run.of("csat_response_overdue")
+    assert (overdue.status.value, overdue.starts_at) == ("firing", msk(30, 15))
+    assert overdue.subject == {"ticket_id": "T-1"}
+    assert overdue.summary == (
+        "Ticket T-1: the CSAT 1/5 given 2026-11-27 15:00 MSK is still unanswered; it was due by "
+        "2026-11-30 15:00 MSK."
+    )
+    assert overdue.details["rated_at"] == msk(27, 15).isoformat()
+    run.feed(event("agent_replied", msk(30, 17)))
+    assert run.states("csat_response_overdue")[-1] == ("resolved", msk(30, 15), msk(30, 17))
+    assert run.states("negative_csat")[-1] == ("resolved", msk(27, 15), msk(30, 17))
+
+
+def test_a_negative_csat_answered_in_time_is_never_overdue() -> None:
+    run = Run()
+    run.feed(
+        event("contact_received", msk(27, 14)),
+        event("csat_submitted", msk(27, 15), score=2),
+        event("agent_replied", msk(30, 11)),
+        event("csat_submitted", msk(30, 12), score=5),  # the customer is happy now
+    )
+    run.advance(msk(30, 23))
+    assert run.of("csat_response_overdue") == []
+    assert len(run.of("negative_csat")) == 2  # fired, then resolved at the reply
+
+
+def test_a_second_bad_rating_restarts_the_respond_by_clock() -> None:
+    run = Run()
+    run.feed(
+        event("contact_received", msk(24, 10)),
+        event("csat_submitted", msk(24, 11), score=2),  # due Wednesday 11:00
+        event("csat_submitted", msk(24, 17), score=1),  # due Wednesday 17:00
+    )
+    run.advance(msk(25, 16))
+    assert run.of("csat_response_overdue") == []
+    run.advance(msk(25, 18))
+    (overdue,) = run.of("csat_response_overdue")
+    assert (overdue.starts_at, overdue.details["score"]) == (msk(25, 17), 1)
+
+
 def test_csat_after_hours_counts_from_the_next_opening() -> None:
     run = Run()
     run.feed(event("contact_received", msk(24, 19)), event("csat_submitted", msk(24, 20), score=1))

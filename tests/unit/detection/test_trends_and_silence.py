@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from processors.windows import HourlySeries, binomial_upper_tail
 from schemas.event import ContactEvent
-from tests.unit.detection.helpers import MSK, Run, event, every, msk
+from tests.unit.detection.helpers import MSK, Run, config, event, every, msk
 
 STREAM_START = msk(2, 0)  # Monday 2 November 2026
 
@@ -180,19 +180,39 @@ def test_no_history_no_silence_alert() -> None:
     assert run.of("channel_silent") == []
 
 
-def test_escalation_rate_high_fires_above_twenty_percent() -> None:
+def test_escalation_rate_high_fires_above_twenty_percent_with_evidence() -> None:
     run = Run()
     opened = every(msk(24, 10), timedelta(minutes=5), 25)
     for n, at in enumerate(opened):
         run.feed(event("contact_received", at, ticket=f"E-{n}", topic="delivery"))
-        if n % 4 == 0:
+        if n % 2 == 0:
             run.feed(event("escalated", at + timedelta(minutes=1), ticket=f"E-{n}", team="tier2"))
     run.advance(msk(24, 13))
     alerts = run.of("escalation_rate_high")
-    # At 11:00, 12 tickets (under 20); at 12:00, 24 tickets opened before it, 6 escalated: 25%.
+    # At 11:00, 12 tickets (under 20); at 12:00, 24 tickets opened before it, 12 escalated: 50%, and the
+    # 90% Wilson bound (37%) is over 20% too.
     assert [(a.status.value, a.starts_at) for a in alerts] == [("firing", msk(24, 12))]
-    assert alerts[0].details == {"tickets": 24, "escalated": 6, "rate": 0.25}
+    assert alerts[0].details == {"tickets": 24, "escalated": 12, "rate": 0.5}
     assert alerts[0].subject == {"dimension": "topic", "value": "delivery"}
+    assert alerts[0].summary == "50% of this week's 'delivery' tickets were escalated (12 of 24)."
+
+
+def test_an_escalation_rate_over_the_threshold_by_chance_alone_does_not_fire() -> None:
+    run = Run()
+    for n, at in enumerate(every(msk(24, 10), timedelta(minutes=5), 25)):
+        run.feed(event("contact_received", at, ticket=f"E-{n}", topic="delivery"))
+        if n % 4 == 0:
+            run.feed(event("escalated", at + timedelta(minutes=1), ticket=f"E-{n}", team="tier2"))
+    run.advance(msk(24, 13))
+    # 6 of 24 is 25%, but its 90% bound is 15.5%: no evidence of more than 20%.
+    assert run.of("escalation_rate_high") == []
+    run = Run(config(escalation_rate={"confidence": 0}))  # the observed share decides
+    for n, at in enumerate(every(msk(24, 10), timedelta(minutes=5), 25)):
+        run.feed(event("contact_received", at, ticket=f"E-{n}", topic="delivery"))
+        if n % 4 == 0:
+            run.feed(event("escalated", at + timedelta(minutes=1), ticket=f"E-{n}", team="tier2"))
+    run.advance(msk(24, 13))
+    assert [a.details["rate"] for a in run.of("escalation_rate_high")] == [0.25]
 
 
 def test_escalation_rate_needs_twenty_tickets() -> None:
