@@ -25,6 +25,7 @@ from processors.incidents import IncidentDetector
 from processors.rates import TicketRates
 from processors.repeats import RepeatContacts
 from processors.silence import SilenceDetector
+from processors.sla_queue import QueueRisk
 from processors.tickets import TicketBook
 from processors.trends import TrendDetectors
 from processors.windows import HOUR, next_hour_boundary
@@ -99,9 +100,11 @@ class DetectionEngine:
         self.incidents = IncidentDetector(config, self.alerts)
         self.features = FeatureClusters(config, self.alerts)
         self.rates = TicketRates(config, self.alerts)
+        self.queues = QueueRisk(config, self.alerts, self.tickets.calendar_of)
         self.repeats = RepeatContacts(config, self.alerts)
         self.detectors: tuple[Detector, ...] = (
             self.tickets,
+            self.queues,
             self.silence,
             self.incidents,
             self.features,

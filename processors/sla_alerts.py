@@ -50,6 +50,8 @@ class SlaAlerts:
             return None, None
         due = clock.crossing(1.0, calendar)
         assert due is not None
+        if rule in ticket.firing_rules:
+            return None, due  # warned already, by the queue forecast (`sla_queue`)
         priority = ticket.priority
         severity = _CRITICAL if rule in BREACH_RULES and priority in _URGENT else _WARNING
         due_iso, due_wall = self._due_text(due)

@@ -13,6 +13,14 @@ _TEMPLATES: Final[dict[str, dict[str, str]]] = {
         "ru": "Тикет {ticket_id} ({priority}, {channel}) под угрозой: израсходовано {percent}% "
         "срока первого ответа {target}, срок {due}.",
     },
+    "sla_first_response_queue": {
+        "en": "Ticket {ticket_id} ({priority}, {channel}) is at risk: team {team}'s queue reaches it about "
+        "{expected}, after its first-response due {due} (number {position} of {queued} waiting; one first "
+        "reply every {per_reply} over the last hour, active agents: {agents}).",
+        "ru": "Тикет {ticket_id} ({priority}, {channel}) под угрозой: очередь команды {team} дойдёт до него "
+        "около {expected}, позже срока первого ответа {due} ({position}-й из {queued} ожидающих; за "
+        "последний час один первый ответ каждые {per_reply}, активных агентов: {agents}).",
+    },
     "sla_first_response_breached": {
         "en": "Ticket {ticket_id} ({priority}, {channel}) breached its {target} first-response target "
         "at {due}.",

@@ -16,11 +16,19 @@ class TicketAlerts:
     def __init__(self, alerts: AlertBook) -> None:
         self._alerts = alerts
 
-    def fire(self, ticket: TicketState, rule: str, **alert: Any) -> Alert | None:
+    def fire(
+        self, ticket: TicketState, rule: str, labels: dict[str, str] | None = None, **alert: Any
+    ) -> Alert | None:
+        """`labels`: the ticket's routing labels by default."""
         ticket.firing_rules.add(rule)
         ticket.alerted = True
         # The book keeps a firing alert's labels as they were when it started (an update ignores these).
-        return self._alerts.fire(rule, {"ticket_id": ticket.ticket_id}, labels=ticket.labels(), **alert)
+        return self._alerts.fire(
+            rule,
+            {"ticket_id": ticket.ticket_id},
+            labels=ticket.labels() if labels is None else labels,
+            **alert,
+        )
 
     def resolve(self, ticket: TicketState, rules: Iterable[str], at: datetime, alerts: list[Alert]) -> None:
         """Resolve those of `rules` firing on the ticket; the changes are appended to `alerts`."""

@@ -288,6 +288,18 @@ class NegativeCsatConfig(_Frozen):
     respond_within_business_days: float = 1
 
 
+class QueueRiskConfig(_Frozen):
+    """The queue trigger of `sla_first_response_at_risk` (`processors/sla_queue.py`). Off by default: its
+    precision depends on how a team really works its queue, which only the team's own history shows
+    (`contactpulse replay` with it on, compared with the breaches)."""
+
+    enabled: bool = False
+    evaluate_every_minutes: float = Field(5, gt=0)
+    pace_minutes: float = Field(60, gt=0, description="How far back a team's agents and first replies count.")
+    min_first_replies: int = Field(3, ge=1)
+    horizon_hours: float = Field(8, gt=0, description="Only tickets due within this long are forecast.")
+
+
 class EngineConfig(_Frozen):
     allowed_lateness_minutes: float = 5
     reorder_seconds: float = Field(0, ge=0)
@@ -312,6 +324,7 @@ class DetectionConfig(_Frozen):
     first_contact_resolution: FirstContactResolutionConfig = FirstContactResolutionConfig()
     misrouting: MisroutingConfig = MisroutingConfig()
     negative_csat: NegativeCsatConfig = NegativeCsatConfig()
+    queue_risk: QueueRiskConfig = QueueRiskConfig()
     locale: Literal["en", "ru"] = "en"
 
 
