@@ -247,7 +247,11 @@ class FeatureClusters(WithoutDeadlines):
             starts_at=at,
             summary=summary,
             details=details,
-            labels=_common_labels(recent),
+            # Fixed when the alert starts (an update keeps them): counted only then, not at every request
+            # a growing cluster takes (that cost a sixth of replay's time).
+            labels=None
+            if self._alerts.is_firing(FEATURE_REQUEST_CLUSTER, subject)
+            else _common_labels(recent),
         )
         return changes(alert)
 
