@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from processors.summaries import Summary
 from schemas.alert import ROUTING_LABELS, Alert, AlertStatus, Audience, Severity, alert_id_for
 
 
@@ -55,7 +56,7 @@ class AlertBook:
         severity: Severity,
         audience: Audience,
         starts_at: datetime,
-        summary: str,
+        summary: Summary | str,
         details: dict[str, Any],
         episode: str | None = None,
         key: str | None = None,
@@ -66,15 +67,21 @@ class AlertBook:
         `episode` given explicitly (e.g. the repeat ticket's id) overrides the episode counter. `key`:
         `subject_key(rule, subject)` when the caller already has it. `labels`: routing labels beyond
         those the subject names itself (a ticket's team and priority); they are fixed when the alert
-        starts firing, since a router tells alerts apart by their labels.
+        starts firing, since a router tells alerts apart by their labels. `summary`: `summarize`'s (with
+        every language), or one sentence.
         """
+        translations: dict[str, str]
+        if isinstance(summary, str):
+            text, translations = summary, {}
+        else:
+            text, translations = summary
         if key is None:
             key = subject_key(rule, subject)
         existing = self.firing.get(key)
         if existing is not None:
-            if existing.details == details and existing.summary == summary:
+            if existing.details == details and existing.summary == text:
                 return None
-            updated = existing.changed(details=details, summary=summary)
+            updated = existing.changed(details=details, summary=text, summaries=translations)
             self.firing[key] = updated
             return updated
         if episode is None:
@@ -93,9 +100,10 @@ class AlertBook:
             subject=subject,
             starts_at=starts_at,
             ends_at=None,
-            summary=summary,
+            summary=text,
             details=details,
             labels=routing,
+            summaries=translations,
         )
         self.firing[key] = alert
         return alert
@@ -111,7 +119,7 @@ class AlertBook:
         recovered: bool,
         severity: Severity,
         audience: Audience,
-        summary: str,
+        summary: Summary | str,
         labels: dict[str, str] | None = None,
     ) -> Alert | None:
         """One evaluation of a rate rule with hysteresis: a firing alert resolves once `recovered` and is

@@ -107,6 +107,9 @@ def annotations_of(alert: Alert, links: Links) -> dict[str, str]:
         "details": details_text(alert.details),
         "fired_at": alert.starts_at.isoformat(),
     }
+    # Both languages, whatever the configured one: a template (or a second receiver) picks its own.
+    for locale, text in alert.summaries.items():
+        annotations[f"summary_{locale}"] = text
     if alert.ends_at is not None:
         annotations["ended_at"] = alert.ends_at.isoformat()
     ticket_id = alert.subject.get("ticket_id")

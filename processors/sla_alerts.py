@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from processors.calendar import SlaCalendar
 from processors.sla import FIRST_RESPONSE_BREACHED, RESOLUTION_BREACHED, SlaClock
-from processors.summaries import duration_text, summarize, wall_clock
+from processors.summaries import Duration, summarize, wall_clock
 from processors.ticket_alerts import TicketAlerts
 from processors.ticket_state import TicketState
 from schemas.alert import Alert, Audience, Severity
@@ -37,8 +37,6 @@ class SlaAlerts:
         self._zone = ZoneInfo(config.business_hours.time_zone)
         self._percent = round(100 * config.sla.at_risk_fraction)
         self._alerts = alerts
-        self._targets: dict[float, str] = {}
-        """target seconds -> its text in the summary (a handful of distinct targets)."""
         self._due_texts: dict[float, tuple[str, str]] = {}
         """due instant -> (isoformat, wall clock): a clock's at-risk and breach alerts share their due."""
 
@@ -74,7 +72,7 @@ class SlaAlerts:
             "priority": priority_name,
             "channel": ticket.channel or "unknown channel",
             "percent": self._percent,
-            "target": self._target_text(clock.target_seconds),
+            "target": Duration(clock.target_seconds),
             "due": due_wall,
         }
         alert = self._alerts.fire(
@@ -98,9 +96,3 @@ class SlaAlerts:
             due_iso = due_local.isoformat()
             texts = self._due_texts[due] = (due_iso, wall_clock(due_local, due_iso))
         return texts
-
-    def _target_text(self, seconds: float) -> str:
-        text = self._targets.get(seconds)
-        if text is None:
-            text = self._targets[seconds] = duration_text(seconds, self._locale)
-        return text

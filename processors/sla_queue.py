@@ -32,7 +32,7 @@ from processors.alerting import AlertBook
 from processors.calendar import SlaCalendar
 from processors.detector import Observation
 from processors.sla import FIRST_RESPONSE_AT_RISK
-from processors.summaries import duration_text, summarize, wall_clock
+from processors.summaries import Duration, summarize, wall_clock
 from processors.ticket_alerts import TicketAlerts
 from processors.ticket_state import TicketState
 from schemas.alert import Alert, Audience, Severity
@@ -234,7 +234,7 @@ class QueueRisk:
             "position": estimate.position + 1,
             "queued": queued,
             "agents": agents,
-            "per_reply": duration_text(per_reply, self._locale),
+            "per_reply": Duration(per_reply),
         }
         labels = ticket.labels()
         labels["reason"] = "queue"

@@ -1,9 +1,11 @@
-"""One human sentence per alert, in English or Russian (the `locale` setting)."""
+"""One human sentence per alert, in English and Russian: `summary` in the configured `locale`, and both
+in `summaries` (the notifier sends each as an annotation, so a message template can pick its language)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 _TEMPLATES: Final[dict[str, dict[str, str]]] = {
@@ -116,6 +118,23 @@ def wall_clock(local: datetime, iso: str) -> str:
 _UNITS: Final = {"en": ("min", "h"), "ru": ("мин", "ч")}
 
 
+LOCALES: Final = ("en", "ru")
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A length of time in a summary's values, written in each summary's language."""
+
+    seconds: float
+
+
+class Summary(NamedTuple):
+    text: str
+    """In the configured locale."""
+    translations: dict[str, str]
+    """In every locale of `LOCALES`."""
+
+
 def duration_text(seconds: float, locale: str = "en") -> str:
     minute, hour = _UNITS.get(locale, _UNITS["en"])
     minutes = round(seconds / 60)
@@ -125,6 +144,17 @@ def duration_text(seconds: float, locale: str = "en") -> str:
     return f"{hours:g} {hour}" if hours == int(hours) else f"{hours:.1f} {hour}"
 
 
-def summarize(rule: str, locale: str, values: dict[str, Any]) -> str:
+def summarize(rule: str, locale: str, values: dict[str, Any]) -> Summary:
+    """The rule's sentence with `values` in every locale; a `Duration` value is written in each one's
+    words."""
     templates = _TEMPLATES[rule]
-    return templates.get(locale, templates["en"]).format_map(values)
+    durations = [name for name, value in values.items() if isinstance(value, Duration)]
+    translations = {}
+    for language in LOCALES:
+        local = values
+        if durations:
+            local = dict(values)
+            for name in durations:
+                local[name] = duration_text(values[name].seconds, language)
+        translations[language] = templates[language].format_map(local)
+    return Summary(translations.get(locale, translations["en"]), translations)

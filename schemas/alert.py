@@ -66,6 +66,11 @@ class Alert(BaseModel):
         "where known, taken from the ticket or the subject when the alert first fired and kept for its "
         "whole life (Alertmanager identifies an alert by its labels). Records without it still parse.",
     )
+    summaries: dict[str, str] = Field(
+        default_factory=dict,
+        description="The summary in every language ContactPulse speaks, by locale (en, ru); `summary` is "
+        "the configured locale's. Records without it still parse.",
+    )
 
     @classmethod
     def trusted(
@@ -82,6 +87,7 @@ class Alert(BaseModel):
         summary: str,
         details: dict[str, Any],
         labels: dict[str, str],
+        summaries: dict[str, str],
     ) -> Alert:
         """An alert from values the detectors built themselves, every field given, without validation.
 
@@ -102,6 +108,7 @@ class Alert(BaseModel):
                 "summary": summary,
                 "details": details,
                 "labels": labels,
+                "summaries": summaries,
             }
         )
 

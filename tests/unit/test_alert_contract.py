@@ -64,6 +64,7 @@ def _fields() -> dict[str, object]:
         "summary": "Customer c-1 is back.",
         "details": {"ticket_ids": ["T-1", "T-2"]},
         "labels": {"topic": "billing", "customer_tier": "key"},
+        "summaries": {"en": "Customer c-1 is back.", "ru": "Клиент c-1 снова обратился."},
     }
 
 

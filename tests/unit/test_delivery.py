@@ -7,6 +7,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from processors.delivery import (
@@ -22,6 +23,7 @@ from processors.delivery import (
 )
 from schemas.alert import Alert, AlertStatus, Audience, Severity, alert_id_for
 from sinks.alertmanager_config import TEMPLATE, MissingSetting, product_subscriptions, render_config
+from tests.unit.detection.helpers import Run, config, event, msk
 
 AT = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
@@ -76,6 +78,30 @@ def test_annotations_are_readable_and_link_the_ticket() -> None:
     }
     assert body["generatorURL"] == "https://grafana.example.org/d/cp"
     assert details_text({"nested": {"a": 1}, "none": None}) == "nested: a=1"
+
+
+def test_every_alert_speaks_both_languages_whatever_the_configured_one() -> None:
+    run = Run(config(locale="ru"))
+    run.feed(event("contact_received", msk(24, 10), priority="p2", channel="email"))
+    run.advance(msk(24, 11))
+    breach = run.of("sla_first_response_breached")[0]
+    assert breach.summary == "Тикет T-1 (p2, email) нарушил срок первого ответа 60 мин: 2026-11-24 11:00 MSK."
+    assert breach.summaries == {
+        "en": "Ticket T-1 (p2, email) breached its 60 min first-response target at 2026-11-24 11:00 MSK.",
+        "ru": breach.summary,
+    }
+    annotations = to_alertmanager(breach, NOW, 240, Links())["annotations"]
+    assert annotations["summary"] == breach.summary
+    assert (annotations["summary_en"], annotations["summary_ru"]) == (
+        breach.summaries["en"],
+        breach.summaries["ru"],
+    )
+    # A record written before `summaries` existed still parses, and sends its one sentence.
+    record = orjson.loads(breach.to_json())
+    del record["summaries"]
+    old = Alert.model_validate(record)
+    assert old.summaries == {}
+    assert "summary_en" not in to_alertmanager(old, NOW, 240, Links())["annotations"]
 
 
 def test_a_firing_alert_ends_ahead_of_the_next_resend_and_a_resolved_one_on_receipt() -> None:
