@@ -129,17 +129,21 @@ class ResolutionTimeSpikeConfig(_Frozen):
     window_days: int = 7
 
 
-class EscalationRateConfig(_Frozen):
+class _RateRuleConfig(_Frozen):
+    """What every rate rule (`processors/rates.py`) has: a window, a minimum volume, and how sure the share
+    must be past its threshold before it fires."""
+
+    min_tickets: int = Field(30, ge=1)
+    window_days: int = Field(7, ge=1)
+    confidence: float = Field(
+        0.9, ge=0, lt=1, description="One-sided Wilson bound's confidence (0: the observed share decides)."
+    )
+
+
+class EscalationRateConfig(_RateRuleConfig):
     threshold: float = 0.20
     resolve_at_or_below: float = 0.15
-    min_tickets: int = 20
-    window_days: int = 7
-    confidence: float = Field(
-        0.9,
-        ge=0,
-        lt=1,
-        description="How sure the share is past its threshold before it fires (0: as observed).",
-    )
+    min_tickets: int = Field(20, ge=1)
 
 
 class ChannelSilenceConfig(_Frozen):
@@ -235,52 +239,28 @@ class RepeatContactConfig(_Frozen):
     window_days: int = 7
 
 
-class RepeatRateConfig(_Frozen):
+class RepeatRateConfig(_RateRuleConfig):
     """`repeat_rate_high`: the share of a topic's new tickets (trailing window) that repeat the customer's
     ticket on that topic within `repeat_contact.window_days`."""
 
     threshold: float = Field(0.15, gt=0, lt=1)
     resolve_at_or_below: float = Field(0.12, ge=0, lt=1)
-    min_tickets: int = Field(30, ge=1)
-    window_days: int = Field(7, ge=1)
-    confidence: float = Field(
-        0.9,
-        ge=0,
-        lt=1,
-        description="How sure the share is past its threshold before it fires (0: as observed).",
-    )
 
 
-class FirstContactResolutionConfig(_Frozen):
+class FirstContactResolutionConfig(_RateRuleConfig):
     """`fcr_low`: the share of a topic's tickets resolved in the trailing window with one agent reply at
     most and no reopen."""
 
     target: float = Field(0.70, gt=0, lt=1)
     resolve_at_or_above: float = Field(0.75, gt=0, le=1)
-    min_tickets: int = Field(30, ge=1)
-    window_days: int = Field(7, ge=1)
-    confidence: float = Field(
-        0.9,
-        ge=0,
-        lt=1,
-        description="How sure the share is past its threshold before it fires (0: as observed).",
-    )
 
 
-class MisroutingConfig(_Frozen):
+class MisroutingConfig(_RateRuleConfig):
     """`misrouting_high`: the share of the tickets a team first took, resolved in the trailing window,
     that were handed on to another team."""
 
     threshold: float = Field(0.15, gt=0, lt=1)
     resolve_at_or_below: float = Field(0.12, ge=0, lt=1)
-    min_tickets: int = Field(30, ge=1)
-    window_days: int = Field(7, ge=1)
-    confidence: float = Field(
-        0.9,
-        ge=0,
-        lt=1,
-        description="How sure the share is past its threshold before it fires (0: as observed).",
-    )
 
 
 class NegativeCsatConfig(_Frozen):
