@@ -402,9 +402,14 @@ CUSTOMERS: Final = Dashboard(
             "    uniqExact(customer_id) AS customers, uniqExact(ticket_id) AS tickets,\n"
             "    min(occurred_at) AS first_seen, max(occurred_at) AS last_seen\n"
             "FROM contact_events\n"
-            f"WHERE $__timeFilter(occurred_at) AND error_code != '' AND {filters()}\n"
+            f"WHERE $__timeFilter(occurred_at) AND error_code != '' AND {filters('channel', 'category', 'topic')}\n"
+            f"    AND ({ALL} IN (${{team:singlequote}}) AND {ALL} IN (${{priority:singlequote}})\n"
+            f"         OR ticket_id IN (SELECT ticket_id FROM {_OPENED}\n"
+            "                          WHERE opened_at >= $__fromTime - INTERVAL 97 DAY\n"
+            f"                            AND {filters('team', 'priority')}))\n"
             "GROUP BY error_code ORDER BY customers DESC, error_code LIMIT 25",
-            "Error codes customers reported in the range (each customer and ticket once).",
+            "Error codes customers reported in the range (each customer and ticket once); team and priority "
+            "are the ticket's (an incident report seldom states a priority: its ticket is p1).",
         ),
         Panel(
             "Agents",

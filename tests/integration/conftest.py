@@ -297,9 +297,9 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, 
         await producer.stop()
 
 
-async def consume_all(
-    bootstrap: str, topic: str, expected: int, timeout: float = 30.0
-) -> list[ConsumerRecord[bytes, bytes]]:
+async def _from_the_start(bootstrap: str, topic: str) -> AIOKafkaConsumer:
+    """A started consumer of every partition of `topic` from its first record, in no group; large records
+    (up to the dead-letter limit) fit in one fetch."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -309,6 +309,13 @@ async def consume_all(
         fetch_max_bytes=32 * 1024 * 1024,
     )
     await consumer.start()
+    return consumer
+
+
+async def consume_all(
+    bootstrap: str, topic: str, expected: int, timeout: float = 30.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    consumer = await _from_the_start(bootstrap, topic)
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
         deadline = time.monotonic() + timeout
@@ -328,14 +335,7 @@ async def consume_until_quiet(
     bootstrap: str, topic: str, quiet: float = 2.0, timeout: float = 60.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of a topic: read from the start until nothing new arrives for `quiet` seconds."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-    )
-    await consumer.start()
+    consumer = await _from_the_start(bootstrap, topic)
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
         deadline = time.monotonic() + timeout

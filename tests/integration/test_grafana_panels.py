@@ -5,6 +5,7 @@ row changes no panel; the committed dashboards are the ones `sinks/dashboards.py
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,10 @@ def test_every_panel_returns_rows_for_all_and_for_a_selection(name: str, panel: 
     assert everything, f"{name} returned no rows over a week of traffic"
     if panel.kind == "stat":
         assert all(value is not None for value in everything[0].values()), everything
-    some = run(client, panel, {"channel": ["email", "chat"], "priority": ["p2", "p3", "p4"]})
-    assert some or "Key accounts" in name or "Agents" in name, f"{name}: nothing for email and chat, p2-p4"
+    some = run(client, panel, {"channel": ["email", "chat", "web_form"], "priority": ["p1", "p2", "p3"]})
+    assert some or "Key accounts" in name or "Agents" in name, (
+        f"{name}: nothing for email, chat, forms, p1-p3"
+    )
 
 
 def stat(client: Any, title: str, selected: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -128,6 +131,22 @@ def test_csat_share_by_channel_equals_an_independent_computation(client: Any, tr
             100 * sum(1 for score in scores if score >= 4) / len(scores), abs=0.05
         )
         assert row["average"] == pytest.approx(sum(scores) / len(scores), abs=0.005)
+
+
+def test_error_codes_filtered_by_priority_are_those_of_the_tickets_of_that_priority(
+    client: Any, traffic: Traffic
+) -> None:
+    (panel,) = [p for p in CUSTOMERS.panels if p.title == "Error codes"]
+    p1 = {ticket_id for ticket_id, t in traffic.tickets.items() if t["priority"] == "p1"}
+    reported: dict[str, set[str]] = {}
+    for e in traffic.events:
+        if e.error_code and e.ticket_id in p1 and STARTS <= e.occurred_at < ENDS:
+            code = re.sub(r"[\s_]+", "-", e.error_code).upper()
+            reported.setdefault(code, set()).add(e.ticket_id)
+    rows = {r["error_code"]: r["tickets"] for r in run(client, panel, {"priority": ["p1"]})}
+    assert reported  # incidents open p1 tickets, whose reports rarely state a priority themselves
+    assert rows == {code: len(tickets) for code, tickets in reported.items()}
+    assert run(client, panel, {"priority": ["p4"]}) == []  # no incident ticket is p4
 
 
 def test_a_redelivery_of_every_row_changes_no_panel(client: Any, traffic: Traffic) -> None:
