@@ -193,7 +193,7 @@ def test_the_rendered_configuration_passes_amtool_and_routes_as_documented(tmp_p
     checked = subprocess.run(["amtool", "check-config", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "4 inhibit rules" in checked.stdout
-    assert "7 receivers" in checked.stdout
+    assert "6 receivers" in checked.stdout
 
     def route(*labels: str) -> str:
         found = subprocess.run(
@@ -205,13 +205,15 @@ def test_the_rendered_configuration_passes_amtool_and_routes_as_documented(tmp_p
         return found.stdout.strip()
 
     assert route("audience=oncall", "alertname=sla_first_response_breached", "team=L1") == "oncall"
-    assert route("audience=oncall", "alertname=sla_resolution_at_risk", "team=L1") == "oncall-at-risk"
+    assert route("audience=oncall", "alertname=sla_resolution_at_risk", "priority=p3") == "oncall-quiet"
+    assert route("audience=oncall", "alertname=sla_resolution_at_risk", "priority=p1") == "oncall-quiet"
+    assert route("audience=oncall", "alertname=sla_resolution_breached", "priority=p4") == "oncall"
     # An incident pages on-call and tells engineering; a rise of one error code is engineering's alone.
     assert route("audience=oncall", "alertname=incident_cluster", "error_code=E-42") == "engineering,oncall"
     assert route("audience=engineering", "alertname=volume_spike", "error_code=E-42") == "engineering"
-    assert route("audience=oncall", "alertname=csat_response_overdue", "channel=email") == "oncall-digest"
+    assert route("audience=oncall", "alertname=csat_response_overdue", "channel=email") == "oncall-quiet"
     assert route("audience=oncall", "alertname=misrouting_high", "team=tier1") == "oncall"
-    assert route("audience=oncall", "alertname=negative_csat", "channel=email") == "oncall-digest"
+    assert route("audience=oncall", "alertname=negative_csat", "channel=email") == "oncall-quiet"
     assert route("audience=product", "alertname=feature_request_cluster", "topic=billing") == (
         "product-1-topic-billing"
     )
