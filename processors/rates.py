@@ -31,7 +31,7 @@ from processors.detector import Observation, WithoutDeadlines
 from processors.summaries import summarize
 from processors.windows import HourlySeries, hour_index
 from schemas.alert import Alert, Audience, Severity
-from schemas.config import DetectionConfig
+from schemas.config import DetectionConfig, RateRuleConfig
 
 ESCALATION_RATE_HIGH: Final = "escalation_rate_high"
 FCR_LOW: Final = "fcr_low"
@@ -72,6 +72,33 @@ class Shares:
         self._locale = locale
         self.groups: dict[str, _Group] = {}
         self._z = NormalDist().inv_cdf(spec.confidence) if spec.confidence > 0 else 0.0
+
+    @classmethod
+    def of(
+        cls,
+        rule: str,
+        dimension: str,
+        counted: str,
+        config: RateRuleConfig,
+        fire_at: float,
+        resolve_at: float,
+        alerts: AlertBook,
+        locale: str,
+        low_is_bad: bool = False,
+    ) -> Shares:
+        """A rule from its config section (window, minimum volume, confidence) and its two levels."""
+        spec = ShareRule(
+            rule,
+            dimension,
+            counted,
+            config.window_days * 24,
+            config.min_tickets,
+            fire_at,
+            resolve_at,
+            config.confidence,
+            low_is_bad,
+        )
+        return cls(spec, alerts, locale)
 
     def ticket(self, value: str | None, hour: int, counted: bool = False) -> None:
         """A ticket of group `value` in hour `hour` (`hour_index`), with the property or not."""
@@ -175,46 +202,34 @@ class TicketRates(WithoutDeadlines):
         fcr = config.first_contact_resolution
         misrouting = config.misrouting
         locale = config.locale
-        self.escalations = Shares(
-            ShareRule(
-                ESCALATION_RATE_HIGH,
-                "topic",
-                "escalated",
-                escalation.window_days * 24,
-                escalation.min_tickets,
-                escalation.threshold,
-                escalation.resolve_at_or_below,
-                escalation.confidence,
-            ),
+        self.escalations = Shares.of(
+            ESCALATION_RATE_HIGH,
+            "topic",
+            "escalated",
+            escalation,
+            escalation.threshold,
+            escalation.resolve_at_or_below,
             alerts,
             locale,
         )
-        self.first_contact = Shares(
-            ShareRule(
-                FCR_LOW,
-                "topic",
-                "first_contact",
-                fcr.window_days * 24,
-                fcr.min_tickets,
-                fcr.target,
-                fcr.resolve_at_or_above,
-                fcr.confidence,
-                low_is_bad=True,
-            ),
+        self.first_contact = Shares.of(
+            FCR_LOW,
+            "topic",
+            "first_contact",
+            fcr,
+            fcr.target,
+            fcr.resolve_at_or_above,
             alerts,
             locale,
+            low_is_bad=True,
         )
-        self.misrouting = Shares(
-            ShareRule(
-                MISROUTING_HIGH,
-                "team",
-                "handed_on",
-                misrouting.window_days * 24,
-                misrouting.min_tickets,
-                misrouting.threshold,
-                misrouting.resolve_at_or_below,
-                misrouting.confidence,
-            ),
+        self.misrouting = Shares.of(
+            MISROUTING_HIGH,
+            "team",
+            "handed_on",
+            misrouting,
+            misrouting.threshold,
+            misrouting.resolve_at_or_below,
             alerts,
             locale,
         )

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from processors.alerting import AlertBook, changes, subject_key
 from processors.detector import Observation, WithoutDeadlines
-from processors.rates import ShareRule, Shares
+from processors.rates import Shares
 from processors.summaries import summarize
 from processors.windows import hour_index, hour_of
 from schemas.alert import Alert, Audience, Severity
@@ -46,17 +46,13 @@ class RepeatContacts(WithoutDeadlines):
         """repeat ticket id -> (customer, topic) whose alert it keeps firing."""
         self._latest_repeat: dict[tuple[str, str], str] = {}
         rate = config.repeat_rate
-        self.rate = Shares(
-            ShareRule(
-                REPEAT_RATE_HIGH,
-                "topic",
-                "repeats",
-                rate.window_days * 24,
-                rate.min_tickets,
-                rate.threshold,
-                rate.resolve_at_or_below,
-                rate.confidence,
-            ),
+        self.rate = Shares.of(
+            REPEAT_RATE_HIGH,
+            "topic",
+            "repeats",
+            rate,
+            rate.threshold,
+            rate.resolve_at_or_below,
             alerts,
             config.locale,
         )
@@ -102,11 +98,9 @@ class RepeatContacts(WithoutDeadlines):
         previous_id, previous_ts, previous_at = previous
         if ts >= previous_ts:
             self.last[key] = (ticket_id, ts, at)
+        # A cheap float test first; the exact one (to the microsecond) when it may hold.
         if previous_id == ticket_id or not -1.0 < ts - previous_ts < self._window_seconds + 1.0:
-            return (
-                False,
-                None,
-            )  # a cheap float test first; the exact one (to the microsecond) when it may hold
+            return False, None
         if not timedelta(0) <= at - previous_at <= self._window:
             return False, None
         subject = {"customer_id": customer_id, "topic": topic}

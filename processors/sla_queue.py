@@ -94,7 +94,8 @@ class QueueRisk:
         calendar_of: Callable[[TicketState], SlaCalendar],
     ) -> None:
         cfg = config.queue_risk
-        self._enabled = cfg.enabled
+        # Turned off (the default), the engine neither calls it per event nor compares its bound.
+        self.observes = self.keeps_deadlines = cfg.enabled
         self._every = cfg.evaluate_every_minutes * 60.0
         self._pace = cfg.pace_minutes * 60.0
         self._min_replies = cfg.min_first_replies
@@ -109,12 +110,7 @@ class QueueRisk:
         self.due_bound = math.inf
         """The next evaluation (epoch seconds); inf until the first event, or when turned off."""
 
-    observes = True
-    keeps_deadlines = True
-
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
-        if not self._enabled:
-            return
         ticket, ts = seen.ticket, seen.ts
         if self.due_bound == math.inf:
             self.due_bound = (math.floor(ts / self._every) + 1) * self._every
@@ -177,9 +173,10 @@ class QueueRisk:
         per_reply = self._pace / len(replies)
         queue = []
         for ticket in team.waiting.values():
-            due = ticket.first_response.crossing(1.0, self._calendar_of(ticket))
+            calendar = self._calendar_of(ticket)
+            due = ticket.first_response.crossing(1.0, calendar)
             if due is not None:
-                queue.append(Waiting(due, ticket.ticket_id, self._calendar_of(ticket)))
+                queue.append(Waiting(due, ticket.ticket_id, calendar))
         alerts: list[Alert] = []
         waiting = team.waiting
         for estimate in forecast(queue, per_reply, now):

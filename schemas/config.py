@@ -129,7 +129,7 @@ class ResolutionTimeSpikeConfig(_Frozen):
     window_days: int = 7
 
 
-class _RateRuleConfig(_Frozen):
+class RateRuleConfig(_Frozen):
     """What every rate rule (`processors/rates.py`) has: a window, a minimum volume, and how sure the share
     must be past its threshold before it fires."""
 
@@ -140,7 +140,7 @@ class _RateRuleConfig(_Frozen):
     )
 
 
-class EscalationRateConfig(_RateRuleConfig):
+class EscalationRateConfig(RateRuleConfig):
     threshold: float = 0.20
     resolve_at_or_below: float = 0.15
     min_tickets: int = Field(20, ge=1)
@@ -239,7 +239,7 @@ class RepeatContactConfig(_Frozen):
     window_days: int = 7
 
 
-class RepeatRateConfig(_RateRuleConfig):
+class RepeatRateConfig(RateRuleConfig):
     """`repeat_rate_high`: the share of a topic's new tickets (trailing window) that repeat the customer's
     ticket on that topic within `repeat_contact.window_days`."""
 
@@ -247,7 +247,7 @@ class RepeatRateConfig(_RateRuleConfig):
     resolve_at_or_below: float = Field(0.12, ge=0, lt=1)
 
 
-class FirstContactResolutionConfig(_RateRuleConfig):
+class FirstContactResolutionConfig(RateRuleConfig):
     """`fcr_low`: the share of a topic's tickets resolved in the trailing window with one agent reply at
     most and no reopen."""
 
@@ -255,7 +255,7 @@ class FirstContactResolutionConfig(_RateRuleConfig):
     resolve_at_or_above: float = Field(0.75, gt=0, le=1)
 
 
-class MisroutingConfig(_RateRuleConfig):
+class MisroutingConfig(RateRuleConfig):
     """`misrouting_high`: the share of the tickets a team first took, resolved in the trailing window,
     that were handed on to another team."""
 

@@ -432,9 +432,8 @@ def _jira(event: dict[str, Any], kind: str, at: datetime) -> NativePayload | Non
         name, category = _JIRA_STATUS[str(event["status"])]
         issue = _jira_issue(event, at, name, category)
         items = [{"field": "status", "toString": name}]
-    elif (
-        kind == EventType.ESCALATED and _jira_priority_name(event) != "Highest"
-    ):  # at the top: Jira cannot say it
+    # An escalation raises the priority to Highest (one already there cannot be told in Jira).
+    elif kind == EventType.ESCALATED and _jira_priority_name(event) != "Highest":
         issue["fields"]["priority"] = {"name": "Highest"}
         items = [{"field": "priority", "fromString": _jira_priority_name(event), "toString": "Highest"}]
     elif kind == EventType.ASSIGNED:
