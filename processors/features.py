@@ -1,11 +1,20 @@
 """`feature_request_cluster` (audience product, subject `{"cluster_id"}`): the same ask from many customers.
 
-A request's text becomes a set of terms: lower case, ё -> е, punctuation dropped, each word stemmed by
-the Snowball stemmer of its script (Russian or English, from the maintained `snowballstemmer`
-package), stopwords ("please", "добавьте", ...) dropped and configured synonyms folded into one term
-(so "выгрузка" and "export" meet). A request joins the cluster whose members it resembles most
-(average Dice coefficient >= 0.5 and at least 2 shared terms with the best member), else it starts
-one. Average linkage keeps a chain of loosely related requests from merging unrelated ones.
+A request's text becomes a set of terms: lower case, ё -> е, each word stemmed by the Snowball stemmer
+of its script (Russian or English, from the maintained `snowballstemmer` package), then folded by the
+shipped vocabulary (deploy/config/feature_vocabulary.toml): words and phrases that name one need-word
+become one term (выгрузка/выгружать/export, SSO/single sign-on, 2FA/two-factor/двухфакторная,
+Excel/Эксель/xlsx, CSV/ЦСВ), stopwords and stop-phrases ("please add", "хотим") go. Terms many needs
+share ("report", "order") are generic and weigh less.
+
+Two requests are alike when the weighted Dice coefficient of their terms reaches `similarity` (0.6),
+they share `min_shared_terms` terms (fewer for a shorter request) and at least one shared term is not
+generic: "отчёт в Excel" and "отчёт по SMS" share only the generic "report". A cluster is a connected
+group of alike requests (single linkage over that graph), so the same requests form the same clusters
+in any arrival order (a property test permutes them). A request alike to members of several clusters
+joins them: the oldest cluster keeps its id, and a merged cluster's firing alert is resolved (its
+requests are in the survivor's alert now). When requests leave the 30-day window, what remains of a
+cluster is split again into its connected groups; the largest keeps the id.
 
 Fires when a cluster holds 5 requests from 5 distinct customers within 30 days; the alert is re-sent
 with the same id as the cluster grows. Resolves when the 30-day window no longer holds that many.
@@ -16,40 +25,101 @@ from __future__ import annotations
 import bisect
 import hashlib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from stop_words import get_stop_words
+
 from processors.alerting import AlertBook, changes
 from processors.detector import Observation, WithoutDeadlines
-from processors.stemming import HYPHENATED_WORD, Stemmer, words
+from processors.stemming import Stemmer, words
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig, FeatureClusterConfig
 from schemas.event import ContactKind, EventType
 
 FEATURE_REQUEST_CLUSTER = "feature_request_cluster"
-_LINKAGE_SAMPLE = 20
 
 
 class TermExtractor:
+    """Text -> the set of need-words it names, and what each weighs."""
+
     def __init__(self, config: FeatureClusterConfig) -> None:
-        self._stemmer = Stemmer()
-        self._stop = set(self._stemmer.stems(words(" ".join(config.stopwords), HYPHENATED_WORD)))
-        self._canonical: dict[str, str] = {}
+        self._config = config
+        self._stemmer = Stemmer(lemmas=True)
+        # An entry matches as written (its words) or inflected (its stems); as written first, because
+        # stems collide ("customer" and "custom" are both "custom" to the English stemmer).
+        self._words: dict[tuple[str, ...], str | None] = {}
+        self._phrases: dict[tuple[str, ...], str | None] = {}
+        """Words or stems of an entry -> its term (None: a stopword)."""
+        if config.library_stopwords:
+            # Function words of both languages from the maintained `stop-words` package; below the
+            # vocabulary, so a need-word that is also on its list ("order", "несколько") stays.
+            for language in ("ru", "en"):
+                for stop in get_stop_words(language):
+                    self._learn(stop, None)
+        for stop in config.stopwords:
+            self._learn(stop, None)
         for group in config.synonyms:
-            stems = self._stemmer.stems(words(" ".join(group), HYPHENATED_WORD))
-            for stem in stems:
-                self._canonical[stem] = stems[0]
+            term = group[0].lower().replace("ё", "е")
+            for entry in group:
+                self._learn(entry, term)
+        self._longest = max((len(phrase) for phrase in self._words), default=1)
+        self.generic = frozenset(term for entry in config.generic_terms for term in self.terms(entry))
+        self._generic_weight = config.generic_weight
+
+    def __getstate__(self) -> FeatureClusterConfig:
+        # Tables built from the config (thousands of entries): a checkpoint keeps the config only.
+        return self._config
+
+    def __setstate__(self, config: FeatureClusterConfig) -> None:
+        self.__init__(config)  # type: ignore[misc]
+
+    def _learn(self, entry: str, term: str | None) -> None:
+        found = tuple(words(entry))
+        if found:
+            self._words[found] = term
+            self._phrases[self._stemmer.stems(found)] = term
+
+    def _fold(self, found: list[str]) -> Iterable[str]:
+        stems = self._stemmer.stems(found)
+        at = 0
+        while at < len(found):
+            for length in range(min(self._longest, len(found) - at), 0, -1):
+                written = tuple(found[at : at + length])
+                if written in self._words:
+                    term = self._words[written]
+                elif (stemmed := stems[at : at + length]) in self._phrases:
+                    term = self._phrases[stemmed]
+                else:
+                    continue
+                if term is not None:
+                    yield term
+                at += length
+                break
+            else:
+                stem = stems[at]
+                if len(stem) >= 2 or stem.isdigit():
+                    yield stem
+                at += 1
 
     def terms(self, text: str) -> frozenset[str]:
-        found = set()
-        for word in words(text, HYPHENATED_WORD):
-            stem = self._stemmer.stem(word)
-            if stem in self._stop or (len(stem) < 2 and not stem.isdigit()):
-                continue
-            found.add(self._canonical.get(stem, stem))
-        return frozenset(found)
+        return frozenset(self._fold(words(text)))
+
+    def weight(self, term: str) -> float:
+        return self._generic_weight if term in self.generic else 1.0
+
+    def distinctive(self, terms: frozenset[str]) -> frozenset[str]:
+        return terms - self.generic
+
+    def similarity(self, a: frozenset[str], b: frozenset[str]) -> float:
+        """Weighted Dice: twice the weight the two share over the weight both hold."""
+        if not a or not b:
+            return 0.0
+        shared = sum(self.weight(t) for t in a & b)
+        return 2 * shared / (sum(map(self.weight, a)) + sum(map(self.weight, b)))
 
 
 def dice(a: frozenset[str], b: frozenset[str]) -> float:
@@ -67,50 +137,55 @@ class _Request:
     terms: frozenset[str]
     labels: tuple[tuple[str, str], ...] = ()
     """The ticket's topic and category (how product managers split their areas)."""
+    event_id: str = ""
+    """Names a cluster this request founds (also when a cluster splits)."""
+
+
+def _cluster_id(founder: _Request) -> str:
+    return "fr-" + hashlib.sha256(founder.event_id.encode()).hexdigest()[:12]
+
+
+def _by_time(request: _Request) -> tuple[datetime, str]:
+    return request.at, request.ticket_id
 
 
 @dataclass
 class FeatureCluster:
     cluster_id: str
     order: int = 0
-    """Creation order: ties between equally similar clusters go to the oldest."""
+    """Creation order: when clusters merge, the oldest keeps its id."""
     members: list[_Request] = field(default_factory=list)
+    """In time order (ties by ticket id), whatever order they came in."""
     customers: Counter[str] = field(default_factory=Counter)
-    terms: Counter[str] = field(default_factory=Counter)
-    """How many members hold each term (the inverted index is built from it)."""
-    oldest: datetime | None = None
-    """The earliest member's time (members are only nearly in time order)."""
     ticket_ids: list[str] = field(default_factory=list)
     """The members' tickets, in member order (kept alongside: every update of the alert lists them)."""
     customer_names: list[str] = field(default_factory=list)
     """The distinct customers, sorted (kept sorted as they come and go, for the same reason)."""
 
     def add(self, request: _Request) -> None:
-        self.members.append(request)
-        self.ticket_ids.append(request.ticket_id)
+        if self.members and _by_time(request) < _by_time(self.members[-1]):
+            at = bisect.bisect(self.members, _by_time(request), key=_by_time)
+        else:
+            at = len(self.members)
+        self.members.insert(at, request)
+        self.ticket_ids.insert(at, request.ticket_id)
         if not self.customers[request.customer]:
             bisect.insort(self.customer_names, request.customer)
         self.customers[request.customer] += 1
-        self.terms.update(request.terms)
-        if self.oldest is None or request.at < self.oldest:
-            self.oldest = request.at
 
-    def drop_before(self, horizon: datetime) -> list[_Request]:
-        """Forget members at or before `horizon`; return them."""
-        keep = 0
-        while keep < len(self.members) and self.members[keep].at <= horizon:
-            keep += 1
-        gone, self.members = self.members[:keep], self.members[keep:]
-        del self.ticket_ids[:keep]
+    def remove(self, gone: list[_Request]) -> None:
+        leaving = {id(request) for request in gone}
+        self.members = [m for m in self.members if id(m) not in leaving]
+        self.ticket_ids = [m.ticket_id for m in self.members]
         for request in gone:
             self.customers[request.customer] -= 1
             if not self.customers[request.customer]:
                 del self.customers[request.customer]
                 del self.customer_names[bisect.bisect_left(self.customer_names, request.customer)]
-            self.terms.subtract(request.terms)
-        if gone:
-            self.oldest = min((m.at for m in self.members), default=None)
-        return gone
+
+    @property
+    def oldest(self) -> datetime | None:
+        return self.members[0].at if self.members else None
 
 
 _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
@@ -125,10 +200,12 @@ class FeatureClusters(WithoutDeadlines):
         self._terms = TermExtractor(self._cfg)
         self._window = timedelta(days=self._cfg.window_days)
         self.clusters: dict[str, FeatureCluster] = {}
+        self._cluster_of: dict[str, str] = {}
+        """ticket id -> the id of the cluster holding its request."""
+        self._requests: dict[str, _Request] = {}
         self._by_term: dict[str, set[str]] = {}
-        """term -> ids of clusters with a member holding it: only those can resemble a request."""
+        """distinctive term -> tickets whose request holds it: only those can be alike to a request."""
         self._created = 0
-        self._seen_tickets: set[str] = set()
 
     # -- the detector protocol: requests at each event, expiry at whole hours ---------------------------
     observes = True
@@ -152,6 +229,19 @@ class FeatureClusters(WithoutDeadlines):
     def hourly(self, at: datetime, stream_start: datetime) -> list[Alert]:
         return self.expire(at)
 
+    @property
+    def _seen_tickets(self) -> set[str]:
+        return set(self._requests)
+
+    def alike(self, a: frozenset[str], b: frozenset[str]) -> bool:
+        """The edge of the cluster graph (symmetric, so clusters do not depend on arrival order)."""
+        shared = a & b
+        if not self._terms.distinctive(shared):
+            return False
+        if len(shared) < min(self._cfg.min_shared_terms, len(a), len(b)):
+            return False
+        return self._terms.similarity(a, b) >= self._cfg.similarity
+
     def request(
         self,
         event_id: str,
@@ -161,59 +251,62 @@ class FeatureClusters(WithoutDeadlines):
         at: datetime,
         labels: dict[str, str] | None = None,
     ) -> list[Alert]:
-        if ticket_id in self._seen_tickets:
+        if ticket_id in self._requests:
             return []  # one ticket is one request, however many messages it has
         terms = self._terms.terms(text)
         if not terms:
             return []
-        self._seen_tickets.add(ticket_id)
         routing = tuple(sorted(labels.items())) if labels else ()
-        request = _Request(at, ticket_id, customer_id or f"ticket:{ticket_id}", text, terms, routing)
-        cluster = self._best_cluster(terms)
-        if cluster is None:
-            cluster_id = "fr-" + hashlib.sha256(event_id.encode()).hexdigest()[:12]
-            self._created += 1
-            cluster = self.clusters[cluster_id] = FeatureCluster(cluster_id, self._created)
+        request = _Request(
+            at, ticket_id, customer_id or f"ticket:{ticket_id}", text, terms, routing, event_id
+        )
+        joined = sorted(
+            {self._cluster_of[other] for other in self._alike_requests(request)},
+            key=lambda cluster_id: self.clusters[cluster_id].order,
+        )
+        alerts: list[Alert] = []
+        if joined:
+            cluster = self.clusters[joined[0]]
+            for absorbed in joined[1:]:
+                alerts += self._merge(cluster, self.clusters.pop(absorbed), at)
+        else:
+            cluster = self._new_cluster(request)
+        self._add(cluster, request)
+        return alerts + self._evaluate(cluster, at)
+
+    def _alike_requests(self, request: _Request) -> list[str]:
+        candidates: set[str] = set()
+        for term in self._terms.distinctive(request.terms):
+            candidates |= self._by_term.get(term, set())
+        return [other for other in candidates if self.alike(request.terms, self._requests[other].terms)]
+
+    def _new_cluster(self, founder: _Request) -> FeatureCluster:
+        self._created += 1
+        cluster = FeatureCluster(_cluster_id(founder), self._created)
+        self.clusters[cluster.cluster_id] = cluster
+        return cluster
+
+    def _add(self, cluster: FeatureCluster, request: _Request) -> None:
         cluster.add(request)
-        for term in terms:
+        self._requests[request.ticket_id] = request
+        self._cluster_of[request.ticket_id] = cluster.cluster_id
+        for term in self._terms.distinctive(request.terms):
             holders = self._by_term.get(term)
             if holders is None:
                 holders = self._by_term[term] = set()
-            holders.add(cluster.cluster_id)
-        return self._evaluate(cluster, at)
+            holders.add(request.ticket_id)
 
-    def _candidates(self, terms: frozenset[str]) -> list[FeatureCluster]:
-        """Clusters sharing a term with the request, oldest first; no other can reach the similarity."""
-        ids: set[str] = set()
-        for term in terms:
-            ids |= self._by_term.get(term, set())
-        return sorted((self.clusters[i] for i in ids), key=lambda cluster: cluster.order)
-
-    def _unindex(self, cluster: FeatureCluster, gone: list[_Request]) -> None:
-        for term in {term for request in gone for term in request.terms}:
-            if cluster.terms[term] <= 0:
-                del cluster.terms[term]
-                holders = self._by_term.get(term)
-                if holders is not None:
-                    holders.discard(cluster.cluster_id)
-                    if not holders:
-                        del self._by_term[term]
-
-    def _best_cluster(self, terms: frozenset[str]) -> FeatureCluster | None:
-        best, best_score = None, 0.0
-        for cluster in self._candidates(terms):
-            # Average linkage over the latest members: a cluster's current wording, at bounded cost.
-            members = cluster.members[-_LINKAGE_SAMPLE:]
-            scores = [dice(terms, m.terms) for m in members]
-            shared = max(len(terms & m.terms) for m in members)
-            average = sum(scores) / len(scores)
-            if average >= self._cfg.similarity and shared >= self._min_shared(terms) and average > best_score:
-                best, best_score = cluster, average
-        return best
-
-    def _min_shared(self, terms: frozenset[str]) -> int:
-        # A one-word request ("экспорт") can only share one term.
-        return min(self._cfg.min_shared_terms, len(terms))
+    def _merge(self, survivor: FeatureCluster, absorbed: FeatureCluster, at: datetime) -> list[Alert]:
+        """Move `absorbed`'s requests into `survivor`; its alert, if firing, resolves."""
+        alerts: list[Alert] = []
+        subject = {"cluster_id": absorbed.cluster_id}
+        if self._alerts.is_firing(FEATURE_REQUEST_CLUSTER, subject):
+            details = {**self._details(absorbed), "merged_into": survivor.cluster_id}
+            alerts += changes(self._alerts.resolve(FEATURE_REQUEST_CLUSTER, subject, at, details))
+        for request in absorbed.members:
+            survivor.add(request)
+            self._cluster_of[request.ticket_id] = survivor.cluster_id
+        return alerts
 
     def _evaluate(self, cluster: FeatureCluster, at: datetime) -> list[Alert]:
         horizon = at - self._window
@@ -266,16 +359,69 @@ class FeatureClusters(WithoutDeadlines):
 
     def expire(self, now: datetime) -> list[Alert]:
         alerts: list[Alert] = []
-        for cluster_id in list(self.clusters):
+        horizon = now - self._window
+        for cluster_id in sorted(self.clusters, key=lambda c: self.clusters[c].order):
             cluster = self.clusters[cluster_id]
-            gone = cluster.drop_before(now - self._window)
-            if gone:
-                self._unindex(cluster, gone)
-                self._seen_tickets.difference_update(request.ticket_id for request in gone)
-                alerts += self._evaluate(cluster, now)
+            if cluster.oldest is None or cluster.oldest > horizon:
+                continue
+            gone = [m for m in cluster.members if m.at <= horizon]
+            cluster.remove(gone)
+            for request in gone:
+                self._forget(request)
+            pieces = self._connected(cluster.members)
+            for piece in pieces[1:]:
+                split = self._new_cluster(piece[0])
+                cluster.remove(piece)
+                for request in piece:
+                    self._add(split, request)
+            alerts += self._evaluate(cluster, now)
+            for piece in pieces[1:]:
+                alerts += self._evaluate(self.clusters[self._cluster_of[piece[0].ticket_id]], now)
             if not cluster.members:
                 del self.clusters[cluster_id]
         return alerts
+
+    def _forget(self, request: _Request) -> None:
+        del self._requests[request.ticket_id]
+        del self._cluster_of[request.ticket_id]
+        for term in self._terms.distinctive(request.terms):
+            holders = self._by_term[term]
+            holders.discard(request.ticket_id)
+            if not holders:
+                del self._by_term[term]
+
+    def _connected(self, members: list[_Request]) -> list[list[_Request]]:
+        """The connected groups of alike requests among `members`, the largest first (ties: the one
+        with the earliest request), each in time order. Stops comparing once all are connected (the
+        usual case: a cluster stays whole)."""
+        if len(members) < 2:
+            return [members] if members else []
+        parent = list(range(len(members)))
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        groups = len(members)
+        local: dict[str, list[int]] = {}
+        for i, request in enumerate(members):
+            for term in self._terms.distinctive(request.terms):
+                local.setdefault(term, []).append(i)
+        for i, request in enumerate(members):
+            if groups == 1:
+                break
+            others = {j for term in self._terms.distinctive(request.terms) for j in local[term] if j > i}
+            for j in sorted(others):
+                a, b = root(i), root(j)
+                if a != b and self.alike(request.terms, members[j].terms):
+                    parent[b] = a
+                    groups -= 1
+        pieces: dict[int, list[_Request]] = {}
+        for i, request in enumerate(members):
+            pieces.setdefault(root(i), []).append(request)
+        return sorted(pieces.values(), key=lambda piece: (-len(piece), _by_time(piece[0])))
 
 
 def _common_labels(members: list[_Request]) -> dict[str, str]:

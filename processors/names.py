@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from processors.stemming import morphology
+
 _NAME_GRAMMEMES: Final = frozenset({"Name", "Surn", "Patr"})
 _WORD: Final = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)?")
 _SENTENCE_END: Final = re.compile(r"[.!?\n:;]\s*[\"'«(]*\s*$")
@@ -119,11 +121,8 @@ class _Word:
     sentence_start: bool
 
 
-@functools.cache
 def _morph() -> Any:
-    import pymorphy3
-
-    return pymorphy3.MorphAnalyzer()
+    return morphology()
 
 
 @functools.cache

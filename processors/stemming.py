@@ -1,12 +1,15 @@
 """One stemmer for classification and feature clustering: the Snowball stemmer of the word's script
 (Russian or English, from the maintained `snowballstemmer`), after lower case and ё -> е, cached per word
-(support text repeats a small vocabulary)."""
+(support text repeats a small vocabulary). With `lemmas`, a Russian word is first brought to its
+dictionary form by pymorphy3 (OpenCorpora), which the stemmer alone does not do for every inflection:
+"этикеток"/"этикетки", "заявок"/"заявки", "печать"/"печатать" meet."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 import snowballstemmer
 
@@ -20,17 +23,42 @@ def words(text: str, pattern: re.Pattern[str] = WORD) -> list[str]:
     return pattern.findall(text.lower().replace("ё", "е"))
 
 
+@functools.cache
+def morphology() -> Any:
+    """pymorphy3's analyzer of Russian (loaded once: about half a second and 15 MB)."""
+    import pymorphy3
+
+    return pymorphy3.MorphAnalyzer()
+
+
 class Stemmer:
-    def __init__(self) -> None:
+    def __init__(self, lemmas: bool = False) -> None:
         self._russian = snowballstemmer.stemmer("russian")
         self._english = snowballstemmer.stemmer("english")
+        self._lemmas = lemmas
+        self._morph = morphology() if lemmas else None
         self._cache: dict[str, str] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The analyzer is a shared, read-only dictionary: a checkpoint names it rather than copying it.
+        return {**self.__dict__, "_morph": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._morph = morphology() if self._lemmas else None
 
     def stem(self, word: str) -> str:
         stem = self._cache.get(word)
         if stem is None:
-            stemmer = self._russian if _CYRILLIC.search(word) else self._english
-            stem = self._cache[word] = stemmer.stemWord(word)
+            if _CYRILLIC.search(word):
+                if self._morph is not None:
+                    word_form = self._morph.parse(word)[0].normal_form.replace("ё", "е")
+                    stem = self._russian.stemWord(word_form)
+                else:
+                    stem = self._russian.stemWord(word)
+            else:
+                stem = self._english.stemWord(word)
+            self._cache[word] = stem
         return stem
 
     def stems(self, found: Iterable[str]) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from datetime import date, time
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -19,7 +19,17 @@ DEFAULT_CONFIG_PATH: Final = (
     Path(__file__).resolve().parent.parent / "deploy" / "config" / "contactpulse.toml"
 )
 
+FEATURE_VOCABULARY_PATH: Final = DEFAULT_CONFIG_PATH.parent / "feature_vocabulary.toml"
+
 CalendarName = Literal["24x7", "business"]
+
+
+def _feature_vocabulary(name: str) -> Any:
+    """One list of the shipped feature-request vocabulary (a file of its own: it is long, and users
+    edit it more often than the thresholds)."""
+    with FEATURE_VOCABULARY_PATH.open("rb") as handle:
+        found = tomllib.load(handle)[name]
+    return tuple(tuple(group) if isinstance(group, list) else group for group in found)
 
 
 class _Frozen(BaseModel):
@@ -162,76 +172,27 @@ class FeatureClusterConfig(_Frozen):
     min_requests: int = 5
     min_customers: int = 5
     window_days: int = 30
-    similarity: float = Field(0.5, gt=0, le=1)
-    min_shared_terms: int = 2
+    similarity: float = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="Two requests are alike when the weighted Dice coefficient of their terms reaches this.",
+    )
+    min_shared_terms: int = Field(
+        2, description="...and they share this many terms (fewer when a request has fewer)."
+    )
+    generic_weight: float = Field(
+        0.5, gt=0, le=1, description="What a generic term (shared by many needs) counts for."
+    )
     max_examples: int = 5
     synonyms: tuple[tuple[str, ...], ...] = Field(
-        default_factory=lambda: (
-            ("export", "экспорт", "выгрузка", "выгрузить", "экспортировать", "download", "скачать"),
-            ("report", "отчет", "отчёт"),
-            ("excel", "эксель", "эксел", "xlsx", "xls"),
-            ("dark", "темный", "тёмный", "темная", "тёмная"),
-            ("theme", "тема", "mode", "режим"),
-            ("2fa", "two-factor", "двухфакторный", "двухфакторная", "mfa"),
-            ("authentication", "аутентификация", "авторизация", "login", "вход", "sign-in", "signin"),
-        )
+        default_factory=lambda: _feature_vocabulary("synonyms"),
+        description="Groups of words or phrases that name one need-word; the first is the term.",
     )
-    stopwords: tuple[str, ...] = Field(
-        default_factory=lambda: (
-            "please",
-            "add",
-            "can",
-            "could",
-            "you",
-            "we",
-            "need",
-            "want",
-            "would",
-            "be",
-            "great",
-            "to",
-            "the",
-            "a",
-            "an",
-            "of",
-            "for",
-            "in",
-            "on",
-            "and",
-            "it",
-            "is",
-            "nice",
-            "our",
-            "us",
-            "i",
-            "пожалуйста",
-            "добавьте",
-            "добавить",
-            "сделайте",
-            "сделать",
-            "нужна",
-            "нужен",
-            "нужно",
-            "хотим",
-            "хотелось",
-            "бы",
-            "в",
-            "на",
-            "и",
-            "для",
-            "по",
-            "с",
-            "мы",
-            "нам",
-            "нас",
-            "очень",
-            "можно",
-            "ли",
-            "что",
-            "чтобы",
-            "было",
-            "интерфейса",
-        )
+    generic_terms: tuple[str, ...] = Field(default_factory=lambda: _feature_vocabulary("generic_terms"))
+    stopwords: tuple[str, ...] = Field(default_factory=lambda: _feature_vocabulary("stopwords"))
+    library_stopwords: bool = Field(
+        True, description="Also drop the Russian and English stopwords of the `stop-words` package."
     )
 
 

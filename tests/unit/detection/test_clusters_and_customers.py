@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from processors.alerting import AlertBook
-from processors.features import FeatureCluster, FeatureClusters, TermExtractor, dice
+from processors.features import FeatureClusters, TermExtractor, _Request, dice
 from processors.incidents import normalize_error_code
 from schemas.alert import Audience, Severity
 from schemas.config import FeatureClusterConfig
@@ -279,14 +279,14 @@ def test_follow_up_messages_on_the_same_ticket_are_not_repeats() -> None:
     assert run.of("repeat_contact") == []
 
 
-class _EveryCluster(FeatureClusters):
-    """The reference: every cluster is a candidate (what the term index must reproduce)."""
+class _EveryRequest(FeatureClusters):
+    """The reference: every stored request is compared (what the term index must reproduce)."""
 
-    def _candidates(self, terms: frozenset[str]) -> list[FeatureCluster]:
-        return list(self.clusters.values())
+    def _alike_requests(self, request: _Request) -> list[str]:
+        return [t for t, other in self._requests.items() if self.alike(request.terms, other.terms)]
 
 
-def test_the_term_index_clusters_exactly_like_comparing_with_every_cluster() -> None:
+def test_the_term_index_clusters_exactly_like_comparing_with_every_request() -> None:
     rng = random.Random(3)
     words = [
         "export",
@@ -307,7 +307,7 @@ def test_the_term_index_clusters_exactly_like_comparing_with_every_cluster() -> 
     texts = [text for family in _FEATURE_REQUESTS for text in family]
     texts += [" ".join(rng.sample(words, rng.randint(1, 4))) for _ in range(150)]
     cfg = config()
-    indexed, reference = FeatureClusters(cfg, AlertBook()), _EveryCluster(cfg, AlertBook())
+    indexed, reference = FeatureClusters(cfg, AlertBook()), _EveryRequest(cfg, AlertBook())
     at = msk(1, 9)
     for n in range(600):
         text, customer = rng.choice(texts), f"c-{rng.randint(1, 40)}"
