@@ -261,8 +261,7 @@ class FeatureClusters(WithoutDeadlines):
             at, ticket_id, customer_id or f"ticket:{ticket_id}", text, terms, routing, event_id
         )
         joined = sorted(
-            {self._cluster_of[other] for other in self._alike_requests(request)},
-            key=lambda cluster_id: self.clusters[cluster_id].order,
+            self._joined_clusters(request), key=lambda cluster_id: self.clusters[cluster_id].order
         )
         alerts: list[Alert] = []
         if joined:
@@ -274,11 +273,24 @@ class FeatureClusters(WithoutDeadlines):
         self._add(cluster, request)
         return alerts + self._evaluate(cluster, at)
 
-    def _alike_requests(self, request: _Request) -> list[str]:
+    def _candidates(self, request: _Request) -> set[str]:
+        """Tickets whose request shares a distinctive term with `request`: no other can be alike."""
         candidates: set[str] = set()
         for term in self._terms.distinctive(request.terms):
             candidates |= self._by_term.get(term, set())
-        return [other for other in candidates if self.alike(request.terms, self._requests[other].terms)]
+        return candidates
+
+    def _joined_clusters(self, request: _Request) -> set[str]:
+        """The clusters holding a request alike to `request`. One alike member is enough to join a
+        cluster, so the rest of its members are not compared (a large cluster costs one comparison,
+        not one per member)."""
+        joined: set[str] = set()
+        terms = request.terms
+        for other in self._candidates(request):
+            cluster_id = self._cluster_of[other]
+            if cluster_id not in joined and self.alike(terms, self._requests[other].terms):
+                joined.add(cluster_id)
+        return joined
 
     def _new_cluster(self, founder: _Request) -> FeatureCluster:
         self._created += 1

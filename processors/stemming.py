@@ -23,6 +23,10 @@ def words(text: str, pattern: re.Pattern[str] = WORD) -> list[str]:
     return pattern.findall(text.lower().replace("ё", "е"))
 
 
+_STEMS: Final[dict[bool, dict[str, str]]] = {False: {}, True: {}}
+"""word -> stem, without and with lemmas first."""
+
+
 @functools.cache
 def morphology() -> Any:
     """pymorphy3's analyzer of Russian (loaded once: about half a second and 15 MB)."""
@@ -37,15 +41,16 @@ class Stemmer:
         self._english = snowballstemmer.stemmer("english")
         self._lemmas = lemmas
         self._morph = morphology() if lemmas else None
-        self._cache: dict[str, str] = {}
+        # A word's stem is a pure function of the word: one cache per mode for the whole process (every
+        # detection engine a test builds, every classifier), not one per instance.
+        self._cache = _STEMS[lemmas]
 
     def __getstate__(self) -> dict[str, Any]:
-        # The analyzer is a shared, read-only dictionary: a checkpoint names it rather than copying it.
-        return {**self.__dict__, "_morph": None}
+        # The analyzer and the cache are shared and derivable: a checkpoint names the mode only.
+        return {"_lemmas": self._lemmas}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._morph = morphology() if self._lemmas else None
+        self.__init__(state["_lemmas"])  # type: ignore[misc]
 
     def stem(self, word: str) -> str:
         stem = self._cache.get(word)

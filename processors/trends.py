@@ -8,17 +8,20 @@
 - `resolution_time_spike` (subject `{"dimension": "topic","value"}`): mean SLA-clock resolution time of
   tickets first resolved in each window; fires at +20% with >= 20 tickets in each; resolves under +10%.
 Rates (escalations, first-contact resolution, misrouting) are `processors/rates.py`'s.
-No week-over-week verdict until the stream covers both windows.
+No week-over-week verdict until the stream covers both windows (for resolution time, both windows and a
+week's warm-up before them: a stream's first resolutions are its fastest). Error codes count in their
+normalized form (`ERR 502` = `ERR-502`), as incident clusters count them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from processors.alerting import AlertBook
 from processors.detector import Observation, WithoutDeadlines
+from processors.incidents import normalize_error_code
 from processors.summaries import summarize
 from processors.windows import HourlySeries, hour_index, rise_p_value
 from schemas.alert import ROUTING_LABELS, Alert, Audience, Severity
@@ -76,6 +79,10 @@ class TrendDetectors(WithoutDeadlines):
             value = getattr(event, dimension)
             if value is None:
                 continue
+            if dimension == "error_code":
+                value = normalize_error_code(
+                    value
+                )  # "ERR 502" and "err-502" are one code, as incidents count it
             # A StrEnum member hashes and compares as its value, so it finds the key; a new key is stored
             # with the plain value (it is pickled, compared and printed; str() of a member is its value).
             series = contacts.get((dimension, value))
@@ -97,7 +104,12 @@ class TrendDetectors(WithoutDeadlines):
         alerts: list[Alert] = []
         if covered:
             alerts += self._volume(at, now)
-            alerts += self._resolution_time(at, now)
+            # Tickets resolved early in a stream are its fast ones (the slow ones were opened before it),
+            # so the previous window's mean is biased low until it starts `warmup_days` in.
+            warmup = timedelta(days=self._config.resolution_time_spike.warmup_days)
+            previous_starts = datetime.fromtimestamp((now - 2 * self._week) * 3600, tz=at.tzinfo)
+            if stream_start + warmup <= previous_starts:
+                alerts += self._resolution_time(at, now)
         self._prune(now)
         return alerts
 

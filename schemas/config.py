@@ -137,6 +137,11 @@ class ResolutionTimeSpikeConfig(_Frozen):
     resolve_below: float = 0.10
     min_tickets: int = 20
     window_days: int = 7
+    warmup_days: int = Field(
+        7,
+        description="The previous window starts at least this long after the stream: a stream's first "
+        "resolutions are its fast tickets, the slow ones having opened before it.",
+    )
 
 
 class RateRuleConfig(_Frozen):

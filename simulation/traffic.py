@@ -3,8 +3,10 @@
 Pure: a seed and the simulated instants asked for decide everything, so the same seed always yields the
 same bytes. New tickets arrive as a Poisson process whose rate follows business hours in the support
 team's time zone; each ticket then lives its life (assignment, replies, waits on the customer,
-escalation, resolution, CSAT). Incidents bring many customers with one error code within minutes.
-A small share of records is deliberately broken or delivered twice, as real producers do.
+escalation, resolution, CSAT). Incidents bring many customers with one error code within minutes;
+feature requests come in paraphrase families; planned anomalies add a topic's volume spike or silence a
+channel. The simulator records every anomaly it injected (`injected`), so a test can require each one
+found. A small share of records is deliberately broken or delivered twice, as real producers do.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from processors.calendar import AlwaysOpen, BusinessCalendar, SlaCalendar
+from processors.features import FEATURE_REQUEST_CLUSTER
+from processors.incidents import INCIDENT_CLUSTER, normalize_error_code
 from processors.pii import Pseudonymizer
+from processors.silence import CHANNEL_SILENT
 from processors.sla import SlaTargets, sla_targets
 from processors.ticket_state import TicketState
+from processors.trends import VOLUME_SPIKE
 from schemas.config import load_config
 from schemas.event import BusinessImpact, ContactKind, CustomerTier, EventType, Priority, TicketStatus
 from simulation.native_payloads import NATIVE_CHANNELS, native_source, native_ticket_id, render
@@ -202,6 +208,37 @@ class SimulatedRecord:
     """Where a native payload is posted, under /ingest/ (`outbound/telegram` for a bot's reply)."""
 
 
+@dataclass(frozen=True)
+class VolumeSpike:
+    """From `starts` to `ends`, a topic receives `extra` more of its usual new tickets (0.6: +60%)."""
+
+    topic: str
+    starts: datetime
+    ends: datetime
+    extra: float = 0.6
+
+
+@dataclass(frozen=True)
+class ChannelOutage:
+    """From `starts` to `ends`, no new contact arrives on `channel` (its integration is down)."""
+
+    channel: str
+    starts: datetime
+    ends: datetime
+
+
+@dataclass(frozen=True)
+class InjectedAnomaly:
+    """What the simulator put in the stream, and the alert that should find it."""
+
+    rule: str
+    subject: dict[str, str] | None
+    """The alert's subject, when the anomaly decides it (a feature cluster's id it does not)."""
+    starts: datetime
+    ends: datetime
+    tickets: tuple[str, ...] = ()
+
+
 @dataclass(order=True)
 class _Scheduled:
     at: datetime
@@ -231,6 +268,8 @@ class TrafficSimulator:
     pii_key: bytes | None = None
     """With `native`: the worker's pseudonymization key, so the lifecycle that follows a native first
     contact continues on the ticket id the adapter derives (ids that name a person are keyed hashes)."""
+    spikes: tuple[VolumeSpike, ...] = ()
+    outages: tuple[ChannelOutage, ...] = ()
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
@@ -257,6 +296,31 @@ class TrafficSimulator:
             "24x7": AlwaysOpen(),
             "business": BusinessCalendar(detection.business_hours),
         }
+        self._incidents: list[InjectedAnomaly] = []
+        self._families: dict[int, list[str]] = {}
+        self._topics = [template[0] for template in _CONTACT_TEMPLATES]
+
+    @property
+    def injected(self) -> list[InjectedAnomaly]:
+        """Every anomaly in the stream so far: incidents, feature-request families, spikes, outages."""
+        found = list(self._incidents)
+        found += [
+            InjectedAnomaly(FEATURE_REQUEST_CLUSTER, None, self.start, self._cursor, tuple(tickets))
+            for _, tickets in sorted(self._families.items())
+        ]
+        found += [
+            InjectedAnomaly(
+                VOLUME_SPIKE, {"dimension": "topic", "value": spike.topic}, spike.starts, spike.ends
+            )
+            for spike in self.spikes
+            if spike.starts < self._cursor
+        ]
+        found += [
+            InjectedAnomaly(CHANNEL_SILENT, {"channel": outage.channel}, outage.starts, outage.ends)
+            for outage in self.outages
+            if outage.starts < self._cursor
+        ]
+        return found
 
     # -- public ---------------------------------------------------------------------------------------
     def advance(self, until: datetime) -> list[SimulatedRecord]:
@@ -292,6 +356,13 @@ class TrafficSimulator:
     def _plan_minute(self, minute: datetime) -> None:
         for _ in range(self._poisson(self._rate_per_minute(minute))):
             self._open_ticket(minute + timedelta(seconds=self._rng.uniform(0, 59.999)))
+        for spike in self.spikes:
+            if spike.starts <= minute < spike.ends:
+                # The topic's usual share of new tickets (feature requests aside), `extra` times over.
+                share = 0.92 * self._topics.count(spike.topic) / len(self._topics)
+                for _ in range(self._poisson(self._rate_per_minute(minute) * share * spike.extra)):
+                    at = minute + timedelta(seconds=self._rng.uniform(0, 59.999))
+                    self._open_ticket(at, topic=spike.topic)
         local = minute.astimezone(MOSCOW)
         business = local.weekday() < 5 and 9 <= local.hour < 18
         if business and self._rng.random() < self.incident_chance_per_business_hour / 60.0:
@@ -300,10 +371,21 @@ class TrafficSimulator:
     def _start_incident(self, minute: datetime) -> None:
         code = self._rng.choice(_INCIDENT_CODES)
         affected = self._rng.sample(range(1, self.customers + 1), k=self._rng.randint(6, 12))
+        tickets = []
         for n in affected:
             text = self._rng.choice(_INCIDENT_TEXTS).format(code=code)
             at = minute + timedelta(seconds=self._rng.uniform(0, 20 * 60))
-            self._open_ticket(at, customer=f"cust-{n:04d}", incident=(code, text))
+            tickets.append(self._open_ticket(at, customer=f"cust-{n:04d}", incident=(code, text)))
+        subject = {"error_code": normalize_error_code(code)}
+        self._incidents.append(
+            InjectedAnomaly(
+                INCIDENT_CLUSTER,
+                subject,
+                minute,
+                minute + timedelta(minutes=20),
+                tuple(t for t in tickets if t is not None),
+            )
+        )
 
     # -- a ticket's life ------------------------------------------------------------------------------
     def _schedule(self, at: datetime, event: dict[str, Any]) -> None:
@@ -327,13 +409,21 @@ class TrafficSimulator:
         return _CHANNELS[-1][0]
 
     def _open_ticket(
-        self, at: datetime, customer: str | None = None, incident: tuple[str, str] | None = None
-    ) -> None:
+        self,
+        at: datetime,
+        customer: str | None = None,
+        incident: tuple[str, str] | None = None,
+        topic: str | None = None,
+    ) -> str | None:
+        """Plan a new ticket's life; its id, or None when its channel is down (the contact never
+        arrives)."""
         rng = self._rng
         self._tickets += 1
         ticket = f"T-{self._id_prefix}-{self._tickets:06d}"
         customer = customer or self._pick_customer()
         channel = self._pick_channel()
+        if self._down(channel, at):
+            return None
         native = self.native and channel in NATIVE_CHANNELS
         source_id = None
         source = _SOURCES[channel]
@@ -365,9 +455,10 @@ class TrafficSimulator:
                 subject=text[:60],
                 text=text,
             )
-        elif rng.random() < 0.08:
+        elif topic is None and rng.random() < 0.08:
             family = rng.randrange(len(_FEATURE_REQUESTS))
             text = rng.choice(_FEATURE_REQUESTS[family])
+            self._families.setdefault(family, []).append(ticket)
             event.update(
                 kind=ContactKind.FEATURE_REQUEST,
                 category=BusinessImpact.DEVELOPMENT,
@@ -376,9 +467,12 @@ class TrafficSimulator:
                 text=text,
             )
         else:
-            topic, kind, category, ru, en = rng.choice(_CONTACT_TEMPLATES)
+            templates = _CONTACT_TEMPLATES
+            if topic is not None:
+                templates = tuple(template for template in templates if template[0] == topic)
+            chosen, kind, category, ru, en = rng.choice(templates)
             text = ru if russian else en
-            event.update(kind=kind, category=category, topic=topic, subject=text[:60], text=text)
+            event.update(kind=kind, category=category, topic=chosen, subject=text[:60], text=text)
         if rng.random() < 0.3:
             event["priority"] = rng.choice((Priority.P1, Priority.P2, Priority.P3, Priority.P3, Priority.P4))
         # A native ticket's events carry what its rendering needs (underscored: never in an event).
@@ -389,6 +483,7 @@ class TrafficSimulator:
                 rendering["_source_id"] = source_id  # what the source itself calls the ticket
         self._schedule(at, {**event, **rendering, "_first": True} if native else event)
         self._plan_lifecycle(at, event, rendering)
+        return ticket
 
     def _targets(self, opened: datetime, event: dict[str, Any]) -> tuple[SlaTargets | None, SlaCalendar]:
         """The targets the detectors will hold this ticket to (the same policy choice, one function)."""
@@ -482,8 +577,13 @@ class TrafficSimulator:
                 answer = self._calendars["business"].add(rated, rng.uniform(0.5, 6) * 3600)
                 self._schedule(answer, {**base, "type": EventType.AGENT_REPLIED, "agent": agent})
 
+    def _down(self, channel: str, at: datetime) -> bool:
+        return any(o.channel == channel and o.starts <= at < o.ends for o in self.outages)
+
     # -- serialization, breakage, redelivery ---------------------------------------------------------
     def _emit(self, at: datetime, event: dict[str, Any]) -> list[SimulatedRecord]:
+        if self.outages and event["type"] == EventType.CONTACT_RECEIVED and self._down(event["channel"], at):
+            return []  # a customer's message on a channel that is down never arrives
         # Ids are numbered in emission order, so they are stable for a seed.
         self._events += 1
         if event.get("_native"):
@@ -523,3 +623,23 @@ class TrafficSimulator:
         else:
             broken["type"] = "contact_recieved"
         return orjson.dumps(broken)
+
+
+def realistic_month(seed: int = 7) -> TrafficSimulator:
+    """Thirty days from Monday 5 October 2026 (MSK) of the calibrated organisation, with the anomalies a
+    month brings: incidents and feature-request families as every run has them, the delivery topic's
+    new tickets up 60% through the third week (a week-over-week spike), and web chat down 10:00-13:00 on
+    the fourth Wednesday (a silent channel). Advance it to `realistic_month_end()`."""
+    start = datetime(2026, 10, 5, tzinfo=MOSCOW)
+    return TrafficSimulator(
+        seed=seed,
+        start=start,
+        spikes=(VolumeSpike("delivery", start + timedelta(days=14), start + timedelta(days=21)),),
+        outages=(
+            ChannelOutage("chat", start + timedelta(days=23, hours=10), start + timedelta(days=23, hours=13)),
+        ),
+    )
+
+
+def realistic_month_end() -> datetime:
+    return datetime(2026, 10, 5, tzinfo=MOSCOW) + timedelta(days=30)

@@ -282,8 +282,8 @@ def test_follow_up_messages_on_the_same_ticket_are_not_repeats() -> None:
 class _EveryRequest(FeatureClusters):
     """The reference: every stored request is compared (what the term index must reproduce)."""
 
-    def _alike_requests(self, request: _Request) -> list[str]:
-        return [t for t, other in self._requests.items() if self.alike(request.terms, other.terms)]
+    def _candidates(self, request: _Request) -> set[str]:
+        return set(self._requests)
 
 
 def test_the_term_index_clusters_exactly_like_comparing_with_every_request() -> None:
