@@ -78,24 +78,31 @@ def matches(matchers: list[str], labels: dict[str, str]) -> bool:
 @dataclass(frozen=True)
 class Route:
     receiver: str
+    name: str
+    """The route's matchers: Alertmanager groups per route, so two routes to one receiver never share a
+    group."""
     group_by: tuple[str, ...]
     group_wait: float
     group_interval: float
     repeat_interval: float
 
 
-def route_of(node: dict[str, Any], labels: dict[str, str], inherited: Route) -> Route:
+def routes_of(node: dict[str, Any], labels: dict[str, str], inherited: Route) -> list[Route]:
     here = Route(
         node.get("receiver", inherited.receiver),
+        " ".join(node.get("matchers", [])) or inherited.name,
         tuple(node.get("group_by", inherited.group_by)),
         seconds(node["group_wait"]) if "group_wait" in node else inherited.group_wait,
         seconds(node["group_interval"]) if "group_interval" in node else inherited.group_interval,
         seconds(node["repeat_interval"]) if "repeat_interval" in node else inherited.repeat_interval,
     )
+    found: list[Route] = []
     for child in node.get("routes") or []:
         if matches(child.get("matchers", []), labels):
-            return route_of(child, labels, here)
-    return here
+            found += routes_of(child, labels, here)
+            if not child.get("continue", False):
+                break
+    return found or [here]
 
 
 @dataclass
@@ -109,13 +116,28 @@ class Group:
     scheduled: bool = False
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class Delivery:
+    """What the shipped configuration sends for a simulated stream."""
 
+    messages: Counter[tuple[str, str]]
+    """(receiver, local day "Mon 05 Oct") -> messages."""
+    by_route: Counter[tuple[str, str]]
+    """(receiver, route matchers) -> messages over the run."""
+    breached: set[str]
+    shown: set[str]
+    changes: int
+    alerts: int
+
+
+def deliver(days: int, seed: int, tickets_per_peak_hour: float = 300.0) -> Delivery:
     config = yaml.safe_load(render_config(_EXAMPLE))
+    # A receiver without an integration (the SLA board's) notifies no one: its groups send nothing.
+    notifies = {
+        r["name"]
+        for r in config["receivers"]
+        if any(r.get(kind) for kind in ("telegram_configs", "email_configs", "webhook_configs"))
+    }
     sends_resolved = {
         r["name"]: any(
             c.get("send_resolved", False)
@@ -127,6 +149,7 @@ def main() -> None:
     root = config["route"]
     top = Route(
         root["receiver"],
+        "(default)",
         tuple(root.get("group_by", [])),
         seconds(root["group_wait"]),
         seconds(root["group_interval"]),
@@ -134,7 +157,7 @@ def main() -> None:
     )
     inhibit = config.get("inhibit_rules", [])
 
-    lines = make_stream(args.days, args.seed)
+    lines = make_stream(days, seed, tickets_per_peak_hour)
     out = io.BytesIO()
     replay(lines, load_config(), out, errors=io.StringIO())
     changes = [Alert.model_validate_json(line) for line in out.getvalue().splitlines()]
@@ -184,10 +207,10 @@ def main() -> None:
             and group.last_sent_at is not None
             and now - group.last_sent_at >= group.route.repeat_interval
         )
-        if new or resolved or repeat:
+        if (new or resolved or repeat) and group.route.receiver in notifies:
             day = datetime.fromtimestamp(now, MOSCOW).strftime("%a %d %b")
             messages[(group.route.receiver, day)] += 1
-            by_rule[(group.route.receiver, key[1][0] if key[1] else "")] += 1
+            by_rule[(group.route.receiver, group.route.name)] += 1
             shown.update(active)
             if resolved:
                 shown.update(group.resolved_since)
@@ -210,49 +233,65 @@ def main() -> None:
     for at, _, alert in timeline:
         advance(at)
         labels = labels_of(alert)
-        route = route_of(root, labels, top)
-        key = (route.receiver, tuple(labels.get(name, "") for name in route.group_by))
         if alert.status is AlertStatus.FIRING:
             if alert.alert_id not in firing:
                 as_source(labels, +1)
             firing[alert.alert_id] = labels
             if alert.rule.endswith("_breached"):
                 breached.add(alert.alert_id)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = Group(route)
-                heapq.heappush(flushes, (at + route.group_wait, key))
-            group.alerts[alert.alert_id] = labels
-        else:
-            if firing.pop(alert.alert_id, None) is not None:
-                as_source(labels, -1)
-            group = groups.get(key)
-            if group is not None and alert.alert_id in group.alerts:
-                del group.alerts[alert.alert_id]
-                group.resolved_since.add(alert.alert_id)
+        elif firing.pop(alert.alert_id, None) is not None:
+            as_source(labels, -1)
+        for route in routes_of(root, labels, top):
+            key = (route.name, tuple(labels.get(name, "") for name in route.group_by))
+            if alert.status is AlertStatus.FIRING:
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = Group(route)
+                    heapq.heappush(flushes, (at + route.group_wait, key))
+                group.alerts[alert.alert_id] = labels
+            else:
+                group = groups.get(key)
+                if group is not None and alert.alert_id in group.alerts:
+                    del group.alerts[alert.alert_id]
+                    group.resolved_since.add(alert.alert_id)
     # Alerts still firing at the end keep their groups flushing forever: stop a day after the last change.
     advance(timeline[-1][0] + 86400 if timeline else 0.0)
 
+    return Delivery(messages, by_rule, breached, shown, len(changes), len({a.alert_id for a in changes}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--tickets-per-peak-hour",
+        type=float,
+        default=300.0,
+        help="300: about 2,600 tickets a weekday; 120 (the realistic month's): about 1,350",
+    )
+    args = parser.parse_args()
+    found = deliver(args.days, args.seed, args.tickets_per_peak_hour)
+    messages = found.messages
     days = sorted({day for _, day in messages}, key=lambda d: datetime.strptime(d + " 2026", "%a %d %b %Y"))
     receivers = sorted({receiver for receiver, _ in messages})
-    fired = len({a.alert_id for a in changes})
-    print(f"{len(changes)} alert state changes ({fired} alerts) over {args.days} simulated days")
+    print(f"{found.changes} alert state changes ({found.alerts} alerts) over {args.days} simulated days")
     print(f"{'day':<12}" + "".join(f"{r:>16}" for r in receivers))
     for day in days:
         print(f"{day:<12}" + "".join(f"{messages[(r, day)]:>16}" for r in receivers))
-    missing = breached - shown
+    missing = found.breached - found.shown
     print(
-        f"breached SLA alerts: {len(breached)}; shown in a message: {len(breached & shown)}; "
-        f"never shown: {len(missing)} (inhibited while they fired, e.g. by an incident, or fired and "
-        f"resolved before their group's first message)"
+        f"breached SLA alerts: {len(found.breached)}; shown in a message: "
+        f"{len(found.breached & found.shown)}; never shown: {len(missing)} (inhibited while they fired, "
+        "e.g. by an incident, or fired and resolved before their group's first message)"
     )
     per_day: defaultdict[str, int] = defaultdict(int)
     for (receiver, _day), count in messages.items():
         per_day[receiver] = max(per_day[receiver], count)
     print("busiest day per receiver: " + ", ".join(f"{r} {n}" for r, n in sorted(per_day.items())))
-    print("messages over the whole run, by receiver and rule:")
-    for (receiver, rule), count in sorted(by_rule.items(), key=lambda item: -item[1]):
-        print(f"  {receiver:<16} {rule:<32} {count}")
+    print("messages over the whole run, by receiver and route:")
+    for (receiver, route), count in sorted(found.by_route.items(), key=lambda item: -item[1]):
+        print(f"  {receiver:<14} {count:>5}  {route}")
 
 
 if __name__ == "__main__":

@@ -33,9 +33,9 @@ from stream.cli import tune_gc_for_long_lived_state
 from stream.replay import replay
 
 
-def make_stream(days: int, seed: int) -> list[bytes]:
+def make_stream(days: int, seed: int, tickets_per_peak_hour: float = 300.0) -> list[bytes]:
     start = datetime(2026, 10, 5, tzinfo=MOSCOW)
-    simulator = TrafficSimulator(seed=seed, start=start, new_tickets_per_peak_hour=300.0)
+    simulator = TrafficSimulator(seed=seed, start=start, new_tickets_per_peak_hour=tickets_per_peak_hour)
     records = simulator.advance(start + timedelta(days=days))
     return b"\n".join(record.value for record in records).split(b"\n")
 

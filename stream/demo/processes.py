@@ -78,6 +78,11 @@ _DEMO_TIMINGS: Final = {
     "incident_group_wait": "5s",
     "product_group_wait": "10s",
     "digest_group_wait": "30s",
+    # The shipped SLA digests wait 1 h and 2 h between messages; the demo's simulated clock runs faster,
+    # so its digests come every minute and two.
+    "sla_group_wait": "10s",
+    "sla_urgent_interval": "1m",
+    "sla_digest_interval": "2m",
 }
 
 

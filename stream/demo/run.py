@@ -157,8 +157,9 @@ def run_demo(
             firing = int(counts.value("contactpulse_alerts_sent_total", status="firing"))
             print(
                 f"{firing} alerts fired; Alertmanager sent {counts.telegram_messages} Telegram messages to "
-                "on-call (digests by rule, and by priority for p1/p2; each also e-mailed; alerts an incident "
-                f"or a breach covers held back) and {counts.product_mail} e-mails to product managers",
+                "on-call (an urgent SLA digest for p1/p2, an SLA digest for the rest, follow-ups, incidents; "
+                "each also e-mailed; alerts an incident or a breach covers held back) and "
+                f"{counts.product_mail} e-mails to product managers",
                 file=out,
                 flush=True,
             )

@@ -33,7 +33,15 @@ STARTED = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 # group_wait leaves Alertmanager's inhibitor time to see the incident and the breaches posted with the
 # alerts they inhibit. It holds only if startsAt is when Alertmanager took the alert: with the event time
 # (07:00 here) Alertmanager skipped group_wait and the at-risk alert raced its breach (it won on CI).
-FAST = {"group_wait": "6s", "group_interval": "3s", "incident_group_wait": "1s", "product_group_wait": "1s"}
+FAST = {
+    "group_wait": "6s",
+    "group_interval": "3s",
+    "incident_group_wait": "1s",
+    "product_group_wait": "1s",
+    "sla_group_wait": "6s",
+    "sla_urgent_interval": "3s",
+    "sla_digest_interval": "3s",
+}
 
 
 def alert(
@@ -158,11 +166,15 @@ async def test_grouped_inhibited_routed_and_resolved_messages_with_exact_text(
         await wait_until(lambda: len(telegram.messages) >= 2, 60, "two Telegram messages")
         await wait_until(lambda: len(smtp.recorder.mail) >= 6, 60, "six e-mails")
         await asyncio.sleep(4)  # nothing more may come (inhibited alerts, other routes)
-        ticket_link = '<a href="https://support.example.org/tickets/{0}">↗</a>'
+
+        def ticket(n: int) -> str:
+            url = f"https://support.example.org/tickets/T-{n}"
+            return f'• <a href="{url}">T-{n}</a> · p2 · L1 · email'
+
         sla_text = (
-            "🔴 <b>2 × first-response SLA breached / нарушен срок первого ответа</b> · team L1 · p2 · email\n"
-            f"• {breached('T-1').summary} {ticket_link.format('T-1')}\n"
-            f"• {breached('T-2').summary} {ticket_link.format('T-2')}\n"
+            "🔴 <b>SLA: 2 breached, 0 at risk / нарушено 2, под угрозой 0</b>\n"
+            "<b>2 × first-response SLA breached / нарушен срок первого ответа</b>\n"
+            f"{ticket(1)}\n{ticket(2)}\n"
         )
         incident_text = (
             "🔴 <b>1 × incident / инцидент</b> · E-42\n"
@@ -175,7 +187,11 @@ async def test_grouped_inhibited_routed_and_resolved_messages_with_exact_text(
         assert {str(m["chat_id"]) for m in telegram.messages} == {CHAT_ID}
         assert {m.get("parse_mode") for m in telegram.messages} == {"HTML"}
 
-        assert len(smtp.to("oncall@example.org")) == 2
+        assert sorted(m["Subject"] for m in smtp.to("oncall@example.org")) == [
+            "[ContactPulse] 1 × incident / инцидент · E-42: 6 customers reported error E-42 within 30 min "
+            "(7 tickets).",
+            "[ContactPulse] SLA: 2 breached, 0 at risk / нарушено 2, под угрозой 0",
+        ]
         # Engineering hears of the incident (also paged above) and of the error code's weekly rise.
         assert sorted(m["Subject"] for m in smtp.to("engineering@example.org")) == [
             "[ContactPulse] 1 × incident / инцидент · E-42: 6 customers reported error E-42 within 30 min "
@@ -197,9 +213,9 @@ async def test_grouped_inhibited_routed_and_resolved_messages_with_exact_text(
         assert "Track parcels" in delivery_html
         assert "Счёт" not in delivery_html
 
-        # An agent answers T-1: both its alerts resolve (as the engine resolves them). The team's group
-        # says so at its next interval, with T-2 still firing; the at-risk alert was never sent, so
-        # its resolution is not either.
+        # An agent answers T-1: both its alerts resolve (as the engine resolves them). The SLA digest says
+        # so at its next interval, with T-2 still breached; the at-risk alert was never sent (inhibited
+        # by the breach, and a p2 first response at risk is the board's), so nothing says it resolved.
         now = datetime.now(UTC)
         answered = [
             a.model_copy(update={"status": AlertStatus.RESOLVED, "ends_at": now})
@@ -214,11 +230,12 @@ async def test_grouped_inhibited_routed_and_resolved_messages_with_exact_text(
         await asyncio.sleep(4)
         assert len(telegram.messages) == 3
         assert telegram.texts()[2] == (
-            "🔴 <b>1 × first-response SLA breached / нарушен срок первого ответа</b> · team L1 · p2 · email\n"
-            f"• {breached('T-2').summary} {ticket_link.format('T-2')}\n"
-            "✅ <b>1 resolved / решено: first-response SLA breached / нарушен срок первого ответа</b>"
-            " · team L1 · p2 · email\n"
-            f"• {breached('T-1').summary}\n"
+            "🔴 <b>SLA: 1 breached, 0 at risk / нарушено 1, под угрозой 0</b>\n"
+            "<b>1 × first-response SLA breached / нарушен срок первого ответа</b>\n"
+            f"{ticket(2)}\n"
+            "✅ <b>1 breached answered or solved since the last digest / отвечены или решены после "
+            "нарушения</b>\n"
+            f"{ticket(1)} (first-response SLA breached / нарушен срок первого ответа)\n"
         )
     finally:
         if manager is not None:

@@ -193,7 +193,7 @@ def test_the_rendered_configuration_passes_amtool_and_routes_as_documented(tmp_p
     checked = subprocess.run(["amtool", "check-config", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "4 inhibit rules" in checked.stdout
-    assert "6 receivers" in checked.stdout
+    assert "8 receivers" in checked.stdout
 
     def route(*labels: str) -> str:
         found = subprocess.run(
@@ -204,10 +204,14 @@ def test_the_rendered_configuration_passes_amtool_and_routes_as_documented(tmp_p
         )
         return found.stdout.strip()
 
-    assert route("audience=oncall", "alertname=sla_first_response_breached", "team=L1") == "oncall"
-    assert route("audience=oncall", "alertname=sla_resolution_at_risk", "priority=p3") == "oncall-quiet"
-    assert route("audience=oncall", "alertname=sla_resolution_at_risk", "priority=p1") == "oncall-quiet"
-    assert route("audience=oncall", "alertname=sla_resolution_breached", "priority=p4") == "oncall"
+    # SLA: two digests in one receiver (urgent p1/p2 hourly, the rest every 2 h); p1/p2 first
+    # responses at risk only on the board (minutes of warning: answered or breached before a digest).
+    assert route("audience=oncall", "alertname=sla_first_response_breached", "priority=p2") == "oncall-sla"
+    assert route("audience=oncall", "alertname=sla_resolution_at_risk", "priority=p3") == "oncall-sla"
+    assert route("audience=oncall", "alertname=sla_resolution_at_risk", "priority=p1") == "oncall-sla"
+    assert route("audience=oncall", "alertname=sla_resolution_breached", "priority=p4") == "oncall-sla"
+    assert route("audience=oncall", "alertname=sla_first_response_at_risk", "priority=p1") == "sla-board"
+    assert route("audience=oncall", "alertname=sla_first_response_at_risk", "priority=p3") == "oncall-sla"
     # An incident pages on-call and tells engineering; a rise of one error code is engineering's alone.
     assert route("audience=oncall", "alertname=incident_cluster", "error_code=E-42") == "engineering,oncall"
     assert route("audience=engineering", "alertname=volume_spike", "error_code=E-42") == "engineering"
