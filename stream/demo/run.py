@@ -156,11 +156,16 @@ def run_demo(
         if counts.delivering:
             firing = int(counts.value("contactpulse_alerts_sent_total", status="firing"))
             print(
-                f"{firing} alerts fired; Alertmanager sent {counts.telegram_messages} Telegram messages to "
-                "on-call (an urgent SLA digest for p1/p2, an SLA digest for the rest, follow-ups, incidents; "
-                "each also e-mailed; alerts an incident or a breach covers held back) and "
-                f"{counts.product_mail} e-mails to product managers",
+                f"{_many(firing, 'alert')} fired; Alertmanager sent "
+                f"{_many(counts.telegram_messages, 'Telegram message')} to on-call (an urgent SLA digest "
+                "for p1/p2, an SLA digest for the rest, follow-ups, incidents; each also e-mailed; alerts "
+                "an incident or a breach covers held back) and "
+                f"{_many(counts.product_mail, 'e-mail')} to product managers",
                 file=out,
                 flush=True,
             )
     return 0
+
+
+def _many(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -59,7 +59,7 @@ def test_demo_shows_traffic_flowing_into_clickhouse(isolated_settings: Settings,
     # Alertmanager (installed by the test set-up) delivers digests; the raw per-alert lines give way.
     assert "  ALERT [" not in out
     assert "  → Telegram, on-call chat" in out
-    sent = re.search(r"(\d+) alerts fired; Alertmanager sent (\d+) Telegram messages to on-call", out)
+    sent = re.search(r"(\d+) alerts? fired; Alertmanager sent (\d+) Telegram messages? to on-call", out)
     assert sent, out
     assert int(sent.group(1)) > 0
     assert int(sent.group(2)) > 0
