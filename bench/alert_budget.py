@@ -85,19 +85,13 @@ def finds(anomaly: InjectedAnomaly, alerts: list[Alert]) -> Alert | None:
     feature family, five or more of its tickets in the cluster), firing at some point from the anomaly's
     start to `FOUND_WITHIN` after its end, and started no earlier than an hour before it (a second
     incident of one code while the first's alert still fires is in that alert)."""
+    ended_at = {a.alert_id: a.ends_at for a in alerts if a.status is AlertStatus.RESOLVED}
     for alert in alerts:
         if alert.rule != anomaly.rule or alert.status is not AlertStatus.FIRING:
             continue
         if not anomaly.starts - timedelta(hours=1) <= alert.starts_at <= anomaly.ends + FOUND_WITHIN:
             continue
-        ended = next(
-            (
-                later.ends_at
-                for later in alerts
-                if later.alert_id == alert.alert_id and later.status is AlertStatus.RESOLVED
-            ),
-            None,
-        )
+        ended = ended_at.get(alert.alert_id)
         if ended is not None and ended < anomaly.starts:
             continue
         if anomaly.subject is not None and alert.subject == anomaly.subject:

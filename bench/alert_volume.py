@@ -173,7 +173,7 @@ def deliver(days: int, seed: int, tickets_per_peak_hour: float = 300.0) -> Deliv
     groups: dict[tuple[str, tuple[str, ...]], Group] = {}
     flushes: list[tuple[float, tuple[str, tuple[str, ...]]]] = []
     messages: Counter[tuple[str, str]] = Counter()
-    by_rule: Counter[tuple[str, str]] = Counter()
+    by_route: Counter[tuple[str, str]] = Counter()
     shown: set[str] = set()
     breached: set[str] = set()
 
@@ -210,7 +210,7 @@ def deliver(days: int, seed: int, tickets_per_peak_hour: float = 300.0) -> Deliv
         if (new or resolved or repeat) and group.route.receiver in notifies:
             day = datetime.fromtimestamp(now, MOSCOW).strftime("%a %d %b")
             messages[(group.route.receiver, day)] += 1
-            by_rule[(group.route.receiver, group.route.name)] += 1
+            by_route[(group.route.receiver, group.route.name)] += 1
             shown.update(active)
             if resolved:
                 shown.update(group.resolved_since)
@@ -257,7 +257,7 @@ def deliver(days: int, seed: int, tickets_per_peak_hour: float = 300.0) -> Deliv
     # Alerts still firing at the end keep their groups flushing forever: stop a day after the last change.
     advance(timeline[-1][0] + 86400 if timeline else 0.0)
 
-    return Delivery(messages, by_rule, breached, shown, len(changes), len({a.alert_id for a in changes}))
+    return Delivery(messages, by_route, breached, shown, len(changes), len({a.alert_id for a in changes}))
 
 
 def main() -> None:

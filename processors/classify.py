@@ -128,15 +128,17 @@ class Classifier:
 
     def kind_of(self, text: str) -> ContactKind | None:
         """The kind the rules give a text (the evaluation bench calls this)."""
-        found = self._best(self._kind, self._stems(text), self._error_code_bonus(text))
+        found = self._best(self._kind, self._stems(text), self._error_code_bonus(self._error_code(text)))
         return ContactKind(found) if found else None
 
     def category_of(self, text: str, kind: ContactKind | None = None) -> BusinessImpact | None:
         """The category the rules give a text, else the usual one of its kind (its own or the rules')."""
-        found = self._best(self._category, self._stems(text))
-        if found:
-            return BusinessImpact(found)
-        return self._category_by_kind.get(kind or self.kind_of(text))
+        return self._category_for(self._stems(text), kind or self.kind_of(text))
+
+    def _category_for(self, stems: tuple[str, ...], kind: ContactKind | None) -> BusinessImpact | None:
+        """The category rules' verdict, else the usual category of `kind`."""
+        found = self._best(self._category, stems)
+        return BusinessImpact(found) if found else self._category_by_kind.get(kind)
 
     def _error_code(self, text: str) -> str | None:
         for pattern in self._error_codes:
@@ -144,8 +146,9 @@ class Classifier:
                 return match.group(0)
         return None
 
-    def _error_code_bonus(self, text: str) -> Rule | None:
-        return self._error_code_kind if self._error_code(text) else None
+    def _error_code_bonus(self, error_code: str | None) -> Rule | None:
+        """What a quoted error code adds to the kinds' scores."""
+        return self._error_code_kind if error_code else None
 
     def enrich(self, event: ContactEvent) -> ContactEvent:
         """Fill what the source left empty; only customer contacts carry words to classify."""
@@ -157,17 +160,12 @@ class Classifier:
         stems = self._stems(text)
         update: dict[str, Any] = {}
         error_code = self._error_code(text)
-        if event.kind is None and (
-            kind := self._best(self._kind, stems, self._error_code_kind if error_code else None)
-        ):
+        if event.kind is None and (kind := self._best(self._kind, stems, self._error_code_bonus(error_code))):
             update["kind"] = ContactKind(kind)
         if event.topic is None and (topic := self._best(self._topic, stems)):
             update["topic"] = topic
         if event.category is None:
-            found = self._best(self._category, stems)
-            category = (
-                BusinessImpact(found) if found else self._category_by_kind.get(update.get("kind", event.kind))
-            )
+            category = self._category_for(stems, update.get("kind", event.kind))
             if category is not None:
                 update["category"] = category
         if event.error_code is None and error_code is not None:

@@ -122,12 +122,6 @@ class TermExtractor:
         return 2 * shared / (sum(map(self.weight, a)) + sum(map(self.weight, b)))
 
 
-def dice(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 0.0
-    return 2 * len(a & b) / (len(a) + len(b))
-
-
 @dataclass
 class _Request:
     at: datetime

@@ -22,7 +22,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from processors.stemming import morphology
 
@@ -121,10 +121,6 @@ class _Word:
     sentence_start: bool
 
 
-def _morph() -> Any:
-    return morphology()
-
-
 @functools.cache
 def _census_first_names() -> frozenset[str]:
     import names
@@ -148,7 +144,7 @@ def _name_score(word: str) -> tuple[float, bool]:
         import cyrtranslit
 
         lower = cyrtranslit.to_cyrillic(lower, "ru")
-        if not _CYRILLIC.fullmatch(lower[:1] or "x") or not _morph().word_is_known(lower):
+        if not _CYRILLIC.fullmatch(lower[:1] or "x") or not morphology().word_is_known(lower):
             return (0.0, False)
         # Never a best reading: "Best" and "Can" transliterate to dictionary names too, so a Latin
         # word found this way is a name only after a cue or beside another name ("Regards, Sergey").
@@ -157,10 +153,10 @@ def _name_score(word: str) -> tuple[float, bool]:
 
 
 def _morph_name_score(lower: str) -> tuple[float, bool]:
-    parses = _morph().parse(lower)
+    parses = morphology().parse(lower)
     score = sum(p.score for p in parses if _NAME_GRAMMEMES & p.tag.grammemes)
     best = bool(parses) and bool(_NAME_GRAMMEMES & parses[0].tag.grammemes)
-    if not best and not _morph().word_is_known(lower):
+    if not best and not morphology().word_is_known(lower):
         # A word the dictionary guesses from its ending ("Тинькофф", "Битрикс"): a name only when
         # that guess is the best one (a rare surname in -ов, -ская).
         return (0.0, False)
@@ -199,7 +195,7 @@ def known_forms(names: Iterable[str]) -> frozenset[str]:
 def _normal_forms(lower: str) -> frozenset[str]:
     if not _CYRILLIC.search(lower):
         return frozenset()
-    return frozenset(p.normal_form for p in _morph().parse(lower))
+    return frozenset(p.normal_form for p in morphology().parse(lower))
 
 
 def name_spans(text: str, known: frozenset[str] = frozenset()) -> list[tuple[int, int]]:

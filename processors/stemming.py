@@ -14,8 +14,6 @@ from typing import Any, Final
 import snowballstemmer
 
 WORD: Final = re.compile(r"[0-9a-zа-я]+")
-HYPHENATED_WORD: Final = re.compile(r"[0-9a-zа-я]+(?:-[0-9a-zа-я]+)*")
-"""Keeps "two-factor" and "e-mail" whole (feature names)."""
 _CYRILLIC: Final = re.compile(r"[а-я]")
 
 

@@ -80,9 +80,8 @@ class TrendDetectors(WithoutDeadlines):
             if value is None:
                 continue
             if dimension == "error_code":
-                value = normalize_error_code(
-                    value
-                )  # "ERR 502" and "err-502" are one code, as incidents count it
+                # "ERR 502" and "err-502" are one code, as incident clusters count it.
+                value = normalize_error_code(value)
             # A StrEnum member hashes and compares as its value, so it finds the key; a new key is stored
             # with the plain value (it is pickled, compared and printed; str() of a member is its value).
             series = contacts.get((dimension, value))
@@ -100,14 +99,13 @@ class TrendDetectors(WithoutDeadlines):
     def evaluate(self, at: datetime, stream_start: datetime) -> list[Alert]:
         """Evaluate at a whole hour `at`; windows are the whole hours before it."""
         now = hour_index(at)
-        covered = stream_start <= datetime.fromtimestamp((now - 2 * self._week) * 3600, tz=at.tzinfo)
+        previous_starts = datetime.fromtimestamp((now - 2 * self._week) * 3600, tz=at.tzinfo)
         alerts: list[Alert] = []
-        if covered:
+        if stream_start <= previous_starts:
             alerts += self._volume(at, now)
             # Tickets resolved early in a stream are its fast ones (the slow ones were opened before it),
             # so the previous window's mean is biased low until it starts `warmup_days` in.
             warmup = timedelta(days=self._config.resolution_time_spike.warmup_days)
-            previous_starts = datetime.fromtimestamp((now - 2 * self._week) * 3600, tz=at.tzinfo)
             if stream_start + warmup <= previous_starts:
                 alerts += self._resolution_time(at, now)
         self._prune(now)

@@ -126,6 +126,8 @@ _FEATURE_REQUESTS: Final[Sequence[Sequence[str]]] = (
     ),
 )
 
+_FEATURE_REQUEST_SHARE: Final = 0.08
+"""Of the tickets that are no incident: a feature request of one of the families above."""
 _INCIDENT_CODES: Final = ("ERR-504", "ERR 502", "err-5031", "PAY-017")
 _INCIDENT_TEXTS: Final = (
     "Ошибка {code} при оформлении заказа, ничего не работает!",
@@ -359,7 +361,7 @@ class TrafficSimulator:
         for spike in self.spikes:
             if spike.starts <= minute < spike.ends:
                 # The topic's usual share of new tickets (feature requests aside), `extra` times over.
-                share = 0.92 * self._topics.count(spike.topic) / len(self._topics)
+                share = (1 - _FEATURE_REQUEST_SHARE) * self._topics.count(spike.topic) / len(self._topics)
                 for _ in range(self._poisson(self._rate_per_minute(minute) * share * spike.extra)):
                     at = minute + timedelta(seconds=self._rng.uniform(0, 59.999))
                     self._open_ticket(at, topic=spike.topic)
@@ -455,7 +457,7 @@ class TrafficSimulator:
                 subject=text[:60],
                 text=text,
             )
-        elif topic is None and rng.random() < 0.08:
+        elif topic is None and rng.random() < _FEATURE_REQUEST_SHARE:
             family = rng.randrange(len(_FEATURE_REQUESTS))
             text = rng.choice(_FEATURE_REQUESTS[family])
             self._families.setdefault(family, []).append(ticket)

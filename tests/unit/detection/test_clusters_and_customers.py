@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from processors.alerting import AlertBook
-from processors.features import FeatureClusters, TermExtractor, _Request, dice
+from processors.features import FeatureClusters, TermExtractor, _Request
 from processors.incidents import normalize_error_code
 from schemas.alert import Audience, Severity
 from schemas.config import FeatureClusterConfig
@@ -81,7 +81,7 @@ def test_terms_fold_morphology_case_yo_and_synonyms(extractor: TermExtractor) ->
     b = extractor.terms("Нужна выгрузка отчетов в эксель")
     c = extractor.terms("Please add export of reports to Excel.")
     assert a == b == c
-    assert dice(a, extractor.terms("Сделайте тёмную тему")) == 0.0
+    assert extractor.similarity(a, extractor.terms("Сделайте тёмную тему")) == 0.0
 
 
 REQUESTS = [
