@@ -34,7 +34,7 @@ from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason
 from schemas.event import ContactEvent
 
-STATE_FORMAT: Final = 10
+STATE_FORMAT: Final = 11
 """The shape of the engine's state as checkpoints pickle it; bump it when a state class changes."""
 
 

@@ -10,6 +10,8 @@ with the channel's next new contact.
 from __future__ import annotations
 
 import bisect
+import functools
+import heapq
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +30,15 @@ _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 
 CHANNEL_SILENT = "channel_silent"
 
+_ZONE_SLACK: Final = 3 * 3600.0
+"""Past weeks' windows are found by wall-clock arithmetic in the local zone, so a window lies up to a
+daylight-saving shift (an hour, two in a few historical zones) off "a week earlier" in epoch seconds:
+a skip lands this much before the exact instant, never after it."""
+_WEEK_SECONDS: Final = 7 * 86400.0
+_LOOK_AHEAD_SECONDS: Final = 3 * 86400.0
+"""How far one skip may reach at most; the check there looks ahead again (a channel silent for weeks
+costs a check every three days)."""
+
 
 @dataclass(slots=True)
 class ChannelFlow:
@@ -43,6 +54,14 @@ class ChannelFlow:
     """Mirrors the alert book, so a contact on a flowing channel skips the look-up."""
 
 
+@functools.lru_cache(maxsize=8192)
+def _day_offset(zone: ZoneInfo, day: int) -> float:
+    """The zone's UTC offset in seconds at the start of UTC day number `day` (a pure function, cached
+    process-wide: the detector's state stays what checkpoints hold)."""
+    delta = datetime.fromtimestamp(day * 86400.0, zone).utcoffset()
+    return delta.total_seconds() if delta is not None else 0.0
+
+
 class SilenceDetector:
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
         self._cfg = config.channel_silence
@@ -56,6 +75,10 @@ class SilenceDetector:
         self._next_due_dirty = False
         self.due_bound = math.inf
         """A lower bound of the next check as epoch seconds, exact after each `next_due`."""
+        lateness = config.engine.allowed_lateness_minutes * 60.0
+        self._look_ahead = min(_LOOK_AHEAD_SECONDS, _WEEK_SECONDS - _ZONE_SLACK - lateness)
+        """How far one skip may reach. A contact up to `lateness` late joins a past week's window a week
+        after it happened; no skip reaches that instant, so a late contact never needs one undone."""
 
     observes = True
     keeps_deadlines = True
@@ -116,8 +139,61 @@ class SilenceDetector:
                     flow.firing = True
                     flow.next_check = None  # firing: nothing to check until the next contact
                 else:
-                    flow.next_check = to_microsecond(at + 60.0)
+                    flow.next_check = self._next_check(flow, at, start)
         return alerts
+
+    def _next_check(self, flow: ChannelFlow, at: float, stream_start: float) -> float:
+        """The check after a quiet one at `at`: a minute later, or the first minute of that grid at which
+        the past weeks' average could reach the minimum (a quiet channel at night, or one that never has
+        that many, made a check a minute: two fifths of replay's deadline work).
+
+        The bound: with the covered weeks fixed (no week joins before the returned instant), a week's
+        count at any later instant is at most its contacts from its window's start now to its window's
+        end then; that sum grows by one at each contact's entry, a week after it happened. Every check
+        before the entry that would make it reach the minimum finds too few, so skipping them leaves
+        the alerts exactly as they were. Where the zone's offset changes within the weeks looked at,
+        windows may lie a clock change off "a week earlier", and each is widened by a slack for it."""
+        contacts = flow.contacts
+        if self._look_ahead <= 60.0:
+            return to_microsecond(at + 60.0)
+        horizon = at + self._look_ahead
+        history = self._cfg.history_weeks * _WEEK_SECONDS + self._silence_seconds
+        slack = 0.0 if self._steady_offset(at - history, horizon) else _ZONE_SLACK
+        soonest = horizon
+        covered = 0
+        counted = 0
+        entries: list[float] = []
+        for week in range(1, self._cfg.history_weeks + 1):
+            shift = week * _WEEK_SECONDS
+            window_start = at - shift - self._silence_seconds
+            if window_start < stream_start + slack:
+                # Perhaps not covered yet: it joins once its window starts after the stream's start
+                # (an instant already past if it is covered: no skip). Later weeks join later still.
+                soonest = min(soonest, stream_start + self._silence_seconds + shift - slack)
+                break
+            covered += 1
+            first = bisect.bisect_left(contacts, window_start - slack)
+            entering = bisect.bisect_left(contacts, at - shift + slack)
+            counted += entering - first
+            # Contacts after the window enter it in order; those past the look-ahead do not matter.
+            last = bisect.bisect_left(contacts, horizon - shift + slack, entering)
+            entries += [c + shift - slack for c in contacts[entering:last]]
+        if covered:
+            room = math.ceil(self._cfg.min_average_contacts * covered - counted)
+            if room <= 0:
+                return to_microsecond(at + 60.0)
+            if room <= len(entries):
+                # The `room`-th entry over all weeks brings the bound to the minimum.
+                soonest = min(soonest, heapq.nsmallest(room, entries)[-1])
+        minutes = math.ceil((soonest - at) / 60.0)
+        return to_microsecond(at + 60.0 * max(1, minutes))
+
+    def _steady_offset(self, since: float, until: float) -> bool:
+        """Whether the zone's UTC offset is the same on every day from `since` to `until` (a day either
+        side included): then "the same time a week earlier" is exactly a week earlier."""
+        first, last = int(since // 86400) - 1, int(until // 86400) + 1
+        offset = _day_offset(self._zone, first)
+        return all(_day_offset(self._zone, day) == offset for day in range(first + 1, last + 1))
 
     def _expected(self, flow: ChannelFlow, at: datetime, stream_start: float) -> tuple[float, int]:
         """Average contacts in the same 60 minutes of the week, over the covered previous weeks."""
@@ -170,7 +246,10 @@ class SilenceDetector:
         )
 
     def prune(self, now: datetime) -> None:
-        horizon = now.timestamp() - 7 * 86400 * self._cfg.history_weeks - self._silence_seconds - 60.0
+        # A past week's window lies up to a clock change earlier than "a week earlier" in epoch seconds.
+        horizon = (
+            now.timestamp() - _WEEK_SECONDS * self._cfg.history_weeks - self._silence_seconds - _ZONE_SLACK
+        )
         for flow in self.channels.values():
             cut = bisect.bisect_left(flow.contacts, horizon)
             if cut:
