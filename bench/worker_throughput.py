@@ -4,9 +4,13 @@
 
 1. Bare loop: one aiokafka consumer reads N records from a 4-partition topic and a producer writes each
    to another topic (acks=all): the floor any Kafka stage pays per record on this machine.
-2. Worker, sustained: N realistic simulated events wait on contacts.events (4 partitions); the worker
-   starts; the rate is N over the time from its first detected event to its last (validation, the
-   ClickHouse sink, the event-time merge, every detector, alerts and ticket states out).
+2. Worker, sustained: the worker starts and takes 1,000 realistic simulated events (consumer groups
+   joined, tables made); then N more are produced to contacts.events (4 partitions) at once. The rate
+   is N over the time from the start of that produce to the instant the last of them is both detected
+   and in ClickHouse (validation, the ClickHouse sink, the event-time merge, every detector, alerts and
+   ticket states out); the detector's own rate (to its last detected event) is printed beside it.
+   Both layouts run: one process with everything, and two (`CONTACTPULSE_WORKER_ROLES=detector` and
+   `=sink`), each with its own core if the machine has one to give.
 3. Latency at half that rate: the worker is caught up; new contacts are produced at 50% of the sustained
    rate, one in 20 of them a `csat_submitted` probe with score 1 (it fires `negative_csat` at once);
    event -> alert latency is from the broker's acknowledgement of the probe (the event is in Kafka) to
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -101,6 +106,41 @@ async def scrape(url: str) -> dict[str, float]:
     return values
 
 
+def stalls(before: dict[str, float], after: dict[str, float]) -> str:
+    """The worker's event-loop stalls during the latency run (its 20 ms timer's lateness histogram),
+    and its checkpoint forks: where a slow p99 comes from when it is the worker's own doing."""
+    name = "contactpulse_event_loop_stall_seconds"
+
+    def delta(key: str) -> float:
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    total = delta(f"{name}_count")
+    parts = [f"{total:.0f} timer ticks"]
+    for bound in ("0.1", "0.25", "0.5", "1.0"):
+        late = total - delta(f'{name}_bucket{{le="{bound}"}}')
+        parts.append(f"{late:.0f} late > {float(bound) * 1000:.0f} ms")
+    forks = delta("contactpulse_detector_checkpoint_fork_seconds_count")
+    fork_seconds = delta("contactpulse_detector_checkpoint_fork_seconds_sum")
+    parts.append(f"{forks:.0f} checkpoint forks ({fork_seconds * 1000:.0f} ms in all)")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Run:
+    sustained: float
+    """Events per second through everything: the last event validated, detected and in ClickHouse."""
+    stages: dict[str, float]
+    """Events per second to each stage's last event (validated, detected, in ClickHouse)."""
+    latencies: list[float]
+    achieved: float
+    loop: str
+
+
+def written(metrics: dict[str, float]) -> float:
+    """Contact events in ClickHouse, by the sink's own count."""
+    return metrics.get('contactpulse_clickhouse_rows_written_total{table="contact_events"}', 0.0)
+
+
 def detected(metrics: dict[str, float]) -> float:
     return sum(
         v
@@ -109,7 +149,7 @@ def detected(metrics: dict[str, float]) -> float:
     )
 
 
-async def worker_run(bootstrap: str, count: int, workdir: Path) -> tuple[float, list[float], float]:
+async def worker_run(bootstrap: str, count: int, workdir: Path, split: bool) -> Run:
     suffix = uuid.uuid4().hex[:8]
     port = 6100 + int(suffix[:3], 16) % 800
     settings = Settings(
@@ -136,44 +176,79 @@ async def worker_run(bootstrap: str, count: int, workdir: Path) -> tuple[float, 
     await ensure_topics(settings)
     start = datetime.now(MOSCOW) - timedelta(days=3)
     simulator = TrafficSimulator(seed=5, start=start, broken_share=0.0, duplicate_share=0.0)
+    warm_up = 1000
     records = []
     for record in simulator.advance(datetime.now(MOSCOW) - timedelta(minutes=10)):
         records.append((record.key, record.value))
-        if len(records) == count:
+        if len(records) == warm_up + count:
             break
-    await produce_all(bootstrap, settings.topic_events, records)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTACTPULSE_")}
-    env.update(settings_to_env(settings))
-    log = (workdir / "worker.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stream.cli", "worker"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    url = f"http://127.0.0.1:{port}/metrics"
+    # The detector's process serves the metrics read here; with `split`, a second process runs the sink.
+    layout = [("detector", port), ("sink", port + 1)] if split else [("sink,detector", port)]
+    processes = []
+    logs = []
+    for roles, web_port in layout:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONTACTPULSE_")}
+        env.update(settings_to_env(settings))
+        env["CONTACTPULSE_WORKER_ROLES"] = roles
+        env["CONTACTPULSE_WEB_PORT"] = str(web_port)
+        env["CONTACTPULSE_DATA_DIR"] = str(workdir / f"data-{roles.replace(',', '-')}")
+        logs.append((workdir / f"worker-{roles.replace(',', '-')}.log").open("wb"))
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "stream.cli", "worker"],
+                stdout=logs[-1],
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+        )
+    urls = (f"http://127.0.0.1:{port}/metrics", f"http://127.0.0.1:{layout[-1][1]}/metrics")
+
+    async def until_through(total: int) -> dict[str, float]:
+        """When each stage has had `total` events: the validating agent (in every process), the
+        detector and the sink (perf_counter instants)."""
+        done: dict[str, float] = {}
+        while len(done) < 3:
+            detector_metrics = await scrape(urls[0])
+            sink_metrics = detector_metrics if urls[1] == urls[0] else await scrape(urls[1])
+            now = time.perf_counter()
+            agent = sum(
+                m.get("contactpulse_events_accepted_total", 0.0)
+                for m in ([detector_metrics] if urls[1] == urls[0] else [detector_metrics, sink_metrics])
+            )
+            for stage, count in (
+                ("validated", agent),
+                ("detected", detected(detector_metrics)),
+                ("in ClickHouse", written(sink_metrics)),
+            ):
+                if stage not in done and count >= total:
+                    done[stage] = now
+            if any(process.poll() is not None for process in processes):
+                raise RuntimeError(f"a worker exited; see the logs in {workdir}")
+            await asyncio.sleep(0.02)
+        return done
+
     try:
-        first_at = None
-        while True:
-            metrics = await scrape(url)
-            done = detected(metrics)
-            if done > 0 and first_at is None:
-                first_at = time.perf_counter()
-            if done >= len(records):
-                break
-            if process.poll() is not None:
-                raise RuntimeError(f"worker exited; see {workdir / 'worker.log'}")
-            await asyncio.sleep(0.05)
-        assert first_at is not None
-        sustained = len(records) / (time.perf_counter() - first_at)
+        # Started and caught up (consumer groups joined, tables made), then the backlog arrives.
+        await produce_all(bootstrap, settings.topic_events, records[:warm_up])
+        await until_through(warm_up)
+        started = time.perf_counter()
+        await produce_all(bootstrap, settings.topic_events, records[warm_up:])
+        done = await until_through(len(records))
+        measured = len(records) - warm_up
+        stages = {stage: measured / (at - started) for stage, at in done.items()}
+        sustained = min(stages.values())
         achieved = [0.0]
+        before = await scrape(urls[0])
         latencies = await latency_run(settings, sustained / 2, achieved)
-        return sustained, latencies, achieved[0]
+        return Run(sustained, stages, latencies, achieved[0], stalls(before, await scrape(urls[0])))
     finally:
-        process.terminate()
-        process.wait(timeout=60)
-        log.close()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=60)
+        for log in logs:
+            log.close()
 
 
 async def latency_run(
@@ -251,18 +326,23 @@ async def main() -> None:
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     args = parser.parse_args()
     bare = await bare_loop(args.bootstrap, args.events)
-    with tempfile.TemporaryDirectory(prefix="contactpulse-bench-") as workdir:
-        sustained, latencies, achieved = await worker_run(args.bootstrap, args.events, Path(workdir))
     print(f"bare aiokafka consume -> produce:   {bare:>9,.0f} records/s")
-    print(f"worker (everything), sustained:     {sustained:>9,.0f} events/s")
-    print(f"worker / bare: {sustained / bare:.2f}")
-    if latencies:
-        p50, p99 = statistics.median(latencies) * 1000, percentile(latencies, 0.99) * 1000
-        print(
-            f"event -> alert at {sustained / 2:,.0f} events/s asked, {achieved:,.0f} achieved "
-            f"({len(latencies)} probes): "
-            f"p50 {p50:.0f} ms, p99 {p99:.0f} ms"
-        )
+    for split in (False, True):
+        with tempfile.TemporaryDirectory(prefix="contactpulse-bench-") as workdir:
+            run = await worker_run(args.bootstrap, args.events, Path(workdir), split)
+        name = "two processes (detector | sink)" if split else "one process (everything)"
+        print(f"worker, {name}:")
+        each = ", ".join(f"{stage} {rate:,.0f}" for stage, rate in run.stages.items())
+        ratio = run.sustained / bare
+        print(f"  sustained: {run.sustained:>9,.0f} events/s, worker / bare: {ratio:.2f} ({each})")
+        if run.latencies:
+            p50 = statistics.median(run.latencies) * 1000
+            p99 = percentile(run.latencies, 0.99) * 1000
+            print(
+                f"  event -> alert at {run.sustained / 2:,.0f} events/s asked, {run.achieved:,.0f} achieved "
+                f"({len(run.latencies)} probes): p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+            )
+            print(f"  the detector's event loop meanwhile: {run.loop}")
 
 
 if __name__ == "__main__":

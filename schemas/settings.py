@@ -158,6 +158,13 @@ class Settings(BaseSettings):
         description="Field mappings for admin-written webhook bodies (TOML); unset means "
         "deploy/config/sources.toml.",
     )
+    worker_roles: str = Field(
+        "sink,detector",
+        pattern=r"^(sink|detector)(,(sink|detector))?$",
+        description="What this worker runs besides ingest and the validating agent: the ClickHouse sink, "
+        "the detector (with the notifier, reports and IMAP polling), or both (the default). One process "
+        "with `sink` and one with `detector` give each its own core.",
+    )
     detector_checkpoint_seconds: float = Field(
         60.0, gt=0, description="How often the detector checkpoints its state to Kafka."
     )
@@ -292,6 +299,10 @@ class Settings(BaseSettings):
 
     def dsn(self) -> str:
         return self.clickhouse_dsn.get_secret_value()
+
+    def runs(self, role: str) -> bool:
+        """Whether this worker runs `role` ("sink" or "detector")."""
+        return role in self.worker_roles.split(",")
 
     def alertmanager_urls(self) -> list[str]:
         return [url.strip().rstrip("/") for url in (self.alertmanager_url or "").split(",") if url.strip()]

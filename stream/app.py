@@ -6,10 +6,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import faust
 from aiokafka.errors import MessageSizeTooLargeError
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -28,6 +29,14 @@ from stream.metrics import WorkerMetrics
 from stream.sink import next_backoff
 
 log = logging.getLogger(__name__)
+
+# The producer waits this long for more records before it sends a batch: a few milliseconds of
+# latency for far fewer produce requests.
+PRODUCER_LINGER_SECONDS = 0.005
+# The validating agent takes up to this many events at a time, or what came within this many
+# seconds: the wait adds at most that much latency when traffic is light.
+VALIDATE_BATCH_MAX = 500
+VALIDATE_BATCH_WITHIN = 0.05
 
 
 def broker_urls(bootstrap_servers: str) -> list[str]:
@@ -81,6 +90,9 @@ def create_app(
         autodiscover=False,
         topic_partitions=settings.topic_partitions,
         producer_acks=-1,
+        # Without a linger every forwarded event became its own produce request: the event loop
+        # spent a quarter of its time encoding and writing them (worker bench, issue 9).
+        producer_linger=PRODUCER_LINGER_SECONDS,
         web_enabled=True,
         web_bind=settings.web_host,
         web_host=settings.web_host,
@@ -124,39 +136,47 @@ def create_app(
                 await asyncio.sleep(delay)
         metrics.dead_letters.labels(reason=letter.reason.value).inc()
 
+    async def validate_one(record: EventT[bytes]) -> None:
+        message = record.message
+        metrics.records_consumed.labels(topic=message.topic).inc()
+        value: bytes = record.value if isinstance(record.value, bytes) else b""
+        try:
+            event = admit(value, datetime.now(UTC), future_tolerance)
+        except InvalidEvent as exc:
+            letter = DeadLetter.for_record(exc.reason, exc.detail, message)
+            log.info(
+                "dead letter %s at %s[%d]@%d: %s",
+                exc.reason,
+                message.topic,
+                message.partition,
+                message.offset,
+                exc.detail,
+            )
+            await send_dead_letter(record.key, value, letter)
+            return
+        except Exception as exc:
+            # A bug of ours must not kill the agent (Faust would stop consuming quietly).
+            log.exception("unexpected error on %s[%d]@%d", message.topic, message.partition, message.offset)
+            letter = DeadLetter.for_failure(DeadLetterReason.PROCESSING_ERROR, exc, message)
+            await send_dead_letter(record.key, value, letter)
+            return
+        metrics.events_accepted.inc()
+        # Only what is admitted reaches the sink's table; the detector admits with the same check.
+        # The record's own partition keeps the topics co-partitioned. Faust flushes its producer
+        # before it commits the source offset: at least once.
+        await topics.valid.send(key=event.ticket_id.encode(), value=value, partition=message.partition)
+
     @app.agent(topics.events, name="validate-contact-events")
     async def validate_contact_events(stream: StreamT[bytes]) -> None:
-        async for record in stream.events():
-            message = record.message
-            metrics.records_consumed.labels(topic=message.topic).inc()
-            value: bytes = record.value if isinstance(record.value, bytes) else b""
-            try:
-                event = admit(value, datetime.now(UTC), future_tolerance)
-            except InvalidEvent as exc:
-                letter = DeadLetter.for_record(exc.reason, exc.detail, message)
-                log.info(
-                    "dead letter %s at %s[%d]@%d: %s",
-                    exc.reason,
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    exc.detail,
-                )
-                await send_dead_letter(record.key, value, letter)
-                continue
-            except Exception as exc:
-                # A bug of ours must not kill the agent (Faust would stop consuming quietly).
-                log.exception(
-                    "unexpected error on %s[%d]@%d", message.topic, message.partition, message.offset
-                )
-                letter = DeadLetter.for_failure(DeadLetterReason.PROCESSING_ERROR, exc, message)
-                await send_dead_letter(record.key, value, letter)
-                continue
-            metrics.events_accepted.inc()
-            # Only what is admitted reaches the sink's table; the detector admits with the same check.
-            # The record's own partition keeps the topics co-partitioned. Faust flushes its producer
-            # before it commits the source offset: at least once.
-            await topics.valid.send(key=event.ticket_id.encode(), value=value, partition=message.partition)
+        # take_events acks a batch only after this loop body has run for all of it, so the
+        # source offsets are committed after the forwarded records were handed to the producer,
+        # as with one event at a time; it spares Faust's per-event iterator round trips
+        # (40% more events per second through this agent in the worker bench).
+        # StreamT does not declare take_events; every stream an agent gets is a faust.Stream.
+        events = cast("faust.Stream[bytes]", stream).take_events
+        async for batch in events(VALIDATE_BATCH_MAX, within=VALIDATE_BATCH_WITHIN):
+            for record in batch:
+                await validate_one(record)
 
     register_ingest(app, topics.raw, topics.events, settings, metrics, send_dead_letter)
 

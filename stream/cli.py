@@ -9,10 +9,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemas.settings import Settings, addresses, settings_from_env
 from stream import quiet_logs
+
+if TYPE_CHECKING:
+    from schemas.config import DetectionConfig
+    from stream.app import ContactPulseApp
 
 DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "deploy" / "schemas"
 DEFAULT_DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "deploy" / "grafana" / "dashboards"
@@ -43,6 +47,28 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from schemas.config import load_config
     from stream.app import create_app
+    from stream.topics import ensure_topics
+
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    tune_gc_for_long_lived_state()
+    asyncio.run(ensure_topics(settings))
+    config = load_config(settings.config_file)
+    built = create_app(settings, config=config)
+    if settings.runs("detector") and settings.report_schedule:
+        problem = report_settings_problem(settings, settings.report_recipients())
+        if problem:
+            print(f"contactpulse worker: CONTACTPULSE_REPORT_SCHEDULE is set, but {problem}", file=sys.stderr)
+            return 2
+    services = worker_services(settings, config, built)
+    worker = QuietWorker(built.app, *services, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def worker_services(settings: Settings, config: DetectionConfig, built: ContactPulseApp) -> list[Any]:
+    """The services a worker runs beside the Faust app (ingest and the validating agent), by role:
+    the ClickHouse sink, and the detector with what hangs off it (reports, IMAP polling, the
+    notifier). One process may run both, or two processes one each, so that each gets a core."""
     from stream.detector import DetectorService
     from stream.sink import (
         ClickHouseSink,
@@ -51,41 +77,32 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         dead_letters_route,
         tickets_route,
     )
-    from stream.topics import ensure_topics
 
-    disable_created_metrics()  # type: ignore[no-untyped-call]
-    tune_gc_for_long_lived_state()
-    asyncio.run(ensure_topics(settings))
-    config = load_config(settings.config_file)
-    built = create_app(settings, config=config)
-    routes = [
-        contact_events_route(settings),
-        *alert_routes(settings),
-        tickets_route(settings),
-        dead_letters_route(settings),
-    ]
-    sink = ClickHouseSink(settings, built.metrics, routes)
-    detector = DetectorService(settings, config, built.metrics)
-    services: list[Any] = [sink, detector]
-    if settings.report_schedule:
-        from stream.report import ReportScheduler
+    services: list[Any] = []
+    if settings.runs("sink"):
+        routes = [
+            contact_events_route(settings),
+            *alert_routes(settings),
+            tickets_route(settings),
+            dead_letters_route(settings),
+        ]
+        services.append(ClickHouseSink(settings, built.metrics, routes))
+    if settings.runs("detector"):
+        detector = DetectorService(settings, config, built.metrics)
+        services.append(detector)
+        if settings.report_schedule:
+            from stream.report import ReportScheduler
 
-        problem = report_settings_problem(settings, settings.report_recipients())
-        if problem:
-            print(f"contactpulse worker: CONTACTPULSE_REPORT_SCHEDULE is set, but {problem}", file=sys.stderr)
-            return 2
-        services.append(ReportScheduler(settings, config, built.metrics, lambda: detector.owns_detection))
-    if settings.imap_host:
-        from stream.imap import ImapPoller
+            services.append(ReportScheduler(settings, config, built.metrics, lambda: detector.owns_detection))
+        if settings.imap_host:
+            from stream.imap import ImapPoller
 
-        services.append(ImapPoller(settings, built.metrics))
-    if settings.alertmanager_urls():
-        from stream.notify import Notifier, NotifierMetrics
+            services.append(ImapPoller(settings, built.metrics))
+        if settings.alertmanager_urls():
+            from stream.notify import Notifier, NotifierMetrics
 
-        services.append(Notifier(settings, NotifierMetrics.create(built.registry)))
-    worker = QuietWorker(built.app, *services, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()
-    return 0
+            services.append(Notifier(settings, NotifierMetrics.create(built.registry)))
+    return services
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:

@@ -112,6 +112,12 @@ def dedup_token(topic: str, partition: int, first_offset: int, last_offset: int)
     return f"{topic}:{partition}:{first_offset}-{last_offset}"
 
 
+def batch_token(topic: str, ranges: Sequence[tuple[int, int, int]]) -> str:
+    """The token of one INSERT of several partitions' offset ranges `(partition, first, last)`: the same
+    batch retried gives the same token, so ClickHouse drops a copy that did land."""
+    return ",".join(dedup_token(topic, partition, first, last) for partition, first, last in sorted(ranges))
+
+
 def next_backoff(attempt: int, ceiling: float) -> float:
     """0.2 s, 0.4 s, 0.8 s ... capped at `ceiling`."""
     return float(min(ceiling, 0.2 * (2 ** min(attempt, 20))))
@@ -192,25 +198,33 @@ class ClickHouseSink(Service):
                 await self._flush(list(self._buffers))
 
     async def _flush(self, partitions: Sequence[TopicPartition]) -> None:
+        """One INSERT per table for what `partitions` buffered, then one commit for all of them.
+
+        An INSERT costs about 20 ms whatever its size (a new part on disk): one per partition and topic
+        held the whole worker to about 1,500 events/s through ClickHouse."""
         async with self._flush_lock:
+            by_topic: dict[str, list[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]]] = {}
             for tp in partitions:
                 buffer = self._buffers.pop(tp, None)
-                if buffer is None or not buffer.records:
-                    continue
-                await self._write_until_acknowledged(tp, buffer.records)
-                await self._commit(tp, buffer.records[-1].offset + 1)
+                if buffer is not None and buffer.records:
+                    by_topic.setdefault(tp.topic, []).append((tp, buffer.records))
+            for topic, parts in by_topic.items():
+                await self._write_until_acknowledged(topic, parts)
+            offsets = {tp: records[-1].offset + 1 for parts in by_topic.values() for tp, records in parts}
+            if offsets:
+                await self._commit(offsets)
             if not self._buffers:
                 self._oldest_buffered = None
             self._metrics.sink_buffered_records.set(sum(len(b.records) for b in self._buffers.values()))
 
-    async def _commit(self, tp: TopicPartition, next_offset: int) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assert self._consumer is not None
         try:
-            await self._consumer.commit({tp: next_offset})
+            await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
-            # The partition moved to another worker mid-flush: it re-reads from the last commit and the
+            # A partition moved to another worker mid-flush: it re-reads from the last commit and the
             # rows it writes again collapse in ClickHouse (same token or same ReplacingMergeTree key).
-            log.warning("commit of %s at %d refused after a rebalance: %s", tp, next_offset, exc)
+            log.warning("commit of %s refused after a rebalance: %s", offsets, exc)
 
     def _rows(
         self, route: SinkRoute, records: Sequence[ConsumerRecord[bytes, bytes]]
@@ -224,12 +238,16 @@ class ClickHouseSink(Service):
         return rows
 
     async def _write_until_acknowledged(
-        self, tp: TopicPartition, records: Sequence[ConsumerRecord[bytes, bytes]]
+        self, topic: str, parts: Sequence[tuple[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]]
     ) -> None:
         assert self._writer is not None
-        route = self._routes[tp.topic]
-        rows = self._rows(route, records)
-        token = dedup_token(tp.topic, tp.partition, records[0].offset, records[-1].offset)
+        route = self._routes[topic]
+        rows = []
+        for _, records in parts:
+            rows += self._rows(route, records)
+        token = batch_token(
+            topic, [(tp.partition, records[0].offset, records[-1].offset) for tp, records in parts]
+        )
         attempt = 0
         while True:
             started = time.perf_counter()

@@ -177,6 +177,52 @@ async def test_failed_insert_is_retried_with_the_same_token_until_it_lands(
     client.close()
 
 
+async def test_a_flush_of_every_partition_is_one_insert_and_one_commit(isolated_settings: Settings) -> None:
+    # 40 events over the 4 partitions, all buffered before the flush (40 rows is the batch limit, the
+    # interval is long): one INSERT for the table whatever the partitions (each INSERT costs ~20 ms,
+    # one per partition held the worker near 1,500 events/s), and every partition's end committed.
+    settings = isolated_settings.model_copy(
+        update={"sink_max_batch_rows": 40, "sink_flush_interval_seconds": 30.0}
+    )
+    await ensure_topics(settings)
+    await produce(
+        settings.kafka_bootstrap_servers,
+        settings.topic_events,
+        [(f"k-{n}".encode(), event_bytes(n)) for n in range(40)],
+    )
+    client = connect(settings.dsn())
+    apply_migrations(client)
+
+    def to_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
+        return contact_event_row(parse_contact_event(record.value or b""), record.partition, record.offset)
+
+    route = SinkRoute(settings.topic_events, "contact_events", CONTACT_EVENT_COLUMNS, to_row)
+    metrics = WorkerMetrics.create(CollectorRegistry())
+    sink = ClickHouseSink(settings, metrics, [route])
+    await sink.start()
+    try:
+        written = metrics.clickhouse_rows_written.labels(table="contact_events")
+        await until_counted(written, 40, time.monotonic() + 60)
+        await group_caught_up(
+            settings.kafka_bootstrap_servers,
+            f"{settings.app_id}-clickhouse-sink",
+            settings.topic_events,
+            settings.topic_partitions,
+        )
+    finally:
+        await sink.stop()
+    inserts = [
+        sample.value
+        for family in metrics.clickhouse_insert_seconds.collect()
+        for sample in family.samples
+        if sample.name.endswith("_count") and sample.labels.get("table") == "contact_events"
+    ]
+    assert inserts == [1.0]
+    partitions = client.query("SELECT uniqExact(kafka_partition), count() FROM contact_events").result_rows
+    assert partitions == [(4, 40)]
+    client.close()
+
+
 def test_a_retried_batch_is_stored_once(tmp_path: Path) -> None:
     client = connect(f"chdb://{tmp_path / 'ch'}")
     apply_migrations(client)
