@@ -52,6 +52,11 @@ def event_bytes(n: int) -> bytes:
     )
 
 
+def event_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
+    """A contact_events row straight from a record of contacts.events (these tests route that topic)."""
+    return contact_event_row(parse_contact_event(record.value or b""), record.partition, record.offset)
+
+
 async def sink_caught_up(settings: Settings) -> None:
     """Wait until the validating agent has forwarded everything to the validated topic, and the sink's
     consumer group has committed every partition's end offset of that topic."""
@@ -152,11 +157,8 @@ async def test_failed_insert_is_retried_with_the_same_token_until_it_lands(
     client = connect(settings.dsn())
     apply_migrations(client)
 
-    def to_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
-        return contact_event_row(parse_contact_event(record.value or b""), record.partition, record.offset)
-
     # The table does not exist yet: every INSERT fails until the "late migration" below creates it.
-    route = SinkRoute(settings.topic_events, "late_events", CONTACT_EVENT_COLUMNS, to_row)
+    route = SinkRoute(settings.topic_events, "late_events", CONTACT_EVENT_COLUMNS, event_row)
     metrics = WorkerMetrics.create(CollectorRegistry())
     sink = ClickHouseSink(
         settings.model_copy(update={"sink_retry_max_backoff_seconds": 0.3}), metrics, [route]
@@ -193,10 +195,7 @@ async def test_a_flush_of_every_partition_is_one_insert_and_one_commit(isolated_
     client = connect(settings.dsn())
     apply_migrations(client)
 
-    def to_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
-        return contact_event_row(parse_contact_event(record.value or b""), record.partition, record.offset)
-
-    route = SinkRoute(settings.topic_events, "contact_events", CONTACT_EVENT_COLUMNS, to_row)
+    route = SinkRoute(settings.topic_events, "contact_events", CONTACT_EVENT_COLUMNS, event_row)
     metrics = WorkerMetrics.create(CollectorRegistry())
     sink = ClickHouseSink(settings, metrics, [route])
     await sink.start()
