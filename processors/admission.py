@@ -1,6 +1,6 @@
-"""Which records the worker admits: to the detectors and to the validated topic the sink stores.
+"""Which records the worker admits: to the detectors and to the contact_events table.
 
-The validating agent and the detector both call `admit`, so they agree on what is an event (the
+The ClickHouse sink and the detector both call `admit`, so they agree on what is an event (the
 worker's wall clock is passed in; nothing here reads it).
 """
 

@@ -38,11 +38,6 @@ class Settings(BaseSettings):
         168.0, gt=0, description="How long contacts.raw keeps native payloads (the only place PII stays)."
     )
     topic_events: str = Field("contacts.events", description="Normalized contact events (the contract).")
-    topic_valid: str = Field(
-        "contacts.valid",
-        description="The events the validating agent accepted, partitioned as contacts.events: what the "
-        "ClickHouse sink stores (the detector reads contacts.events itself, with the same admission check).",
-    )
     topic_tickets: str = Field(
         "contacts.tickets",
         description="Ticket state and SLA metrics, one record per change, keyed by ticket.",
@@ -161,8 +156,9 @@ class Settings(BaseSettings):
     worker_roles: str = Field(
         "sink,detector",
         pattern=r"^(sink|detector)(,(sink|detector))?$",
-        description="What this worker runs besides ingest and the validating agent: the ClickHouse sink, "
-        "the detector (with the notifier, reports and IMAP polling), or both (the default). One process "
+        description="What this worker runs besides ingest and the normalizing agent: the ClickHouse sink "
+        "(which validates contacts.events and dead-letters what it refuses), the detector (with the "
+        "notifier, reports and IMAP polling), or both (the default). One process "
         "with `sink` and one with `detector` give each its own core.",
     )
     detector_checkpoint_seconds: float = Field(

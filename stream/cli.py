@@ -53,7 +53,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     tune_gc_for_long_lived_state()
     asyncio.run(ensure_topics(settings))
     config = load_config(settings.config_file)
-    built = create_app(settings, config=config)
+    built = create_app(settings)
     if settings.runs("detector") and settings.report_schedule:
         problem = report_settings_problem(settings, settings.report_recipients())
         if problem:
@@ -66,9 +66,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def worker_services(settings: Settings, config: DetectionConfig, built: ContactPulseApp) -> list[Any]:
-    """The services a worker runs beside the Faust app (ingest and the validating agent), by role:
-    the ClickHouse sink, and the detector with what hangs off it (reports, IMAP polling, the
-    notifier). One process may run both, or two processes one each, so that each gets a core."""
+    """The services a worker runs beside the Faust app (`/ingest`, `/metrics`), by role: the ClickHouse
+    sink (which validates contacts.events and dead-letters what it refuses), and the detector with what
+    hangs off it (reports, IMAP polling, the notifier). One process may run both, or two processes one
+    each, so that each gets a core."""
     from stream.detector import DetectorService
     from stream.sink import (
         ClickHouseSink,
@@ -81,7 +82,7 @@ def worker_services(settings: Settings, config: DetectionConfig, built: ContactP
     services: list[Any] = []
     if settings.runs("sink"):
         routes = [
-            contact_events_route(settings),
+            contact_events_route(settings, config),
             *alert_routes(settings),
             tickets_route(settings),
             dead_letters_route(settings),

@@ -11,10 +11,14 @@ match the hash) without storing whatever bytes and personal data an anonymous se
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
+
+from aiokafka.errors import MessageSizeTooLargeError
 
 from schemas.errors import (
     HEADER_DETAIL,
@@ -38,8 +42,11 @@ __all__ = [
     "HEADER_TOPIC",
     "HEADER_WITHHELD",
     "DeadLetter",
+    "deliver",
     "read_headers",
 ]
+log = logging.getLogger(__name__)
+
 WITHHELD_UNVERIFIED: Final = "unverified_sender"
 WITHHELD_OVER_BUDGET: Final = "over_budget"
 _MAX_DETAIL_BYTES: Final = 4096
@@ -105,3 +112,35 @@ def read_headers(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes]) -> 
     """Decode the dead-letter headers of a consumed record (the sink, tests, the demo, operators' tools)."""
     items = headers.items() if isinstance(headers, Mapping) else headers
     return {key: value.decode("utf-8", errors="replace") for key, value in items}
+
+
+DeadLetterProduce = Callable[[bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[None]]
+"""Write one record (key, value, headers) to the dead-letter topic; returns once Kafka acknowledged it."""
+
+
+async def deliver(
+    produce: DeadLetterProduce,
+    key: bytes | None,
+    value: bytes,
+    letter: DeadLetter,
+    delay_for: Callable[[int], float],
+) -> DeadLetter:
+    """Write a dead letter until Kafka has it (acks=all); return the letter as written.
+
+    Never raises for a Kafka error: the caller acks the original record only after this returns, so
+    giving up would lose it. A record larger than even the dead-letter topic takes is kept as its head,
+    and the letter says so, rather than retried forever.
+    """
+    attempt = 0
+    while True:
+        try:
+            await produce(key, value, letter.headers())
+            return letter
+        except MessageSizeTooLargeError:
+            letter = letter.truncated(len(value))
+            value = value[:DEAD_LETTER_TRUNCATED_BYTES]
+        except Exception as exc:
+            delay = delay_for(attempt)
+            log.warning("dead letter not accepted by Kafka (%s); retry in %.1f s", exc, delay)
+            attempt += 1
+            await asyncio.sleep(delay)

@@ -2,14 +2,13 @@
 
 One worker of the group owns it at a time (`stream/lease.py`); another takes over within the session
 timeout when the owner dies. The owner reads all partitions of contacts.events itself, admits each
-record with the validating agent's check (`processors.admission.admit`; the agent dead-letters what
+record with the ClickHouse sink's check (`processors.admission.admit`; the sink dead-letters what
 fails it), and hands each event to the event-time merge (`processors/ordering.py`), which lets events
 out in `occurred_at` order once every partition that still has something to say has moved past them;
 so a backlog on one partition after a restart never makes another partition's events late, and the
 engine sees the order `replay` sees.
-It reads the producers' topic rather than the agent's output because a partition is judged idle by
-its lag: downstream of the agent, a partition would look caught up while the agent still had a
-backlog of it to forward.
+It reads the producers' topic because a partition is judged idle by its lag: downstream of another
+stage, a partition would look caught up while that stage still had a backlog of it to forward.
 
 A partition is idle (it stops holding the others back) when it is caught up with its end offset and has
 delivered nothing for `detector_partition_idle_seconds`. A partition far ahead of the slowest one is
@@ -44,8 +43,9 @@ from schemas.alert import Alert, Audience
 from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason, InvalidEvent
 from schemas.settings import Settings
-from stream import checkpoint
+from stream import checkpoint, huge_pages
 from stream.dead_letter import DEAD_LETTER_MAX_BYTES, RECORD_HEADROOM_BYTES, DeadLetter
+from stream.keyed_batches import send_keyed
 from stream.lease import DetectorLease
 from stream.metrics import WorkerMetrics
 from stream.topics import ensure_topic, partition_count
@@ -110,6 +110,8 @@ class _Ownership:
     clock_at_arrival: datetime | None = None
     last_checkpoint: float = field(default_factory=time.monotonic)
     checkpointing: asyncio.Task[None] | None = None
+    preparing: asyncio.Task[int] | None = None
+    """The heap being collapsed into huge pages before a checkpoint's fork (`stream/huge_pages.py`)."""
     suspended_since: float | None = None
     """Set while a rebalance has revoked the lease and not yet said who holds it next."""
 
@@ -145,6 +147,8 @@ class DetectorService(Service):
             bootstrap_servers=bootstrap,
             acks="all",
             linger_ms=5,
+            # Ticket snapshots go out as whole batches of a poll's tickets (`stream/keyed_batches.py`).
+            max_batch_size=256 * 1024,
             max_request_size=max(DEAD_LETTER_MAX_BYTES, 2 * checkpoint.CHUNK_BYTES) + RECORD_HEADROOM_BYTES,
         )
         await self._producer.start()
@@ -285,7 +289,7 @@ class DetectorService(Service):
                 value = record.value or b""
                 try:
                     event = admit(value, wall, tolerance)
-                except InvalidEvent:  # the validating agent dead-letters it, with the same reason
+                except InvalidEvent:  # the ClickHouse sink dead-letters it, with the same reason
                     self._metrics.detector_events.labels(verdict="invalid").inc()
                     continue
                 record_ref = InputRecord(partition, record.offset, value)
@@ -311,7 +315,15 @@ class DetectorService(Service):
         await self._publish(alerts)
         due = now - owned.last_checkpoint >= self._settings.detector_checkpoint_seconds
         if due and (owned.checkpointing is None or owned.checkpointing.done()):
-            self._start_checkpoint(owned)
+            # First the heap into huge pages (in a thread, seconds the first time), then the fork at
+            # this point of a poll, where the state is consistent and its alerts are flushed.
+            if owned.preparing is None:
+                owned.preparing = asyncio.create_task(asyncio.to_thread(huge_pages.collapse_heap))
+            elif owned.preparing.done():
+                if not owned.preparing.cancelled() and owned.preparing.exception() is not None:
+                    log.warning("heap collapse before a checkpoint failed: %s", owned.preparing.exception())
+                owned.preparing = None
+                self._start_checkpoint(owned)
 
     async def _settle(self, applied: list[Applied[InputRecord]]) -> list[Alert]:
         alerts: list[Alert] = []
@@ -377,12 +389,10 @@ class DetectorService(Service):
         if owned is None:
             return
         book = owned.state.ordered.engine.tickets
-        for ticket in book.take_touched():
-            await self._producer.send(
-                self._settings.topic_tickets,
-                key=ticket.ticket_id.encode(),
-                value=book.snapshot(ticket).to_json(),
-            )
+        snapshots = (
+            (ticket.ticket_id.encode(), book.snapshot(ticket).to_json()) for ticket in book.take_touched()
+        )
+        await send_keyed(self._producer, self._settings.topic_tickets, snapshots)
 
     async def _dead_letter(self, record: InputRecord, reason: DeadLetterReason, detail: str) -> None:
         assert self._producer is not None

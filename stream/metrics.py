@@ -46,13 +46,13 @@ class WorkerMetrics:
         metrics = cls(
             records_consumed=Counter(
                 "contactpulse_records_consumed_total",
-                "Records read from a Kafka topic by the worker's agents.",
+                "Records of contacts.events validated by the ClickHouse sink.",
                 ["topic"],
                 registry=registry,
             ),
             events_accepted=Counter(
                 "contactpulse_events_accepted_total",
-                "Records that passed validation as normalized contact events.",
+                "Records of contacts.events the ClickHouse sink admitted as normalized contact events.",
                 registry=registry,
             ),
             dead_letters=Counter(
@@ -81,8 +81,8 @@ class WorkerMetrics:
             ),
             sink_records_skipped=Counter(
                 "contactpulse_sink_records_skipped_total",
-                "Records the ClickHouse sink did not write because they are invalid "
-                "(the validating agent dead-letters them).",
+                "Records of the worker's own topics (tickets, alerts, dead letters) the ClickHouse sink "
+                "did not write because they are invalid.",
                 ["table"],
                 registry=registry,
             ),
@@ -94,7 +94,7 @@ class WorkerMetrics:
             detector_events=Counter(
                 "contactpulse_detector_events_total",
                 "Records the detector read, by verdict (accepted, duplicate, late; invalid: refused by the "
-                "admission check, dead-lettered by the validating agent).",
+                "admission check, dead-lettered by the ClickHouse sink).",
                 ["verdict"],
                 registry=registry,
             ),

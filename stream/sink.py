@@ -1,10 +1,17 @@
 """The ClickHouse sink: its own Kafka consumer that commits offsets only after ClickHouse answered.
 
+It is also where contacts.events is validated: each record is admitted with the detector's check
+(`processors.admission.admit`), so a row exists exactly for what the alerts saw, and a refused record
+goes to the dead-letter topic with its reason before its offset is committed. (Until 2026-12 a Faust
+agent validated and forwarded to a `contacts.valid` topic that the sink read: two more Kafka crossings
+per event in pure-Python clients, and the slowest stage of the worker.)
+
 Why not inside a Faust agent: Faust acks an event when the agent raises, and `stream.take()` acks its
 whole batch in a `finally`, so a failed INSERT there is silently lost. Here the order is fixed:
-buffer -> INSERT (retried with the same deduplication token until it succeeds, consumption paused)
--> commit. A crash between INSERT and commit re-reads the batch; the token (same boundaries) or the
-ReplacingMergeTree key (other boundaries) makes the second copy vanish.
+buffer -> dead letters acknowledged by Kafka -> INSERT (retried with the same deduplication token
+until it succeeds, consumption paused) -> commit. A crash between INSERT and commit re-reads the
+batch; the token (same boundaries) or the ReplacingMergeTree key (other boundaries) makes the second
+copy vanish.
 """
 
 from __future__ import annotations
@@ -15,17 +22,19 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from mode import Service
 from pydantic import ValidationError
 
+from processors.admission import admit
 from schemas.alert import Alert
+from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason, InvalidEvent
-from schemas.event import parse_contact_event
 from schemas.settings import Settings
 from schemas.ticket import TicketSnapshot
 from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect, redact_dsn
@@ -39,7 +48,7 @@ from sinks.rows import (
     dead_letter_row,
     ticket_row,
 )
-from stream.dead_letter import read_headers
+from stream.dead_letter import DEAD_LETTER_MAX_BYTES, RECORD_HEADROOM_BYTES, DeadLetter, deliver, read_headers
 from stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -54,15 +63,21 @@ class SinkRoute:
     table: str
     columns: Sequence[str]
     to_row: RowMapper
+    validates: bool = False
+    """The topic is written by producers outside the worker: a record `to_row` refuses is a dead letter
+    (with its reason, counted), not just a skipped row as for the worker's own topics."""
 
 
-def contact_events_route(settings: Settings) -> SinkRoute:
+def contact_events_route(settings: Settings, config: DetectionConfig) -> SinkRoute:
+    tolerance = timedelta(minutes=config.engine.future_tolerance_minutes)
+
     def to_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
-        return contact_event_row(parse_contact_event(record.value or b""), record.partition, record.offset)
+        # The detector's check: an event it refuses (a future timestamp, say) must not become a row
+        # that the alerts never saw.
+        event = admit(record.value or b"", datetime.now(UTC), tolerance)
+        return contact_event_row(event, record.partition, record.offset)
 
-    # The validated topic, not contacts.events: an event the validator refuses (a future timestamp, say)
-    # must not become a row that the alerts never saw.
-    return SinkRoute(settings.topic_valid, "contact_events", CONTACT_EVENT_COLUMNS, to_row)
+    return SinkRoute(settings.topic_events, "contact_events", CONTACT_EVENT_COLUMNS, to_row, validates=True)
 
 
 def alert_routes(settings: Settings) -> list[SinkRoute]:
@@ -144,6 +159,7 @@ class ClickHouseSink(Service):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self._writer: ClickHouseWriter | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
         self._flush_lock = asyncio.Lock()
 
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -167,12 +183,23 @@ class ClickHouseSink(Service):
             heartbeat_interval_ms=int(self._settings.kafka_session_timeout_seconds * 100),
         )
         self._consumer.subscribe(list(self._routes), listener=_FlushOnRevoke(self))
+        if any(route.validates for route in self._routes.values()):
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self._settings.kafka_bootstrap_servers,
+                acks="all",
+                linger_ms=5,
+                # An oversized event (over the 1 MiB contract) is dead-lettered whole.
+                max_request_size=DEAD_LETTER_MAX_BYTES + RECORD_HEADROOM_BYTES,
+            )
+            await self._producer.start()
         await self._consumer.start()
 
     async def on_stop(self) -> None:
         if self._consumer is not None:
             await self._flush(list(self._buffers))
             await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
         if self._writer is not None:
             await self._in_thread(self._writer.close)
         self._executor.shutdown(wait=True)
@@ -227,15 +254,58 @@ class ClickHouseSink(Service):
             log.warning("commit of %s refused after a rebalance: %s", offsets, exc)
 
     def _rows(
-        self, route: SinkRoute, records: Sequence[ConsumerRecord[bytes, bytes]]
+        self,
+        route: SinkRoute,
+        records: Sequence[ConsumerRecord[bytes, bytes]],
+        refused: list[tuple[ConsumerRecord[bytes, bytes], DeadLetter]],
     ) -> list[tuple[Any, ...]]:
+        """The rows of `records`; on a validating route, each record refused is added to `refused`."""
         rows = []
         for record in records:
             try:
                 rows.append(route.to_row(record))
-            except InvalidEvent:
-                self._metrics.sink_records_skipped.labels(table=route.table).inc()
+            except InvalidEvent as exc:
+                if route.validates:
+                    refused.append((record, DeadLetter.for_record(exc.reason, exc.detail, record)))
+                else:
+                    self._metrics.sink_records_skipped.labels(table=route.table).inc()
+            except Exception as exc:
+                if not route.validates:
+                    raise
+                # A bug of ours must not stop the sink: the record is kept as a dead letter.
+                log.exception("unexpected error on %s[%d]@%d", record.topic, record.partition, record.offset)
+                letter = DeadLetter.for_failure(DeadLetterReason.PROCESSING_ERROR, exc, record)
+                refused.append((record, letter))
+        if route.validates:
+            self._metrics.records_consumed.labels(topic=route.topic).inc(len(records))
+            self._metrics.events_accepted.inc(len(rows))
         return rows
+
+    async def _dead_letter(self, refused: Sequence[tuple[ConsumerRecord[bytes, bytes], DeadLetter]]) -> None:
+        """Write the refused records to the dead-letter topic; returns once Kafka has all of them."""
+        producer = self._producer
+        assert producer is not None
+        topic = self._settings.topic_dead_letter
+
+        async def produce(key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+            await (await producer.send(topic, value, key=key, headers=headers))
+
+        def retry_delay(attempt: int) -> float:
+            return next_backoff(attempt, self._settings.sink_retry_max_backoff_seconds)
+
+        async def one(record: ConsumerRecord[bytes, bytes], letter: DeadLetter) -> None:
+            log.info(
+                "dead letter %s at %s[%d]@%d: %s",
+                letter.reason,
+                record.topic,
+                record.partition,
+                record.offset,
+                letter.detail,
+            )
+            written = await deliver(produce, record.key, record.value or b"", letter, retry_delay)
+            self._metrics.dead_letters.labels(reason=written.reason.value).inc()
+
+        await asyncio.gather(*(one(record, letter) for record, letter in refused))
 
     async def _write_until_acknowledged(
         self, topic: str, parts: Sequence[tuple[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]]
@@ -243,8 +313,11 @@ class ClickHouseSink(Service):
         assert self._writer is not None
         route = self._routes[topic]
         rows = []
+        refused: list[tuple[ConsumerRecord[bytes, bytes], DeadLetter]] = []
         for _, records in parts:
-            rows += self._rows(route, records)
+            rows += self._rows(route, records, refused)
+        if refused:
+            await self._dead_letter(refused)
         token = batch_token(
             topic, [(tp.partition, records[0].offset, records[-1].offset) for tp, records in parts]
         )

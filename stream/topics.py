@@ -23,13 +23,11 @@ log = logging.getLogger(__name__)
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:
-    """Every topic the worker uses and its partition count (co-partitioned: the validating agent keeps
-    each record's partition). The detector merges the partitions of contacts.events in event-time
-    order (`processors/ordering.py`)."""
+    """Every topic the worker uses and its partition count. The detector merges the partitions of
+    contacts.events in event-time order (`processors/ordering.py`)."""
     return {
         settings.topic_raw: settings.topic_partitions,
         settings.topic_events: settings.topic_partitions,
-        settings.topic_valid: settings.topic_partitions,
         settings.topic_tickets: settings.topic_partitions,
         settings.topic_dead_letter: settings.topic_partitions,
         settings.topic_alerts_oncall: settings.topic_partitions,

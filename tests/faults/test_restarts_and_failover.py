@@ -83,10 +83,9 @@ def compare(scenario: str, expected: list[bytes], published: list[bytes], note: 
 async def caught_up(settings: Settings) -> None:
     """The agent forwarded everything, the detector checkpointed past it, the sink wrote it."""
     bootstrap = settings.kafka_bootstrap_servers
-    await group_caught_up(bootstrap, settings.app_id, settings.topic_events, 4, timeout=120)
     await group_caught_up(bootstrap, f"{settings.app_id}-detector", settings.topic_events, 4, timeout=120)
     await group_caught_up(
-        bootstrap, f"{settings.app_id}-clickhouse-sink", settings.topic_valid, 4, timeout=120
+        bootstrap, f"{settings.app_id}-clickhouse-sink", settings.topic_events, 4, timeout=120
     )
 
 

@@ -74,7 +74,7 @@ def simulate() -> Traffic:
         try:
             event = parse_contact_event(record.value)
         except InvalidEvent as exc:
-            # What the validating agent dead-letters, as the sink writes it from the dead-letter topic.
+            # What the sink refuses and dead-letters, as it then writes it from the dead-letter topic.
             letter = DeadLetter(exc.reason, exc.detail, "contacts.events", 0, len(traffic.dead_letters))
             headers = read_headers(letter.headers())
             at = int((traffic.events[-1].occurred_at if traffic.events else FROM).timestamp() * 1000)

@@ -147,7 +147,6 @@ def isolated_settings(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Settings
         data_dir=tmp_path / "data",
         topic_raw=f"t-{suffix}.raw",
         topic_events=f"t-{suffix}.events",
-        topic_valid=f"t-{suffix}.detect",
         topic_tickets=f"t-{suffix}.tickets",
         topic_dead_letter=f"t-{suffix}.dead-letter",
         topic_alerts_oncall=f"t-{suffix}.alerts.oncall",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
-from schemas.errors import DeadLetterReason
+from schemas.config import load_config
+from schemas.errors import HEADER_REASON, HEADER_TOPIC, DeadLetterReason
 from schemas.event import parse_contact_event
 from schemas.settings import Settings
 from sinks.clickhouse import ClickHouseWriter, apply_migrations, connect, connected, discover_migrations
 from sinks.rows import CONTACT_EVENT_COLUMNS, contact_event_row
-from stream.dead_letter import DeadLetter
+from stream.dead_letter import DeadLetter, read_headers
 from stream.metrics import WorkerMetrics
-from stream.sink import ClickHouseSink, SinkRoute, dead_letters_route
+from stream.sink import ClickHouseSink, SinkRoute, contact_events_route, dead_letters_route
 from stream.topics import ensure_topics
 from tests.integration.conftest import (
     WorkerProcess,
@@ -58,11 +60,9 @@ def event_row(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
 
 
 async def sink_caught_up(settings: Settings) -> None:
-    """Wait until the validating agent has forwarded everything to the validated topic, and the sink's
-    consumer group has committed every partition's end offset of that topic."""
+    """Wait until the sink's consumer group has committed every partition's end offset of contacts.events."""
     bootstrap, partitions = settings.kafka_bootstrap_servers, settings.topic_partitions
-    await group_caught_up(bootstrap, settings.app_id, settings.topic_events, partitions)
-    await group_caught_up(bootstrap, f"{settings.app_id}-clickhouse-sink", settings.topic_valid, partitions)
+    await group_caught_up(bootstrap, f"{settings.app_id}-clickhouse-sink", settings.topic_events, partitions)
 
 
 def stored_counts(settings: Settings) -> tuple[int, int, int]:
@@ -96,13 +96,9 @@ async def test_worker_killed_with_a_buffered_batch_loses_nothing(
     second = start_worker(restarted)
     await sink_caught_up(settings)
     second.stop()
-    # The killed agent had not committed what it forwarded: it forwards it again, so the validated topic
-    # may hold copies. Stored at most once each (background merges of the ReplacingMergeTree may already
-    # have collapsed them); FINAL readers see each event exactly once.
-    forwarded = await consume_until_quiet(settings.kafka_bootstrap_servers, settings.topic_valid)
+    # The killed sink had written and committed nothing: the restarted one reads every event once.
     stored, distinct, final = stored_counts(settings)
-    assert total <= stored <= len(forwarded)
-    assert (distinct, final) == (total, total)
+    assert (stored, distinct, final) == (total, total, total)
 
 
 async def test_batches_replayed_after_a_lost_commit_are_not_doubled(
@@ -139,7 +135,7 @@ async def rewind_sink_group(settings: Settings) -> None:
     )
     await consumer.start()
     try:
-        partitions = [TopicPartition(settings.topic_valid, p) for p in range(settings.topic_partitions)]
+        partitions = [TopicPartition(settings.topic_events, p) for p in range(settings.topic_partitions)]
         consumer.assign(partitions)
         await consumer.commit({tp: 0 for tp in partitions})
     finally:
@@ -292,3 +288,58 @@ async def test_dead_letters_become_rows_with_their_reason_and_origin_but_not_the
     assert "123-45-67" not in every_column
     assert "phone" not in every_column
     assert metrics.sink_records_skipped.labels(table="dead_letters")._value.get() == 1  # no headers
+
+
+async def test_the_sink_stores_what_it_admits_and_dead_letters_the_rest(isolated_settings: Settings) -> None:
+    # contacts.events is written by producers outside the worker: the sink validates it (the detector's
+    # check) and each refused record reaches the dead-letter topic, with its reason and origin, before
+    # its offset is committed.
+    settings = isolated_settings.model_copy(update={"sink_flush_interval_seconds": 0.3})
+    await ensure_topics(settings)
+    future = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    bad = {
+        b"{not json": "invalid_json",
+        orjson.dumps({"event_id": "e-x", "type": "contact_received"}): "schema_violation",
+        orjson.dumps(
+            {
+                "event_id": "e-future",
+                "type": "contact_received",
+                "ticket_id": "T-future",
+                "occurred_at": future,
+                "channel": "chat",
+            }
+        ): "future_timestamp",
+    }
+    good = [event_bytes(n) for n in range(25)]
+    await produce(
+        settings.kafka_bootstrap_servers,
+        settings.topic_events,
+        [(f"k-{n}".encode(), value) for n, value in enumerate([*good[:10], *bad, *good[10:]])],
+    )
+    metrics = WorkerMetrics.create(CollectorRegistry())
+    sink = ClickHouseSink(settings, metrics, [contact_events_route(settings, load_config(None))])
+    await sink.start()
+    try:
+        await group_caught_up(
+            settings.kafka_bootstrap_servers,
+            f"{settings.app_id}-clickhouse-sink",
+            settings.topic_events,
+            settings.topic_partitions,
+        )
+    finally:
+        await sink.stop()
+    letters = await consume_until_quiet(settings.kafka_bootstrap_servers, settings.topic_dead_letter)
+    refused = {record.value: read_headers(record.headers or ())[HEADER_REASON] for record in letters}
+    assert refused == bad
+    assert {read_headers(r.headers or ())[HEADER_TOPIC] for r in letters} == {settings.topic_events}
+    client = connect(settings.dsn())
+    ids = client.query("SELECT event_id FROM contact_events FINAL ORDER BY event_id").result_rows
+    client.close()
+    assert [row[0] for row in ids] == sorted(f"e-{n:05d}" for n in range(25))
+    assert metrics.events_accepted._value.get() == 25
+    assert metrics.records_consumed.labels(topic=settings.topic_events)._value.get() == 28
+    assert {reason: metrics.dead_letters.labels(reason=reason)._value.get() for reason in bad.values()} == {
+        "invalid_json": 1,
+        "schema_violation": 1,
+        "future_timestamp": 1,
+    }

@@ -189,9 +189,8 @@ async def test_planted_personal_data_stays_on_the_raw_topic(
     assert [status for _, status, _ in statuses] == [202] * 6 + [401, 401], statuses
     bootstrap = settings.kafka_bootstrap_servers
     await group_caught_up(bootstrap, settings.app_id, settings.topic_raw, 4, timeout=60)
-    await group_caught_up(bootstrap, settings.app_id, settings.topic_events, 4, timeout=60)
     await group_caught_up(
-        bootstrap, f"{settings.app_id}-clickhouse-sink", settings.topic_valid, 4, timeout=60
+        bootstrap, f"{settings.app_id}-clickhouse-sink", settings.topic_events, 4, timeout=60
     )
     metrics = await wait_for_metrics(
         worker, lambda m: m.get("contactpulse_detector_checkpoint_seconds_count", 0) >= 2

@@ -18,7 +18,7 @@ def _service_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, roles: str |
     monkeypatch.setenv("CONTACTPULSE_ALERTMANAGER_URL", "http://127.0.0.1:9093")
     settings = Settings(data_dir=tmp_path)
     config = load_config(settings.config_file)
-    built = create_app(settings, config=config)
+    built = create_app(settings)
     return [type(service).__name__ for service in worker_services(settings, config, built)]
 
 
