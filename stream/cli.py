@@ -47,6 +47,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from schemas.config import load_config
     from stream.app import create_app
+    from stream.metrics import observe_gc_pauses
     from stream.topics import ensure_topics
 
     disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -54,6 +55,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     asyncio.run(ensure_topics(settings))
     config = load_config(settings.config_file)
     built = create_app(settings)
+    observe_gc_pauses(built.metrics)
     if settings.runs("detector") and settings.report_schedule:
         problem = report_settings_problem(settings, settings.report_recipients())
         if problem:

@@ -53,6 +53,8 @@ from stream.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
+ROWS_BETWEEN_YIELDS = 500
+
 RowMapper = Callable[[ConsumerRecord[bytes, bytes]], tuple[Any, ...]]
 """A consumed record -> its row; raises InvalidEvent for a record that is not to be written."""
 
@@ -315,7 +317,11 @@ class ClickHouseSink(Service):
         rows = []
         refused: list[tuple[ConsumerRecord[bytes, bytes], DeadLetter]] = []
         for _, records in parts:
-            rows += self._rows(route, records, refused)
+            for first in range(0, len(records), ROWS_BETWEEN_YIELDS):
+                rows += self._rows(route, records[first : first + ROWS_BETWEEN_YIELDS], refused)
+                # A flush maps thousands of records (~35 us each): let the detector and /ingest, on
+                # the same loop in a one-process worker, run in between.
+                await asyncio.sleep(0)
         if refused:
             await self._dead_letter(refused)
         token = batch_token(
