@@ -198,12 +198,7 @@ async def test_a_flush_of_every_partition_is_one_insert_and_one_commit(isolated_
     try:
         written = metrics.clickhouse_rows_written.labels(table="contact_events")
         await until_counted(written, 40, time.monotonic() + 60)
-        await group_caught_up(
-            settings.kafka_bootstrap_servers,
-            f"{settings.app_id}-clickhouse-sink",
-            settings.topic_events,
-            settings.topic_partitions,
-        )
+        await sink_caught_up(settings)
     finally:
         await sink.stop()
     inserts = [
@@ -320,12 +315,7 @@ async def test_the_sink_stores_what_it_admits_and_dead_letters_the_rest(isolated
     sink = ClickHouseSink(settings, metrics, [contact_events_route(settings, load_config(None))])
     await sink.start()
     try:
-        await group_caught_up(
-            settings.kafka_bootstrap_servers,
-            f"{settings.app_id}-clickhouse-sink",
-            settings.topic_events,
-            settings.topic_partitions,
-        )
+        await sink_caught_up(settings)
     finally:
         await sink.stop()
     letters = await consume_until_quiet(settings.kafka_bootstrap_servers, settings.topic_dead_letter)
