@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 import faust
 from faust.web import Request, Response, View
@@ -95,8 +96,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def produce_dead_letter(key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         await (await topics.dead_letter.send(key=key, value=value, headers=headers))
 
-    def retry_delay(attempt: int) -> float:
-        return next_backoff(attempt, settings.sink_retry_max_backoff_seconds)
+    retry_delay = partial(next_backoff, ceiling=settings.sink_retry_max_backoff_seconds)
 
     async def send_dead_letter(key: bytes | None, value: bytes, letter: DeadLetter) -> None:
         written = await deliver(produce_dead_letter, key, value, letter, retry_delay)

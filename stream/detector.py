@@ -320,9 +320,10 @@ class DetectorService(Service):
             if owned.preparing is None:
                 owned.preparing = asyncio.create_task(asyncio.to_thread(huge_pages.collapse_heap))
             elif owned.preparing.done():
-                if not owned.preparing.cancelled() and owned.preparing.exception() is not None:
-                    log.warning("heap collapse before a checkpoint failed: %s", owned.preparing.exception())
-                owned.preparing = None
+                collapsed, owned.preparing = owned.preparing, None
+                failure = None if collapsed.cancelled() else collapsed.exception()
+                if failure is not None:
+                    log.warning("heap collapse before a checkpoint failed: %s", failure)
                 self._start_checkpoint(owned)
 
     async def _settle(self, applied: list[Applied[InputRecord]]) -> list[Alert]:

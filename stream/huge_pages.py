@@ -3,16 +3,16 @@
 fork() copies the parent's page tables while the parent waits: one entry per 4 KiB page, 15-18 ms for
 the 550 MB a detector holds at 100,000 open tickets on an idle 2-core VM, 30-70 ms with another process
 busy on it; that is the event loop's stall at every checkpoint (`stream/checkpoint.py`). A 2 MiB huge
-page needs one entry instead of 512, and the same fork takes 1-2 ms idle, under 8 ms busy.
-Python's small-object allocator maps
-its arenas 1 MiB at a time, so the kernel never gives them huge pages on its own;
-`madvise(MADV_COLLAPSE)` (Linux 6.1+) rewrites the already-populated heap into huge pages on request.
+page needs one entry instead of 512, and the same fork takes 1-2 ms idle, under 8 ms busy. Python's
+small-object allocator maps its arenas 1 MiB at a time, so the kernel never gives them huge pages on its
+own; `madvise(MADV_COLLAPSE)` (Linux 6.1+) rewrites the already-populated heap into huge pages on request.
 
-It runs in a thread (ctypes releases the GIL for the call; the loop keeps serving: 5-10 ms longest tick
-in the checkpoint fault test), one huge page per call, and a later call only collapses what was allocated
-since. Measured in `tests/faults/test_checkpoint_stall.py` at 100,000 open tickets (2026-12-01, 2-core VM,
-idle): longest loop stall 8-17 ms (the fork 3.6 ms) instead of 25 ms; with another process busy on
-the machine, 10-25 ms instead of 58-140 ms (the test's limit is 50). The child's pickling takes as long
+It runs in a thread (ctypes releases the GIL for the call, so the loop keeps serving), one huge page per
+call, and a later call only collapses what was allocated since.
+
+Measured in `tests/faults/test_checkpoint_stall.py` at 100,000 open tickets (2026-12-01, 2-core VM,
+idle): longest loop stall 8-17 ms (the fork 3.6 ms) instead of 25 ms; with another process busy on the
+machine, 10-25 ms instead of 58-140 ms (the test's limit is 50). The child's pickling takes as long
 (7.1-7.6 s against 6.6 s); resident memory grows a few percent (a huge page is whole even where the heap
 had holes).
 

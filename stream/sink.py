@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -292,8 +293,7 @@ class ClickHouseSink(Service):
         async def produce(key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
             await (await producer.send(topic, value, key=key, headers=headers))
 
-        def retry_delay(attempt: int) -> float:
-            return next_backoff(attempt, self._settings.sink_retry_max_backoff_seconds)
+        retry_delay = partial(next_backoff, ceiling=self._settings.sink_retry_max_backoff_seconds)
 
         async def one(record: ConsumerRecord[bytes, bytes], letter: DeadLetter) -> None:
             log.info(
