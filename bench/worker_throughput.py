@@ -1,23 +1,27 @@
 """The whole worker on the real broker next to a bare aiokafka consume -> produce loop, in the same run.
 
     .venv/bin/python bench/worker_throughput.py [--events 60000] [--bootstrap 127.0.0.1:9092]
+        [--layouts one,two] [--checkpoint-seconds 5] [--window 20]
 
 1. Bare loop: one aiokafka consumer reads N records from a 4-partition topic and a producer writes each
    to another topic (acks=all): the floor any Kafka stage pays per record on this machine.
 2. Worker, sustained: the worker starts and takes 1,000 realistic simulated events (consumer groups
-   joined, tables made); then N more are produced to contacts.events (4 partitions) at once. The rate
+   joined, tables made); then N more are produced to contacts.events (4 partitions) at once. They are
+   the last events before now of a simulation, so the stream clock ends where the latency traffic
+   (stamped now) begins. The rate
    is N over the time from the start of that produce to the instant the last of them is both detected
    and in ClickHouse (validation, the ClickHouse sink, the event-time merge, every detector, alerts and
    ticket states out); each stage's own rate (validated, detected, in ClickHouse) is printed beside it.
    Both layouts run: one process with everything, and two (`CONTACTPULSE_WORKER_ROLES=detector` and
    `=sink`), each with its own core if the machine has one to give.
-3. Latency at half that rate: the worker is caught up; new contacts are produced at 50% of the sustained
+3. Latency at half that rate: the worker is caught up (the sink too, on the ticket snapshots and
+   alerts that came after the last event); new contacts are produced at 50% of the sustained
    rate, one in 20 of them a `csat_submitted` probe with score 1 (it fires `negative_csat` at once);
    event -> alert latency is from the broker's acknowledgement of the probe (the event is in Kafka) to
    the alert record's broker timestamp. (From the produce call instead, a producer in this process that
    falls behind the pace counts its own queue as the worker's latency.) The rate achieved is printed.
    The detector checkpoints every 5 s here (60 s by default), so the 20 s window holds several
-   checkpoint forks; their count and the loop's share are printed.
+   checkpoint forks; their count and the loop's share are printed, and the worst latency of each 2 s.
 
 It needs a broker (deploy/kafka/kafkactl start). The figure that matters is worker / bare; absolute numbers
 move with the machine. Nothing here gates CI.
@@ -40,7 +44,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -123,6 +127,9 @@ def stalls(before: dict[str, float], after: dict[str, float]) -> str:
     forks = delta("contactpulse_detector_checkpoint_fork_seconds_count")
     fork_seconds = delta("contactpulse_detector_checkpoint_fork_seconds_sum")
     parts.append(f"{forks:.0f} checkpoint forks ({fork_seconds * 1000:.0f} ms in all)")
+    written = delta("contactpulse_detector_checkpoint_seconds_count")
+    writing = delta("contactpulse_detector_checkpoint_seconds_sum")
+    parts.append(f"{written:.0f} checkpoints written ({writing:.1f} s from fork to written, in all)")
     full = 'contactpulse_gc_pause_seconds_{}{{generation="2"}}'
     collections, held = delta(full.format("count")), delta(full.format("sum"))
     parts.append(f"{collections:.0f} full garbage collections ({held * 1000:.0f} ms in all)")
@@ -133,14 +140,57 @@ def stalls(before: dict[str, float], after: dict[str, float]) -> str:
 class Run:
     stages: dict[str, float]
     """Events per second to each stage's last event (validated, detected, in ClickHouse)."""
-    latencies: list[float]
+    timeline: list[tuple[float, float]]
+    """Each probe: seconds into the latency window, its event -> alert latency."""
     achieved: float
     loop: str
+    settled: float
+    """Seconds from the last event in ClickHouse to the sink's end of every topic (snapshots, alerts)."""
+
+    @property
+    def latencies(self) -> list[float]:
+        return [latency for _, latency in self.timeline]
 
     @property
     def sustained(self) -> float:
         """Events per second through everything: the slowest stage's."""
         return min(self.stages.values())
+
+
+SINK_SETTLE_LIMIT_SECONDS = 120.0
+
+
+async def sink_settled(settings: Settings) -> float:
+    """Wait until the ClickHouse sink's group has committed the end of every topic it reads; the seconds
+    waited. The detector's ticket snapshots and alerts reach it after the events they came from, so when
+    the last event is in ClickHouse the sink still has their backlog to write: a latency window started
+    then measures the detector beside a busy sink, not a caught-up worker."""
+    started = time.perf_counter()
+    bootstrap, group = settings.kafka_bootstrap_servers, f"{settings.app_id}-clickhouse-sink"
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        topics = (
+            settings.topic_events,
+            settings.topic_tickets,
+            settings.topic_alerts_oncall,
+            settings.topic_alerts_product,
+            settings.topic_dead_letter,
+        )
+        partitions = [
+            TopicPartition(topic, p) for topic in topics for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        ends = await consumer.end_offsets(partitions)
+        while time.perf_counter() - started < SINK_SETTLE_LIMIT_SECONDS:
+            committed = {tp: await consumer.committed(tp) for tp in partitions}
+            if all((committed[tp] or 0) >= end for tp, end in ends.items()):
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise RuntimeError(f"the sink did not catch up within {SINK_SETTLE_LIMIT_SECONDS:.0f} s")
+    finally:
+        await consumer.stop()
+    return time.perf_counter() - started
 
 
 def written(metrics: dict[str, float]) -> float:
@@ -156,7 +206,9 @@ def detected(metrics: dict[str, float]) -> float:
     )
 
 
-async def worker_run(bootstrap: str, count: int, workdir: Path, split: bool) -> Run:
+async def worker_run(
+    bootstrap: str, count: int, workdir: Path, split: bool, checkpoint_seconds: float, window: float
+) -> Run:
     suffix = uuid.uuid4().hex[:8]
     port = 6100 + int(suffix[:3], 16) % 800
     settings = Settings(
@@ -178,20 +230,22 @@ async def worker_run(bootstrap: str, count: int, workdir: Path, split: bool) -> 
         topic_partitions=PARTITIONS,
         web_port=port,
         detector_idle_advance_seconds=0,
-        detector_checkpoint_seconds=5.0,
+        detector_checkpoint_seconds=checkpoint_seconds,
     )
     await ensure_topics(settings)
-    # About 5,000 events a simulated day: a month back holds any backlog asked for here. (Until
-    # 2026-12-02 it started 3 days back, and every run measured about 14,000 events whatever was asked,
-    # so the sink's last flush interval weighed on the rate, a run at random.)
-    start = datetime.now(MOSCOW) - timedelta(days=45)
-    simulator = TrafficSimulator(seed=5, start=start, broken_share=0.0, duplicate_share=0.0)
+    # About 5,000 events a simulated weekday, fewer at weekends: simulate enough days and keep the last
+    # events before now, so the stream clock meets the latency run's traffic (stamped now) where the
+    # backlog ended. (Until 2026-12-02 the backlog was the first events of a simulation 45 days back:
+    # the first latency event moved the clock a month and fired a month of deadlines and hourly work in
+    # one poll, the 1-2 s latency at the window's start; and earlier, 3 days back, every run measured
+    # about 14,000 events whatever was asked.)
     warm_up = 1000
-    records = []
-    for record in simulator.advance(datetime.now(MOSCOW) - timedelta(minutes=10)):
-        records.append((record.key, record.value))
-        if len(records) == warm_up + count:
-            break
+    days = 3 + (warm_up + count) // 3000
+    simulator = TrafficSimulator(
+        seed=5, start=datetime.now(MOSCOW) - timedelta(days=days), broken_share=0.0, duplicate_share=0.0
+    )
+    simulated = simulator.advance(datetime.now(MOSCOW) - timedelta(minutes=1))
+    records = [(record.key, record.value) for record in simulated][-(warm_up + count) :]
     if len(records) < warm_up + count:
         raise SystemExit(f"the simulator gave {len(records) - warm_up} events, not {count}: ask for fewer")
     # The detector's process serves the metrics read here; with `split`, a second process runs the sink.
@@ -244,10 +298,11 @@ async def worker_run(bootstrap: str, count: int, workdir: Path, split: bool) -> 
         done = await until_through(len(records))
         measured = len(records) - warm_up
         stages = {stage: measured / (at - started) for stage, at in done.items()}
+        settled = await sink_settled(settings)
         achieved = [0.0]
         before = await scrape(urls[0])
-        latencies = await latency_run(settings, min(stages.values()) / 2, achieved)
-        return Run(stages, latencies, achieved[0], stalls(before, await scrape(urls[0])))
+        latencies = await latency_run(settings, min(stages.values()) / 2, achieved, window)
+        return Run(stages, latencies, achieved[0], stalls(before, await scrape(urls[0])), settled)
     finally:
         for process in processes:
             process.terminate()
@@ -258,8 +313,8 @@ async def worker_run(bootstrap: str, count: int, workdir: Path, split: bool) -> 
 
 
 async def latency_run(
-    settings: Settings, rate: float, achieved: list[float], seconds: float = 20.0
-) -> list[float]:
+    settings: Settings, rate: float, achieved: list[float], seconds: float
+) -> list[tuple[float, float]]:
     """Traffic at `rate`: new e-mail contacts (no alert at once, as most traffic), and one in 20 a
     negative CSAT probe (`negative_csat` fires at once); seconds from each probe's produce to its alert."""
     bootstrap = settings.kafka_bootstrap_servers
@@ -271,7 +326,8 @@ async def latency_run(
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     await producer.start()
     sent: dict[str, float] = {}
-    latencies: list[float] = []
+    latencies: list[tuple[float, float]] = []
+    """(seconds into the window the probe was acknowledged, its latency)"""
 
     async def read_alerts() -> None:
         while True:
@@ -281,8 +337,10 @@ async def latency_run(
                     alert = orjson.loads(record.value)
                     ticket = alert.get("subject", {}).get("ticket_id")
                     if alert["rule"] == "negative_csat" and ticket in sent and alert["status"] == "firing":
-                        latencies.append(record.timestamp / 1000 - sent.pop(ticket))
+                        acked = sent.pop(ticket)
+                        latencies.append((acked - window_start, record.timestamp / 1000 - acked))
 
+    window_start = time.time()
     reader = asyncio.create_task(read_alerts())
     try:
         total = int(rate * seconds)
@@ -321,6 +379,19 @@ async def latency_run(
     return latencies
 
 
+TIMELINE_STEP = 2.0
+
+
+def timeline(probes: list[tuple[float, float]]) -> str:
+    """The worst latency of each step of the window: a queue that grows climbs, a stall is one peak."""
+    worst: dict[int, float] = {}
+    for at, latency in probes:
+        step = int(at // TIMELINE_STEP)
+        worst[step] = max(worst.get(step, 0.0), latency)
+    steps = range(max(worst, default=-1) + 1)
+    return " ".join(f"{worst.get(step, 0.0) * 1000:.0f}" for step in steps) + " ms"
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -330,17 +401,30 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--layouts", default="one,two", help="one (everything in one process), two, or both")
+    parser.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        default=5.0,
+        help="the detector checkpoint interval (the product: 60 s; 5 puts several in the window)",
+    )
+    parser.add_argument("--window", type=float, default=20.0, help="seconds of traffic in the latency run")
     args = parser.parse_args()
+    layouts = {"one": False, "two": True}
+    splits = [layouts[name] for name in args.layouts.split(",")]
     bare = await bare_loop(args.bootstrap, args.events)
     print(f"bare aiokafka consume -> produce:   {bare:>9,.0f} records/s")
-    for split in (False, True):
+    for split in splits:
         with tempfile.TemporaryDirectory(prefix="contactpulse-bench-") as workdir:
-            run = await worker_run(args.bootstrap, args.events, Path(workdir), split)
+            run = await worker_run(
+                args.bootstrap, args.events, Path(workdir), split, args.checkpoint_seconds, args.window
+            )
         name = "two processes (detector | sink)" if split else "one process (everything)"
         print(f"worker, {name}:")
         each = ", ".join(f"{stage} {rate:,.0f}" for stage, rate in run.stages.items())
         ratio = run.sustained / bare
         print(f"  sustained: {run.sustained:>9,.0f} events/s, worker / bare: {ratio:.2f} ({each})")
+        print(f"  the sink's ticket and alert backlog written {run.settled:.1f} s after the last event")
         if run.latencies:
             p50 = statistics.median(run.latencies) * 1000
             p99 = percentile(run.latencies, 0.99) * 1000
@@ -349,6 +433,7 @@ async def main() -> None:
                 f"({len(run.latencies)} probes): p50 {p50:.0f} ms, p99 {p99:.0f} ms"
             )
             print(f"  the detector's event loop meanwhile: {run.loop}")
+            print(f"  worst latency in each {TIMELINE_STEP:.0f} s of the window: {timeline(run.timeline)}")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,10 @@ class TicketBook:
         """The ticket's row for the `tickets` table."""
         return ticket.snapshot(self.calendar_of(ticket))
 
+    def snapshot_json(self, ticket: TicketState) -> bytes:
+        """The ticket's row as published (the bytes of `snapshot(ticket).to_json()`, built faster)."""
+        return ticket.snapshot_json(self.calendar_of(ticket))
+
     def take_touched(self) -> list[TicketState]:
         """The tickets changed since the last call, for the ticket-state sink."""
         if self.touched is None:

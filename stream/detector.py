@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -37,7 +38,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
 from processors.admission import admit
-from processors.engine import REFUSAL_REASON, DetectionEngine
+from processors.engine import REFUSAL_REASON, DetectionEngine, Verdict
 from processors.ordering import Applied, OrderedDetection
 from schemas.alert import Alert, Audience
 from schemas.config import DetectionConfig
@@ -133,6 +134,7 @@ class DetectorService(Service):
         )
         self._owned: _Ownership | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._checkpoint_producer: AIOKafkaProducer | None = None
 
     @property
     def owns_detection(self) -> bool:
@@ -149,9 +151,18 @@ class DetectorService(Service):
             linger_ms=5,
             # Ticket snapshots go out as whole batches of a poll's tickets (`stream/keyed_batches.py`).
             max_batch_size=256 * 1024,
-            max_request_size=max(DEAD_LETTER_MAX_BYTES, 2 * checkpoint.CHUNK_BYTES) + RECORD_HEADROOM_BYTES,
+            max_request_size=DEAD_LETTER_MAX_BYTES + RECORD_HEADROOM_BYTES,
+        )
+        # Checkpoints have a producer of their own: each poll flushes the alerts' producer, and a flush
+        # waits for everything that producer holds; sharing it, a poll's alerts would wait for the
+        # megabytes of a checkpoint being written.
+        self._checkpoint_producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            max_request_size=2 * checkpoint.CHUNK_BYTES + RECORD_HEADROOM_BYTES,
         )
         await self._producer.start()
+        await self._checkpoint_producer.start()
         await self._lease.start()
 
     async def on_stop(self) -> None:
@@ -170,9 +181,10 @@ class DetectorService(Service):
         if owned is not None:
             await self._disown()
         await self._lease.stop()
-        if self._producer is not None:
-            await self._producer.flush()
-            await self._producer.stop()
+        for producer in (self._producer, self._checkpoint_producer):
+            if producer is not None:
+                await producer.flush()
+                await producer.stop()
 
     @Service.task
     async def _watch_loop(self) -> None:
@@ -328,15 +340,19 @@ class DetectorService(Service):
 
     async def _settle(self, applied: list[Applied[InputRecord]]) -> list[Alert]:
         alerts: list[Alert] = []
-        counted = self._metrics.detector_events
+        verdicts: Counter[Verdict] = Counter()
         for done in applied:
             outcome = done.outcome
-            counted.labels(verdict=outcome.verdict.value).inc()
+            verdicts[outcome.verdict] += 1
             refused = REFUSAL_REASON.get(outcome.verdict)
             if refused is not None:
                 await self._dead_letter(done.item, refused, outcome.detail)
             elif outcome.alerts:
                 alerts += outcome.alerts
+        # Counted once per verdict and poll: a labelled child per event was a lock and a lookup each.
+        counted = self._metrics.detector_events
+        for verdict, n in verdicts.items():
+            counted.labels(verdict=verdict.value).inc(n)
         return alerts
 
     def _flow_control(self, owned: _Ownership) -> None:
@@ -391,7 +407,7 @@ class DetectorService(Service):
             return
         book = owned.state.ordered.engine.tickets
         snapshots = (
-            (ticket.ticket_id.encode(), book.snapshot(ticket).to_json()) for ticket in book.take_touched()
+            (ticket.ticket_id.encode(), book.snapshot_json(ticket)) for ticket in book.take_touched()
         )
         await send_keyed(self._producer, self._settings.topic_tickets, snapshots)
 
@@ -430,12 +446,12 @@ class DetectorService(Service):
     async def _write_checkpoint(
         self, owned: _Ownership, blob: bytes, epoch: int, positions: dict[int, int]
     ) -> None:
-        assert self._producer is not None
+        assert self._checkpoint_producer is not None
         owned.checkpoints += 1
         ident = checkpoint.CheckpointId(epoch, owned.checkpoints)
         records = checkpoint.encode_blob(blob, ident)
         size = await checkpoint.write(
-            self._producer, checkpoint_topic(self._settings), records, owned.obsolete_keys
+            self._checkpoint_producer, checkpoint_topic(self._settings), records, owned.obsolete_keys
         )
         owned.obsolete_keys = frozenset(key for key, _ in records)
         self._metrics.detector_checkpoint_bytes.set(size)

@@ -5,6 +5,7 @@ import os
 import pickle
 import zlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -173,3 +174,23 @@ def test_a_checkpoint_of_another_state_format_or_unreadable_state_is_ignored() -
     restored = checkpoint.decode(records)
     assert restored is not None
     assert restored.state == [1, 2, 3]
+
+
+class _Niceness:
+    """State that records, when pickled, the priority of the process pickling it."""
+
+    def __init__(self) -> None:
+        self.seen: int | None = None
+
+    def __getstate__(self) -> dict[str, int]:
+        return {"seen": os.nice(0)}
+
+
+async def test_the_checkpoint_child_pickles_at_the_lowest_priority_and_the_worker_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    ours = os.nice(0)
+    snapshot = checkpoint.Snapshot.fork(_Niceness(), tmp_path)
+    restored = pickle.loads(zlib.decompress(await snapshot.blob()))
+    assert restored.seen == min(19, ours + checkpoint.CHILD_NICENESS) == 19
+    assert os.nice(0) == ours
