@@ -130,6 +130,12 @@ def stalls(before: dict[str, float], after: dict[str, float]) -> str:
     written = delta("contactpulse_detector_checkpoint_seconds_count")
     writing = delta("contactpulse_detector_checkpoint_seconds_sum")
     parts.append(f"{written:.0f} checkpoints written ({writing:.1f} s from fork to written, in all)")
+    poll = "contactpulse_detector_poll_seconds"
+    for phase in ("fetch", "apply", "publish"):
+        count = delta(f'{poll}_count{{phase="{phase}"}}')
+        slow = count - delta(f'{poll}_bucket{{le="0.25",phase="{phase}"}}')
+        held = delta(f'{poll}_sum{{phase="{phase}"}}')
+        parts.append(f"poll {phase} {held:.1f} s in all, {slow:.0f} of {count:.0f} over 250 ms")
     full = 'contactpulse_gc_pause_seconds_{}{{generation="2"}}'
     collections, held = delta(full.format("count")), delta(full.format("sum"))
     parts.append(f"{collections:.0f} full garbage collections ({held * 1000:.0f} ms in all)")

@@ -153,9 +153,9 @@ class DetectorService(Service):
             max_batch_size=256 * 1024,
             max_request_size=DEAD_LETTER_MAX_BYTES + RECORD_HEADROOM_BYTES,
         )
-        # Checkpoints have a producer of their own: each poll flushes the alerts' producer, and a flush
-        # waits for everything that producer holds; sharing it, a poll's alerts would wait for the
-        # megabytes of a checkpoint being written.
+        # Checkpoints have a producer of their own: a fork waits for the alerts' producer to be flushed,
+        # and a flush waits for everything that producer holds; sharing it, the fork would wait for the
+        # megabytes of the checkpoint before, and alerts would queue behind them.
         self._checkpoint_producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
@@ -170,6 +170,7 @@ class DetectorService(Service):
         if owned is not None and owned.suspended_since is None and self._lease.epoch == owned.epoch:
             # A last checkpoint, so the next owner re-reads (and re-sends) nothing.
             try:
+                await self._acknowledged()
                 if owned.checkpointing is not None:
                     await owned.checkpointing
                 state = owned.state
@@ -282,7 +283,9 @@ class DetectorService(Service):
     async def _step(self, owned: _Ownership) -> None:
         state, consumer = owned.state, owned.consumer
         ordered, positions = state.ordered, state.positions
+        polled = time.perf_counter()
         batch = await consumer.getmany(*owned.partitions, timeout_ms=200, max_records=2000)
+        fetched = time.perf_counter()
         if self._lease.epoch != owned.epoch:
             # Ownership moved while we waited: apply nothing more, and fetch these again should the
             # lease come back with the state still held (the consumer's position has moved past them).
@@ -323,12 +326,17 @@ class DetectorService(Service):
             alerts += self._on_idle(owned, now)
         self._flow_control(owned)
         self._metrics.detector_buffered_events.set(merge.buffered())
+        applied_at = time.perf_counter()
         await self._publish_tickets()
         await self._publish(alerts)
+        phases = self._metrics.detector_poll_seconds
+        phases.labels(phase="fetch").observe(fetched - polled)
+        phases.labels(phase="apply").observe(applied_at - fetched)
+        phases.labels(phase="publish").observe(time.perf_counter() - applied_at)
         due = now - owned.last_checkpoint >= self._settings.detector_checkpoint_seconds
         if due and (owned.checkpointing is None or owned.checkpointing.done()):
             # First the heap into huge pages (in a thread, seconds the first time), then the fork at
-            # this point of a poll, where the state is consistent and its alerts are flushed.
+            # this point of a poll, where the state is consistent and Kafka has acknowledged its alerts.
             if owned.preparing is None:
                 owned.preparing = asyncio.create_task(asyncio.to_thread(huge_pages.collapse_heap))
             elif owned.preparing.done():
@@ -336,7 +344,9 @@ class DetectorService(Service):
                 failure = None if collapsed.cancelled() else collapsed.exception()
                 if failure is not None:
                     log.warning("heap collapse before a checkpoint failed: %s", failure)
-                self._start_checkpoint(owned)
+                await self._acknowledged()
+                if self._lease.epoch == owned.epoch and self._owned is owned:
+                    self._start_checkpoint(owned)
 
     async def _settle(self, applied: list[Applied[InputRecord]]) -> list[Alert]:
         alerts: list[Alert] = []
@@ -387,7 +397,14 @@ class DetectorService(Service):
 
     # -- output ----------------------------------------------------------------------------------------
     async def _publish(self, alerts: list[Alert]) -> None:
-        """Send the batch's alerts; then wait until Kafka has them and the batch's dead letters."""
+        """Hand the poll's alerts to the producer, which sends them within its linger (5 ms).
+
+        Nothing waits here for Kafka's acknowledgement: only a checkpoint needs what came before it
+        acknowledged (a new owner re-sends whatever came after), so `_acknowledged` runs before the
+        fork and before the last checkpoint. Waiting at every poll kept the detector idle about as long
+        as it applied events (the worker bench: 9.4 s of publish beside 9.7 s of apply in a 20 s
+        window). The producer itself holds back a send once a partition's batch is full and the one
+        before it is not yet sent, so a slow broker slows the detector instead of filling memory."""
         assert self._producer is not None
         for alert in alerts:
             topic = (
@@ -397,10 +414,14 @@ class DetectorService(Service):
             )
             await self._producer.send(topic, key=alert.alert_id.encode(), value=alert.to_json())
             self._metrics.alerts_sent.labels(rule=alert.rule, status=alert.status.value).inc()
+
+    async def _acknowledged(self) -> None:
+        """Wait until Kafka has acknowledged (or given up on) everything the polls so far sent."""
+        assert self._producer is not None
         await self._producer.flush()
 
     async def _publish_tickets(self) -> None:
-        """Send the state of every ticket the batch changed (flushed with the alerts)."""
+        """Send the state of every ticket the poll changed (acknowledged with the alerts)."""
         assert self._producer is not None
         owned = self._owned
         if owned is None:
@@ -414,7 +435,7 @@ class DetectorService(Service):
     async def _dead_letter(self, record: InputRecord, reason: DeadLetterReason, detail: str) -> None:
         assert self._producer is not None
         letter = DeadLetter(reason, detail, self._settings.topic_events, record.partition, record.offset)
-        # Not awaited one by one: `_publish` flushes the producer once per batch, before any checkpoint.
+        # Not awaited one by one: acknowledged with the poll's alerts (`_publish`), before any checkpoint.
         await self._producer.send(
             self._settings.topic_dead_letter, value=record.value, headers=letter.headers()
         )
@@ -422,7 +443,7 @@ class DetectorService(Service):
 
     # -- checkpoints -----------------------------------------------------------------------------------
     def _start_checkpoint(self, owned: _Ownership) -> None:
-        """Fork a snapshot now (the state as of this poll, whose alerts are already flushed) and write
+        """Fork a snapshot now (the state as of this poll, whose alerts are acknowledged) and write
         it in the background while events keep flowing."""
         owned.last_checkpoint = time.monotonic()
         started = time.perf_counter()

@@ -42,6 +42,7 @@ class WorkerMetrics:
     detector_checkpoint_fork_seconds: Histogram
     detector_owner: Gauge
     event_loop_stall_seconds: Histogram
+    detector_poll_seconds: Histogram
     gc_pause_seconds: Histogram
 
     @classmethod
@@ -192,6 +193,14 @@ class WorkerMetrics:
             event_loop_stall_seconds=Histogram(
                 "contactpulse_event_loop_stall_seconds",
                 "How late a 20 ms timer fired: time the event loop could not serve anything else.",
+                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+                registry=registry,
+            ),
+            detector_poll_seconds=Histogram(
+                "contactpulse_detector_poll_seconds",
+                "One detector poll by phase: fetch (waiting for records), apply (admission, the merge and "
+                "every detector), publish (ticket snapshots and alerts handed over, then acknowledged).",
+                ["phase"],
                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
                 registry=registry,
             ),

@@ -60,7 +60,7 @@ async def test_worker_alerts_equal_replay_alerts(
     await produce(settings.kafka_bootstrap_servers, settings.topic_events, keyed_by_ticket(lines))
     worker = start_worker(settings)
     read = "contactpulse_detector_events_total{verdict=%s}"
-    await wait_for_metrics(
+    metrics = await wait_for_metrics(
         worker,
         lambda m: (
             sum(m.get(read % v, 0) for v in ("accepted", "duplicate", "late")) == parsable
@@ -69,6 +69,13 @@ async def test_worker_alerts_equal_replay_alerts(
         ),
         timeout=120,
     )
+    # Every poll times its three phases (observed together at its end: a scrape may fall between them);
+    # applying thousands of events took measurable time.
+    poll = "contactpulse_detector_poll_seconds_%s{phase=%s}"
+    polls = {phase: metrics[poll % ("count", phase)] for phase in ("fetch", "apply", "publish")}
+    assert polls["apply"] > 0
+    assert max(polls.values()) - min(polls.values()) <= 1
+    assert metrics[poll % ("sum", "apply")] > 0
     for_product = sum(1 for line in expected if orjson.loads(line)["audience"] == "product")
     assert for_product > 0
     oncall = await consume_all(
