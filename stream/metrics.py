@@ -8,10 +8,14 @@ from __future__ import annotations
 import gc
 import time
 from dataclasses import dataclass
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from schemas.errors import DeadLetterReason
+
+LOOP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+"""Seconds, for what the event loop waits on or is kept from: a 20 ms tick late, a poll's phase."""
 
 
 @dataclass(frozen=True)
@@ -193,15 +197,15 @@ class WorkerMetrics:
             event_loop_stall_seconds=Histogram(
                 "contactpulse_event_loop_stall_seconds",
                 "How late a 20 ms timer fired: time the event loop could not serve anything else.",
-                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+                buckets=LOOP_BUCKETS,
                 registry=registry,
             ),
             detector_poll_seconds=Histogram(
                 "contactpulse_detector_poll_seconds",
                 "One detector poll by phase: fetch (waiting for records), apply (admission, the merge and "
-                "every detector), publish (ticket snapshots and alerts handed over, then acknowledged).",
+                "every detector), publish (ticket snapshots and alerts handed to the producer).",
                 ["phase"],
-                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+                buckets=LOOP_BUCKETS,
                 registry=registry,
             ),
             gc_pause_seconds=Histogram(
