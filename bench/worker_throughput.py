@@ -8,10 +8,10 @@
 2. Worker, sustained: the worker starts and takes 1,000 realistic simulated events (consumer groups
    joined, tables made); then N more are produced to contacts.events (4 partitions) at once. They are
    the last events before now of a simulation, so the stream clock ends where the latency traffic
-   (stamped now) begins. The rate
-   is N over the time from the start of that produce to the instant the last of them is both detected
-   and in ClickHouse (validation, the ClickHouse sink, the event-time merge, every detector, alerts and
-   ticket states out); each stage's own rate (validated, detected, in ClickHouse) is printed beside it.
+   (stamped now) begins. The rate is N over the time from the start of that produce to the instant the
+   last of them is both detected and in ClickHouse (validation, the ClickHouse sink, the event-time
+   merge, every detector, alerts and ticket states out); each stage's own rate (validated, detected,
+   in ClickHouse) is printed beside it.
    Both layouts run: one process with everything, and two (`CONTACTPULSE_WORKER_ROLES=detector` and
    `=sink`), each with its own core if the machine has one to give.
 3. Latency at half that rate: the worker is caught up (the sink too, on the ticket snapshots and
@@ -322,7 +322,8 @@ async def latency_run(
     settings: Settings, rate: float, achieved: list[float], seconds: float
 ) -> list[tuple[float, float]]:
     """Traffic at `rate`: new e-mail contacts (no alert at once, as most traffic), and one in 20 a
-    negative CSAT probe (`negative_csat` fires at once); seconds from each probe's produce to its alert."""
+    negative CSAT probe (`negative_csat` fires at once); for each probe, (seconds into the window at its
+    acknowledgement, seconds from that acknowledgement to its alert)."""
     bootstrap = settings.kafka_bootstrap_servers
     consumer = AIOKafkaConsumer(
         settings.topic_alerts_oncall, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest"

@@ -435,7 +435,7 @@ class DetectorService(Service):
     async def _dead_letter(self, record: InputRecord, reason: DeadLetterReason, detail: str) -> None:
         assert self._producer is not None
         letter = DeadLetter(reason, detail, self._settings.topic_events, record.partition, record.offset)
-        # Not awaited one by one: acknowledged with the poll's alerts (`_publish`), before any checkpoint.
+        # Not awaited one by one: like the alerts, acknowledged before the next checkpoint (`_acknowledged`).
         await self._producer.send(
             self._settings.topic_dead_letter, value=record.value, headers=letter.headers()
         )
