@@ -36,6 +36,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from processors.engine import STATE_FORMAT
+from stream.deliveries import Deliveries
 from stream.topics import ensure_topic
 
 log = logging.getLogger(__name__)
@@ -192,10 +193,19 @@ async def write(
     records: list[tuple[bytes, bytes]],
     obsolete: Iterable[bytes] = (),
 ) -> int:
-    """Write a checkpoint's records and wait for them; then tombstone the obsolete keys."""
-    for key, value in records:
-        await producer.send(topic, key=key, value=value, partition=0)
-    await producer.flush()
+    """Write a checkpoint's records (`encode_blob`'s: chunks, then the manifest); then tombstone the
+    obsolete keys.
+
+    The manifest goes out only once Kafka has taken every chunk: it replaces the owner's previous
+    manifest (one key per epoch), which must stay while the new checkpoint is incomplete. Raises
+    `DeliveryFailed` if any record was refused, before tombstoning anything: recovery then still finds
+    the checkpoint before."""
+    *chunks, manifest = records
+    deliveries = Deliveries()
+    for part in (chunks, [manifest]):
+        for key, value in part:
+            deliveries.track(await producer.send(topic, key=key, value=value, partition=0))
+        await deliveries.confirm(producer)
     written = {key for key, _ in records}
     for key in obsolete:
         if key not in written:

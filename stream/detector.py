@@ -46,6 +46,7 @@ from schemas.errors import DeadLetterReason, InvalidEvent
 from schemas.settings import Settings
 from stream import checkpoint, huge_pages
 from stream.dead_letter import DEAD_LETTER_MAX_BYTES, RECORD_HEADROOM_BYTES, DeadLetter
+from stream.deliveries import Deliveries, DeliveryFailed
 from stream.keyed_batches import send_keyed
 from stream.lease import DetectorLease
 from stream.metrics import WorkerMetrics
@@ -135,6 +136,8 @@ class DetectorService(Service):
         self._owned: _Ownership | None = None
         self._producer: AIOKafkaProducer | None = None
         self._checkpoint_producer: AIOKafkaProducer | None = None
+        self._deliveries = Deliveries()
+        """Every alert, ticket state and dead letter sent, until Kafka took it (or refused it)."""
 
     @property
     def owns_detection(self) -> bool:
@@ -275,6 +278,7 @@ class DetectorService(Service):
         self._metrics.detector_owner.set(0)
         if owned is None:
             return
+        self._deliveries.forget()  # what the dropped state sent; the next state sends its own again
         if owned.checkpointing is not None:
             owned.checkpointing.cancel()
         await owned.consumer.stop()
@@ -329,6 +333,7 @@ class DetectorService(Service):
         applied_at = time.perf_counter()
         await self._publish_tickets()
         await self._publish(alerts)
+        self._deliveries.sweep()
         phases = self._metrics.detector_poll_seconds
         phases.labels(phase="fetch").observe(fetched - polled)
         phases.labels(phase="apply").observe(applied_at - fetched)
@@ -344,9 +349,22 @@ class DetectorService(Service):
                 failure = None if collapsed.cancelled() else collapsed.exception()
                 if failure is not None:
                     log.warning("heap collapse before a checkpoint failed: %s", failure)
-                await self._acknowledged()
+                try:
+                    await self._acknowledged()
+                except DeliveryFailed as failure:
+                    await self._rewind(failure)
+                    return
                 if self._lease.epoch == owned.epoch and self._owned is owned:
                     self._start_checkpoint(owned)
+
+    async def _rewind(self, failure: DeliveryFailed) -> None:
+        """Kafka refused something this state sent since its last checkpoint: drop the state and take
+        ownership again from that checkpoint, so the input after it is read again and everything it
+        produces is sent again (the same alert ids; a notifier folds repeats). A checkpoint past a lost
+        alert would lose it for good."""
+        self._metrics.detector_delivery_failures.inc(failure.failed)
+        log.error("detector: %s; rewinding to the last checkpoint to send them again", failure)
+        await self._disown()
 
     async def _settle(self, applied: list[Applied[InputRecord]]) -> list[Alert]:
         alerts: list[Alert] = []
@@ -412,13 +430,15 @@ class DetectorService(Service):
                 if alert.audience is Audience.PRODUCT
                 else self._settings.topic_alerts_oncall
             )
-            await self._producer.send(topic, key=alert.alert_id.encode(), value=alert.to_json())
+            sending = await self._producer.send(topic, key=alert.alert_id.encode(), value=alert.to_json())
+            self._deliveries.track(sending)
             self._metrics.alerts_sent.labels(rule=alert.rule, status=alert.status.value).inc()
 
     async def _acknowledged(self) -> None:
-        """Wait until Kafka has acknowledged (or given up on) everything the polls so far sent."""
+        """Wait until Kafka has acknowledged everything the polls so far sent; `DeliveryFailed` if it
+        refused (or gave up on) any of it."""
         assert self._producer is not None
-        await self._producer.flush()
+        await self._deliveries.confirm(self._producer)
 
     async def _publish_tickets(self) -> None:
         """Send the state of every ticket the poll changed (acknowledged with the alerts)."""
@@ -430,15 +450,16 @@ class DetectorService(Service):
         snapshots = (
             (ticket.ticket_id.encode(), book.snapshot_json(ticket)) for ticket in book.take_touched()
         )
-        await send_keyed(self._producer, self._settings.topic_tickets, snapshots)
+        await send_keyed(self._producer, self._settings.topic_tickets, snapshots, self._deliveries)
 
     async def _dead_letter(self, record: InputRecord, reason: DeadLetterReason, detail: str) -> None:
         assert self._producer is not None
         letter = DeadLetter(reason, detail, self._settings.topic_events, record.partition, record.offset)
         # Not awaited one by one: like the alerts, acknowledged before the next checkpoint (`_acknowledged`).
-        await self._producer.send(
+        sending = await self._producer.send(
             self._settings.topic_dead_letter, value=record.value, headers=letter.headers()
         )
+        self._deliveries.track(sending)
         self._metrics.dead_letters.labels(reason=reason.value).inc()
 
     # -- checkpoints -----------------------------------------------------------------------------------
@@ -471,9 +492,14 @@ class DetectorService(Service):
         owned.checkpoints += 1
         ident = checkpoint.CheckpointId(epoch, owned.checkpoints)
         records = checkpoint.encode_blob(blob, ident)
-        size = await checkpoint.write(
-            self._checkpoint_producer, checkpoint_topic(self._settings), records, owned.obsolete_keys
-        )
+        try:
+            size = await checkpoint.write(
+                self._checkpoint_producer, checkpoint_topic(self._settings), records, owned.obsolete_keys
+            )
+        except DeliveryFailed:
+            # What did arrive of this one is tombstoned with the previous one, after the next success.
+            owned.obsolete_keys |= frozenset(key for key, _ in records)
+            raise
         owned.obsolete_keys = frozenset(key for key, _ in records)
         self._metrics.detector_checkpoint_bytes.set(size)
         # For monitoring (consumer lag) only: recovery trusts the checkpoint.

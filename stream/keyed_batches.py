@@ -17,6 +17,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
+from stream.deliveries import Deliveries
+
 
 @lru_cache(maxsize=1 << 17)
 def _key_hash(key: bytes) -> int:
@@ -28,10 +30,16 @@ def partition_for(key: bytes, partitions: Sequence[int]) -> int:
     return partitions[_key_hash(key) % len(partitions)]
 
 
-async def send_keyed(producer: AIOKafkaProducer, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
+async def send_keyed(
+    producer: AIOKafkaProducer,
+    topic: str,
+    records: Iterable[tuple[bytes, bytes]],
+    deliveries: Deliveries | None = None,
+) -> int:
     """Hand `records` (key, value) to the producer in per-partition batches; the number sent.
 
-    Like `send`, it returns once the producer holds them: `flush()` waits for the broker."""
+    Like `send`, it returns once the producer holds them: `flush()` waits for the broker, and each
+    batch's future goes to `deliveries`, which tells whether the broker took it."""
     partitions = sorted(await producer.partitions_for(topic))
     batches: dict[int, Any] = {}
     sent = 0
@@ -41,10 +49,14 @@ async def send_keyed(producer: AIOKafkaProducer, topic: str, records: Iterable[t
         if batch is None:
             batch = batches[partition] = producer.create_batch()
         if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-            await producer.send_batch(batch, topic, partition=partition)
+            sending = await producer.send_batch(batch, topic, partition=partition)
+            if deliveries is not None:
+                deliveries.track(sending)
             batch = batches[partition] = producer.create_batch()
             batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any record
         sent += 1
     for partition, batch in batches.items():
-        await producer.send_batch(batch, topic, partition=partition)
+        sending = await producer.send_batch(batch, topic, partition=partition)
+        if deliveries is not None:
+            deliveries.track(sending)
     return sent

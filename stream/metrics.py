@@ -45,6 +45,7 @@ class WorkerMetrics:
     detector_buffered_events: Gauge
     detector_checkpoint_fork_seconds: Histogram
     detector_owner: Gauge
+    detector_delivery_failures: Counter
     event_loop_stall_seconds: Histogram
     detector_poll_seconds: Histogram
     gc_pause_seconds: Histogram
@@ -192,6 +193,12 @@ class WorkerMetrics:
             detector_owner=Gauge(
                 "contactpulse_detector_owner",
                 "1 while this worker owns the detector, else 0.",
+                registry=registry,
+            ),
+            detector_delivery_failures=Counter(
+                "contactpulse_detector_delivery_failures_total",
+                "Records the detector sent (alerts, ticket states, dead letters) that Kafka refused or "
+                "gave up on; each time, the detector rewinds to its last checkpoint and sends again.",
                 registry=registry,
             ),
             event_loop_stall_seconds=Histogram(

@@ -23,6 +23,8 @@ import aiohttp
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -294,6 +296,16 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, 
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def set_topic_config(bootstrap: str, topic: str, config: dict[str, str]) -> None:
+    """Replace a topic's overrides with `config` (the legacy AlterConfigs request replaces them all)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, config)])
+    finally:
+        await admin.close()
 
 
 async def _from_the_start(bootstrap: str, topic: str) -> AIOKafkaConsumer:

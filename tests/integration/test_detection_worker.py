@@ -20,15 +20,17 @@ from schemas.settings import Settings
 from simulation.traffic import MOSCOW, TrafficSimulator
 from sinks.clickhouse import connected
 from stream.replay import replay
-from stream.topics import ensure_topics
+from stream.topics import ensure_topics, topic_config
 from tests.integration.conftest import (
     WorkerProcess,
     consume_all,
     consume_until_quiet,
     group_caught_up,
+    judged,
     keyed_by_ticket,
     parsable_count,
     produce,
+    set_topic_config,
     wait_for_metrics,
 )
 
@@ -175,3 +177,43 @@ async def test_detector_recovers_from_its_checkpoint_after_a_crash(
     received += await consume_until_quiet(settings.kafka_bootstrap_servers, settings.topic_alerts_product)
     # Every alert replay emits was published; alerts re-sent after the restart repeat the same bytes.
     assert {r.value for r in received} == expected
+
+
+async def test_alerts_kafka_refused_are_sent_again_from_the_last_checkpoint(
+    isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess]
+) -> None:
+    """A send the broker refuses (here: every on-call alert too large for the topic) must not be covered
+    by a checkpoint: once the topic takes them again, every alert replay emits is on its topic."""
+    settings = isolated_settings.model_copy(update={"detector_checkpoint_seconds": 0.5})
+    lines = simulated_lines()
+    half = len(lines) // 2
+    expected_out = io.BytesIO()
+    replay(lines, load_config(), expected_out, errors=io.StringIO())
+    expected = set(expected_out.getvalue().splitlines())
+    bootstrap, oncall = settings.kafka_bootstrap_servers, settings.topic_alerts_oncall
+
+    await ensure_topics(settings)
+    worker = start_worker(settings)
+    await wait_for_metrics(worker, lambda m: m.get("contactpulse_detector_owner") == 1)
+    # After the worker's own `ensure_topics` (it re-applies the alert topics' settings at start).
+    await set_topic_config(bootstrap, oncall, topic_config(settings, oncall) | {"max.message.bytes": "100"})
+    await produce(bootstrap, settings.topic_events, keyed_by_ticket(lines[:half]))
+    await wait_for_metrics(
+        worker,
+        lambda m: (
+            judged(m) >= parsable_count(lines[:half])
+            and m.get("contactpulse_detector_delivery_failures_total", 0) > 0
+        ),
+    )
+    await asyncio.sleep(2)  # checkpoints are due every 0.5 s: none may cover a refused alert
+
+    await set_topic_config(bootstrap, oncall, topic_config(settings, oncall))
+    await produce(bootstrap, settings.topic_events, keyed_by_ticket(lines[half:]))
+    await group_caught_up(bootstrap, f"{settings.app_id}-detector", settings.topic_events, 4)
+    await asyncio.sleep(2)  # one idle poll: deadlines due at the stream clock fire
+    worker.stop()
+
+    received = await consume_until_quiet(bootstrap, oncall)
+    received += await consume_until_quiet(bootstrap, settings.topic_alerts_product)
+    assert {r.value for r in received} == expected
+    assert "rewinding to the last checkpoint" in worker.log()
