@@ -18,13 +18,23 @@ order: the Flink / Kafka Streams watermark.
 - `OrderedDetection` refuses as late an event more than the allowed lateness behind the latest event of
   its own source (a partition's disorder is bounded; how far other partitions have got is not).
 
-Guarantee (tested): when no source is out of order by more than `reorder_seconds` within itself and no
-idle source wakes up with older events, the events leave in one order, the sorted one, however they are
-spread over sources and however the reads interleave. So `replay` of a file (one source) and the worker
+Guarantee (tested): when no source is out of order by more than `reorder_seconds` within itself, and a
+source that went idle delivers its older events within `ArrivalGrace.grace` of the other sources'
+newer ones (see below), the events leave in one order, the sorted one, however they are spread over
+sources and however the reads interleave. So `replay` of a file (one source) and the worker
 (one source a partition) hand the engine the same sequence and publish the same alerts.
 
 Which sources are idle is the caller's decision (it knows the wall clock and the partitions' end
 offsets); this module takes no time of its own.
+
+Idle sources and bursts. Idleness lets the others' events through instead of waiting for a source that
+has nothing to say; but a source judged idle a moment before its own share of a burst arrives (every
+partition quiet, then a backlog of hours produced to all of them within milliseconds) would be
+overtaken by hours, and its events handed to the engine out of order: false SLA breaches, or late
+events dead-lettered. So past an idle source the merge releases only what `ArrivalGrace` allows: events
+stamped no later than what had been delivered `grace` seconds of the caller's clock ago. An idle source
+thus always has `grace` to deliver anything older than an event before that event leaves; the cost is
+up to `grace` more latency while some source is idle.
 """
 
 from __future__ import annotations
@@ -125,12 +135,24 @@ class EventTimeMerge(Generic[T]):
             watermark = self._watermark = self.slowest() - self.reorder_seconds
         return watermark
 
-    def release(self) -> list[T]:
-        """The buffered events stamped before the watermark, in event-time order."""
+    def release(self, ceiling: float = math.inf) -> list[T]:
+        """The buffered events stamped before the watermark, in event-time order; while some source is
+        idle, none stamped after `ceiling` (`ArrivalGrace.ceiling`)."""
         watermark = self.watermark
+        if ceiling < watermark and self.any_idle():
+            if self.next_at() > ceiling:
+                return []
+            return self.pop_before(ceiling, inclusive=True)
         if self.next_at() >= watermark:  # most calls release nothing: no loop, no list
             return []
         return self.pop_before(watermark)
+
+    def any_idle(self) -> bool:
+        return any(mark.idle for mark in self.sources.values())
+
+    def newest(self) -> float:
+        """The latest `occurred_at` any source has delivered (-inf before the first event)."""
+        return max((mark.latest for mark in self.sources.values()), default=-math.inf)
 
     def flush(self) -> list[T]:
         """Everything buffered, in event-time order (the end of a file)."""
@@ -167,6 +189,29 @@ class EventTimeMerge(Generic[T]):
                 self.released_up_to = occurred_at
             out.append(item)
         return out
+
+
+@dataclass(slots=True)
+class ArrivalGrace:
+    """How far the merge may release past idle sources: up to the newest `occurred_at` that had been
+    delivered `grace` seconds ago (of the caller's clock, e.g. `time.monotonic()`). Not part of a
+    checkpoint: a restored merge starts with no source idle."""
+
+    grace: float
+    _arrivals: deque[tuple[float, float]] = field(default_factory=deque)
+    _settled: float = -math.inf
+
+    def arrived(self, now: float, newest: float) -> None:
+        """Events arrived at `now`; `newest` is the latest `occurred_at` delivered so far."""
+        self._arrivals.append((now, newest))
+
+    def ceiling(self, now: float) -> float:
+        arrivals, before = self._arrivals, now - self.grace
+        while arrivals and arrivals[0][0] <= before:
+            _, newest = arrivals.popleft()
+            if newest > self._settled:
+                self._settled = newest
+        return self._settled
 
 
 @dataclass(slots=True)
@@ -217,8 +262,9 @@ class OrderedDetection(Generic[T]):
             return [Applied(event, item, self.engine.observe(event, ts))]
         return self.release() if release else []
 
-    def release(self) -> list[Applied[T]]:
-        return self._apply(self.merge.release())
+    def release(self, ceiling: float = math.inf) -> list[Applied[T]]:
+        """Apply what the watermark lets out (no later than `ceiling` while a source is idle)."""
+        return self._apply(self.merge.release(ceiling))
 
     def flush(self) -> list[Applied[T]]:
         return self._apply(self.merge.flush())

@@ -39,7 +39,7 @@ from mode import Service
 
 from processors.admission import admit
 from processors.engine import REFUSAL_REASON, DetectionEngine, Verdict
-from processors.ordering import Applied, OrderedDetection
+from processors.ordering import Applied, ArrivalGrace, OrderedDetection
 from schemas.alert import Alert, Audience
 from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason, InvalidEvent
@@ -114,6 +114,9 @@ class _Ownership:
     checkpointing: asyncio.Task[None] | None = None
     preparing: asyncio.Task[int] | None = None
     """The heap being collapsed into huge pages before a checkpoint's fork (`stream/huge_pages.py`)."""
+    grace: ArrivalGrace = field(default_factory=lambda: ArrivalGrace(0.0))
+    """How far the merge may release past idle partitions (`processors/ordering.py`): what had arrived
+    an idle time ago, so a partition that went idle just before its share of a burst is not overtaken."""
     suspended_since: float | None = None
     """Set while a rebalance has revoked the lease and not yet said who holds it next."""
 
@@ -262,7 +265,8 @@ class DetectorService(Service):
         for tp in partitions:
             consumer.seek(tp, state.positions.get(tp.partition, 0))
         state.ordered.merge.track(tp.partition for tp in partitions)
-        owned = _Ownership(epoch, state, consumer, partitions, loaded.keys)
+        grace = ArrivalGrace(settings.detector_partition_idle_seconds)
+        owned = _Ownership(epoch, state, consumer, partitions, loaded.keys, grace=grace)
         owned.clock_at_arrival = state.ordered.engine.clock
         now = time.monotonic()
         owned.last_arrival = {tp.partition: now for tp in partitions}
@@ -317,12 +321,14 @@ class DetectorService(Service):
                 owned.last_arrival[partition] = now
                 owned.last_any_arrival = now
         merge = ordered.merge
+        if batch:
+            owned.grace.arrived(now, merge.newest())
         idle_after = self._settings.detector_partition_idle_seconds
         for tp in owned.partitions:
             end = consumer.highwater(tp)
             caught_up = end is not None and positions.get(tp.partition, 0) >= end
             merge.set_idle(tp.partition, caught_up and now - owned.last_arrival[tp.partition] >= idle_after)
-        applied += ordered.release()
+        applied += ordered.release(owned.grace.ceiling(now))
         alerts = await self._settle(applied)
         if batch:
             owned.clock_at_arrival = ordered.engine.clock

@@ -19,6 +19,7 @@ from schemas.event import parse_contact_event
 from schemas.settings import Settings
 from simulation.traffic import MOSCOW, TrafficSimulator
 from sinks.clickhouse import connected
+from stream.keyed_batches import partition_for
 from stream.replay import replay
 from stream.topics import ensure_topics, topic_config
 from tests.integration.conftest import (
@@ -217,3 +218,43 @@ async def test_alerts_kafka_refused_are_sent_again_from_the_last_checkpoint(
     received += await consume_until_quiet(bootstrap, settings.topic_alerts_product)
     assert {r.value for r in received} == expected
     assert "rewinding to the last checkpoint" in worker.log()
+
+
+async def test_a_burst_after_a_quiet_spell_loses_no_event_as_late(
+    isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess]
+) -> None:
+    """Every partition idle (caught up, quiet past the idle time), then a backlog of hours arrives, one
+    partition's share 0.1 s before the rest's: the first share must not overtake the others as if they
+    had nothing older to say, or their events are late and dead-lettered."""
+    # Partitions idle after 0.5 s; offsets committed with each checkpoint (caught up is read from them).
+    settings = isolated_settings.model_copy(update={"detector_checkpoint_seconds": 1.0})
+    lines = simulated_lines()
+    warm, burst = lines[:300], lines[300:]
+    expected_out = io.BytesIO()
+    report = replay(lines, load_config(), expected_out, errors=io.StringIO())
+    expected = set(expected_out.getvalue().splitlines())
+    assert report.rejected["late"] == 0
+    bootstrap = settings.kafka_bootstrap_servers
+
+    await ensure_topics(settings)
+    worker = start_worker(settings)
+    await produce(bootstrap, settings.topic_events, keyed_by_ticket(warm))
+    await wait_for_metrics(worker, lambda m: judged(m) >= parsable_count(warm))
+    await asyncio.sleep(1.5)  # every partition is idle now
+
+    records = keyed_by_ticket(burst)
+    first = [r for r in records if r[0] is not None and partition_for(r[0], [0, 1, 2, 3]) == 0]
+    rest = [r for r in records if r[0] is None or partition_for(r[0], [0, 1, 2, 3]) != 0]
+    assert len(first) > 500
+    assert len(rest) > 1500
+    await produce(bootstrap, settings.topic_events, first)
+    await asyncio.sleep(0.1)  # within the idle time: the others still had time to deliver
+    await produce(bootstrap, settings.topic_events, rest)
+    metrics = await wait_for_metrics(worker, lambda m: judged(m) >= parsable_count(lines), timeout=120)
+    assert metrics.get('contactpulse_detector_events_total{verdict="late"}', 0) == 0, worker.log()[-3000:]
+    await group_caught_up(bootstrap, f"{settings.app_id}-detector", settings.topic_events, 4)
+    await asyncio.sleep(2)  # one idle poll: deadlines due at the stream clock fire
+    worker.stop()
+    received = await consume_until_quiet(bootstrap, settings.topic_alerts_oncall)
+    received += await consume_until_quiet(bootstrap, settings.topic_alerts_product)
+    assert {r.value for r in received} == expected

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.engine import DetectionEngine, Verdict
-from processors.ordering import EventTimeMerge, OrderedDetection
+from processors.ordering import ArrivalGrace, EventTimeMerge, OrderedDetection
 from schemas.config import load_config
 from schemas.event import ContactEvent
 
@@ -56,6 +56,41 @@ def test_an_idle_partition_stops_holding_the_others_back() -> None:
     assert merge.watermark == 300.0
     assert merge.sources[0].idle
     assert not merge.sources[1].idle
+
+
+def test_past_an_idle_partition_only_what_arrived_a_grace_ago_leaves() -> None:
+    """Every partition idle, then a burst: partition 0's share arrives at t=10.0, partition 1's (older
+    events) at t=10.1. With a grace of 0.5 s nothing overtakes partition 1 before it had its chance."""
+    merge: EventTimeMerge[str] = EventTimeMerge()
+    merge.track([0, 1])
+    grace = ArrivalGrace(0.5)
+    merge.set_idle(0, True)
+    merge.set_idle(1, True)
+    for at, event_id in ((1000.0, "p0-a"), (5000.0, "p0-b"), (9000.0, "p0-c")):
+        merge.offer(0, at, event_id, event_id)
+    grace.arrived(10.0, merge.newest())
+    merge.set_idle(1, True)  # caught up and quiet for long: the detector still calls it idle
+    assert merge.release(grace.ceiling(10.0)) == []  # without the grace: all three would leave now
+    merge.offer(1, 2000.0, "p1-a", "p1-a")
+    merge.offer(1, 6000.0, "p1-b", "p1-b")
+    grace.arrived(10.1, merge.newest())
+    assert merge.release(grace.ceiling(10.2)) == ["p0-a", "p1-a", "p0-b"]  # the watermark: 6000
+    # Both quiet again past the idle time: the rest leaves once it has waited its grace.
+    merge.set_idle(0, True)
+    merge.set_idle(1, True)
+    assert merge.release(grace.ceiling(10.55)) == ["p1-b", "p0-c"]
+
+
+def test_without_an_idle_partition_the_grace_holds_nothing_back() -> None:
+    merge: EventTimeMerge[str] = EventTimeMerge()
+    merge.track([0, 1])
+    grace = ArrivalGrace(0.5)
+    merge.offer(0, 100.0, "a", "a")
+    merge.offer(0, 300.0, "c", "c")
+    merge.offer(1, 200.0, "b", "b")
+    grace.arrived(1.0, merge.newest())
+    assert grace.ceiling(1.0) == -math.inf
+    assert merge.release(grace.ceiling(1.0)) == ["a"]  # the watermark (200) alone decides
 
 
 def test_an_event_behind_what_has_left_is_handed_back_at_once() -> None:
