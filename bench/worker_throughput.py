@@ -11,7 +11,9 @@
    (stamped now) begins. The rate is N over the time from the start of that produce to the instant the
    last of them is both detected and in ClickHouse (validation, the ClickHouse sink, the event-time
    merge, every detector, alerts and ticket states out); each stage's own rate (validated, detected,
-   in ClickHouse) is printed beside it.
+   in ClickHouse) is printed beside it, and so are the events the detector refused (late, duplicate,
+   invalid): the stream is clean and each partition in order, so any of them is a defect (with
+   partitions idle after 0.2 s, 7,300-15,900 of 61,000 were late: see README, event-time merge).
    Both layouts run: one process with everything, and two (`CONTACTPULSE_WORKER_ROLES=detector` and
    `=sink`), each with its own core if the machine has one to give.
 3. Latency at half that rate: the worker is caught up (the sink too, on the ticket snapshots and
@@ -152,6 +154,8 @@ class Run:
     loop: str
     settled: float
     """Seconds from the last event in ClickHouse to the sink's end of every topic (snapshots, alerts)."""
+    refused: dict[str, float]
+    """The detector's verdicts other than accepted over the backlog (all 0 for this clean stream)."""
 
     @property
     def latencies(self) -> list[float]:
@@ -302,13 +306,19 @@ async def worker_run(
         started = time.perf_counter()
         await produce_all(bootstrap, settings.topic_events, records[warm_up:])
         done = await until_through(len(records))
+        verdicts = await scrape(urls[0])
+        refused = {
+            verdict: verdicts.get(f'contactpulse_detector_events_total{{verdict="{verdict}"}}', 0.0)
+            for verdict in ("late", "duplicate", "invalid")
+        }
         measured = len(records) - warm_up
         stages = {stage: measured / (at - started) for stage, at in done.items()}
         settled = await sink_settled(settings)
         achieved = [0.0]
         before = await scrape(urls[0])
         latencies = await latency_run(settings, min(stages.values()) / 2, achieved, window)
-        return Run(stages, latencies, achieved[0], stalls(before, await scrape(urls[0])), settled)
+        loop = stalls(before, await scrape(urls[0]))
+        return Run(stages, latencies, achieved[0], loop, settled, refused)
     finally:
         for process in processes:
             process.terminate()
@@ -432,6 +442,8 @@ async def main() -> None:
         ratio = run.sustained / bare
         print(f"  sustained: {run.sustained:>9,.0f} events/s, worker / bare: {ratio:.2f} ({each})")
         print(f"  the sink's ticket and alert backlog written {run.settled:.1f} s after the last event")
+        refused = ", ".join(f"{verdict} {n:,.0f}" for verdict, n in run.refused.items())
+        print(f"  refused by the detector (a clean, ordered stream: all 0): {refused}")
         if run.latencies:
             p50 = statistics.median(run.latencies) * 1000
             p99 = percentile(run.latencies, 0.99) * 1000

@@ -165,10 +165,11 @@ class Settings(BaseSettings):
         60.0, gt=0, description="How often the detector checkpoints its state to Kafka."
     )
     detector_partition_idle_seconds: float = Field(
-        0.2,
+        2.0,
         ge=0,
         description="An input partition of the detector that is caught up and has delivered nothing for "
-        "this long stops holding back the others' events (the event-time merge's idleness).",
+        "this long stops holding back the others' events (the event-time merge's idleness). Keep it well "
+        "above the detector's longest poll under load (0.2 s made a backlog's events late).",
     )
     detector_idle_advance_seconds: float = Field(
         300.0,
