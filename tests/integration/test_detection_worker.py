@@ -20,7 +20,7 @@ from schemas.settings import Settings
 from simulation.traffic import MOSCOW, TrafficSimulator
 from sinks.clickhouse import connected
 from stream.keyed_batches import partition_for
-from stream.replay import replay
+from stream.replay import ReplayReport, replay
 from stream.topics import ensure_topics, topic_config
 from tests.integration.conftest import (
     WorkerProcess,
@@ -44,6 +44,21 @@ def simulated_lines() -> list[bytes]:
         seed=21, start=start, incident_chance_per_business_hour=0.5, duplicate_share=0.02
     )
     return [r.value for r in simulator.advance(start + timedelta(days=2))]
+
+
+def replayed(lines: list[bytes]) -> tuple[set[bytes], ReplayReport]:
+    """The alert state changes `replay` emits for `lines` (what the worker must publish), and its report."""
+    out = io.BytesIO()
+    report = replay(lines, load_config(), out, errors=io.StringIO())
+    return set(out.getvalue().splitlines()), report
+
+
+async def published(settings: Settings) -> set[bytes]:
+    """Every alert state change on the two alert topics."""
+    bootstrap = settings.kafka_bootstrap_servers
+    received = await consume_until_quiet(bootstrap, settings.topic_alerts_oncall)
+    received += await consume_until_quiet(bootstrap, settings.topic_alerts_product)
+    return {record.value for record in received}
 
 
 async def test_worker_alerts_equal_replay_alerts(
@@ -138,9 +153,7 @@ async def test_detector_recovers_from_its_checkpoint_after_a_crash(
     settings = isolated_settings.model_copy(update={"detector_checkpoint_seconds": 0.5})
     lines = simulated_lines()
     half = len(lines) // 2
-    expected_out = io.BytesIO()
-    replay(lines, load_config(), expected_out, errors=io.StringIO())
-    expected = set(expected_out.getvalue().splitlines())
+    expected, _ = replayed(lines)
 
     read = "contactpulse_detector_events_total{verdict=%s}"
 
@@ -174,10 +187,8 @@ async def test_detector_recovers_from_its_checkpoint_after_a_crash(
     assert len(restored_at) == 4
     assert sum(restored_at.values()) > 0
 
-    received = await consume_until_quiet(settings.kafka_bootstrap_servers, settings.topic_alerts_oncall)
-    received += await consume_until_quiet(settings.kafka_bootstrap_servers, settings.topic_alerts_product)
     # Every alert replay emits was published; alerts re-sent after the restart repeat the same bytes.
-    assert {r.value for r in received} == expected
+    assert await published(settings) == expected
 
 
 async def test_alerts_kafka_refused_are_sent_again_from_the_last_checkpoint(
@@ -188,9 +199,7 @@ async def test_alerts_kafka_refused_are_sent_again_from_the_last_checkpoint(
     settings = isolated_settings.model_copy(update={"detector_checkpoint_seconds": 0.5})
     lines = simulated_lines()
     half = len(lines) // 2
-    expected_out = io.BytesIO()
-    replay(lines, load_config(), expected_out, errors=io.StringIO())
-    expected = set(expected_out.getvalue().splitlines())
+    expected, _ = replayed(lines)
     bootstrap, oncall = settings.kafka_bootstrap_servers, settings.topic_alerts_oncall
 
     await ensure_topics(settings)
@@ -214,9 +223,7 @@ async def test_alerts_kafka_refused_are_sent_again_from_the_last_checkpoint(
     await asyncio.sleep(2)  # one idle poll: deadlines due at the stream clock fire
     worker.stop()
 
-    received = await consume_until_quiet(bootstrap, oncall)
-    received += await consume_until_quiet(bootstrap, settings.topic_alerts_product)
-    assert {r.value for r in received} == expected
+    assert await published(settings) == expected
     assert "rewinding to the last checkpoint" in worker.log()
 
 
@@ -230,9 +237,7 @@ async def test_a_burst_after_a_quiet_spell_loses_no_event_as_late(
     settings = isolated_settings.model_copy(update={"detector_checkpoint_seconds": 1.0})
     lines = simulated_lines()
     warm, burst = lines[:300], lines[300:]
-    expected_out = io.BytesIO()
-    report = replay(lines, load_config(), expected_out, errors=io.StringIO())
-    expected = set(expected_out.getvalue().splitlines())
+    expected, report = replayed(lines)
     assert report.rejected["late"] == 0
     bootstrap = settings.kafka_bootstrap_servers
 
@@ -255,6 +260,4 @@ async def test_a_burst_after_a_quiet_spell_loses_no_event_as_late(
     await group_caught_up(bootstrap, f"{settings.app_id}-detector", settings.topic_events, 4)
     await asyncio.sleep(2)  # one idle poll: deadlines due at the stream clock fire
     worker.stop()
-    received = await consume_until_quiet(bootstrap, settings.topic_alerts_oncall)
-    received += await consume_until_quiet(bootstrap, settings.topic_alerts_product)
-    assert {r.value for r in received} == expected
+    assert await published(settings) == expected
