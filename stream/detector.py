@@ -106,6 +106,9 @@ class _Ownership:
     consumer: AIOKafkaConsumer
     partitions: list[TopicPartition]
     obsolete_keys: frozenset[bytes]
+    grace: ArrivalGrace
+    """How far the merge may release past idle partitions (`processors/ordering.py`): what had arrived
+    an idle time ago, so a partition that went idle just before its share of a burst is not overtaken."""
     checkpoints: int = 0
     last_arrival: dict[int, float] = field(default_factory=dict)
     last_any_arrival: float = field(default_factory=time.monotonic)
@@ -114,9 +117,6 @@ class _Ownership:
     checkpointing: asyncio.Task[None] | None = None
     preparing: asyncio.Task[int] | None = None
     """The heap being collapsed into huge pages before a checkpoint's fork (`stream/huge_pages.py`)."""
-    grace: ArrivalGrace = field(default_factory=lambda: ArrivalGrace(0.0))
-    """How far the merge may release past idle partitions (`processors/ordering.py`): what had arrived
-    an idle time ago, so a partition that went idle just before its share of a burst is not overtaken."""
     suspended_since: float | None = None
     """Set while a rebalance has revoked the lease and not yet said who holds it next."""
 
@@ -266,7 +266,7 @@ class DetectorService(Service):
             consumer.seek(tp, state.positions.get(tp.partition, 0))
         state.ordered.merge.track(tp.partition for tp in partitions)
         grace = ArrivalGrace(settings.detector_partition_idle_seconds)
-        owned = _Ownership(epoch, state, consumer, partitions, loaded.keys, grace=grace)
+        owned = _Ownership(epoch, state, consumer, partitions, loaded.keys, grace)
         owned.clock_at_arrival = state.ordered.engine.clock
         now = time.monotonic()
         owned.last_arrival = {tp.partition: now for tp in partitions}

@@ -34,7 +34,7 @@ async def send_keyed(
     producer: AIOKafkaProducer,
     topic: str,
     records: Iterable[tuple[bytes, bytes]],
-    deliveries: Deliveries | None = None,
+    deliveries: Deliveries,
 ) -> int:
     """Hand `records` (key, value) to the producer in per-partition batches; the number sent.
 
@@ -49,14 +49,10 @@ async def send_keyed(
         if batch is None:
             batch = batches[partition] = producer.create_batch()
         if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-            sending = await producer.send_batch(batch, topic, partition=partition)
-            if deliveries is not None:
-                deliveries.track(sending)
+            deliveries.track(await producer.send_batch(batch, topic, partition=partition))
             batch = batches[partition] = producer.create_batch()
             batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any record
         sent += 1
     for partition, batch in batches.items():
-        sending = await producer.send_batch(batch, topic, partition=partition)
-        if deliveries is not None:
-            deliveries.track(sending)
+        deliveries.track(await producer.send_batch(batch, topic, partition=partition))
     return sent

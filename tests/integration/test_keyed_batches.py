@@ -7,6 +7,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.settings import Settings
+from stream.deliveries import Deliveries
 from stream.keyed_batches import partition_for, send_keyed
 from stream.topics import ensure_topics
 from tests.integration.conftest import consume_until_quiet
@@ -30,8 +31,9 @@ async def test_every_record_arrives_once_on_its_keys_partition(isolated_settings
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     await producer.start()
     try:
-        assert await send_keyed(producer, settings.topic_tickets, iter(records)) == 3000
-        await producer.flush()
+        deliveries = Deliveries()
+        assert await send_keyed(producer, settings.topic_tickets, iter(records), deliveries) == 3000
+        await deliveries.confirm(producer)  # raises if the broker refused any batch
     finally:
         await producer.stop()
     landed = await consume_until_quiet(settings.kafka_bootstrap_servers, settings.topic_tickets)
