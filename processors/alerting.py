@@ -35,6 +35,9 @@ _RESOLVED: Final = AlertStatus.RESOLVED
 def changes(*alerts: Alert | None) -> list[Alert]:
     """The alert state changes among `fire`/`resolve` results (None: nothing changed), as a detector
     returns them."""
+    if len(alerts) == 1:  # nearly every call, once per new ticket: no comprehension's frame
+        (alert,) = alerts
+        return [] if alert is None else [alert]
     return [alert for alert in alerts if alert is not None]
 
 

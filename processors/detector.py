@@ -16,12 +16,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from processors.ticket_state import TicketState
 from processors.windows import hour_of
 from schemas.alert import Alert
-from schemas.event import ContactEvent
+from schemas.event import ContactEvent, EventType
 
 
 @dataclass(slots=True)
@@ -53,9 +53,15 @@ class Observation:
         return hour_of(self.ts)
 
 
+ALL_EVENT_TYPES: Final = frozenset(EventType)
+NO_EVENT_TYPES: Final[frozenset[EventType]] = frozenset()
+
+
 class Detector(Protocol):
-    observes: bool
-    """Whether `observe` does anything (the engine calls only those that do, on every event)."""
+    observes: frozenset[EventType]
+    """The event types `observe` does anything on: the engine calls it for those only (most events are
+    replies, assignments and ratings, which few detectors look at; a call per detector and event was a
+    twentieth of replay's time)."""
     keeps_deadlines: bool
     """Whether it schedules deadlines (the engine compares only those bounds, on every event)."""
 

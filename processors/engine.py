@@ -32,9 +32,9 @@ from processors.windows import HOUR, next_hour_boundary
 from schemas.alert import Alert
 from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason
-from schemas.event import ContactEvent
+from schemas.event import ContactEvent, EventType
 
-STATE_FORMAT: Final = 11
+STATE_FORMAT: Final = 12
 """The shape of the engine's state as checkpoints pickle it; bump it when a state class changes."""
 
 
@@ -48,7 +48,7 @@ REFUSAL_REASON: Final = {Verdict.DUPLICATE: DeadLetterReason.DUPLICATE, Verdict.
 """The dead-letter reason of each verdict that does not apply an event (replay and the worker both use it)."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     verdict: Verdict
     alerts: list[Alert] = field(default_factory=list)
@@ -85,6 +85,8 @@ class SeenEvents:
 
 
 _ACCEPTED: Final = Verdict.ACCEPTED
+_QUIET: Final = Outcome(Verdict.ACCEPTED)
+"""The outcome of most events (accepted, no alert changed): one shared object, never changed."""
 
 
 class DetectionEngine:
@@ -113,7 +115,8 @@ class DetectionEngine:
             self.repeats,
         )
         """In the order they see each event, fire at one instant, and do their hourly work."""
-        self._observing = tuple(d for d in self.detectors if d.observes)
+        self._observers = {kind: tuple(d for d in self.detectors if kind in d.observes) for kind in EventType}
+        """Per event type, the detectors whose `observe` does something with it."""
         self._timed = tuple(d for d in self.detectors if d.keeps_deadlines)
         self.seen = SeenEvents()
         self.clock: datetime | None = None
@@ -135,7 +138,7 @@ class DetectionEngine:
         seen = self.seen
         event_id = event.event_id
         if self.clock is not None:
-            if seen.seen(event_id):
+            if event_id in seen.recent or event_id in seen.older:  # `seen.seen`, without the call
                 return Outcome(Verdict.DUPLICATE, detail=f"event_id {event_id!r} was already processed")
             if ts < self._clock_ts - self._lateness_seconds:
                 return Outcome(
@@ -149,7 +152,7 @@ class DetectionEngine:
             seen.recent_since = ts
             self._next_hour = next_hour_boundary(at)
             self._next_hour_ts = self._next_hour.timestamp()
-        seen.add(event_id)
+        seen.recent.add(event_id)  # `seen.add`
         alerts: list[Alert] = []
         # Most events have no deadline before them: a few float comparisons instead of the full search.
         if self._next_hour_ts < ts:
@@ -165,9 +168,9 @@ class DetectionEngine:
         observation = self._seen
         observation.ticket = self.tickets.apply(event, ts, alerts)
         observation.event, observation.ts = event, ts
-        for detector in self._observing:
+        for detector in self._observers[event.type]:
             detector.observe(observation, alerts)
-        return Outcome(_ACCEPTED, alerts)
+        return Outcome(_ACCEPTED, alerts) if alerts else _QUIET
 
     def advance_to(self, instant: datetime) -> list[Alert]:
         """Move the clock to `instant` (never back), firing every deadline up to and including it."""

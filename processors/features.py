@@ -202,7 +202,7 @@ class FeatureClusters(WithoutDeadlines):
         self._created = 0
 
     # -- the detector protocol: requests at each event, expiry at whole hours ---------------------------
-    observes = True
+    observes = frozenset({EventType.CONTACT_RECEIVED})
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         event, ticket = seen.event, seen.ticket

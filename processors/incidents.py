@@ -59,9 +59,11 @@ class IncidentDetector:
         self.codes: dict[str, _Incident] = {}
         self._any_firing = False
         self.due_bound = math.inf
-        """-inf while an incident fires (always ask `next_due`: incidents are rare), else inf."""
+        """No later than the first firing incident's end (inf: none fires). A report only moves an end
+        later, so the bound stays a bound until `next_due` makes it exact again. (It was -inf while an
+        incident fired: every event then searched the deadlines, 12,000 searches in the realistic month.)"""
 
-    observes = True
+    observes = frozenset({EventType.CONTACT_RECEIVED})
     keeps_deadlines = True
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
@@ -97,7 +99,9 @@ class IncidentDetector:
             return []
         incident.firing = True
         self._any_firing = True
-        self.due_bound = -math.inf
+        ends = (incident.last_report + self._quiet).timestamp()
+        if ends < self.due_bound:
+            self.due_bound = ends
         incident.customers = customers
         incident.ticket_ids = list(dict.fromkeys(r.ticket_id for r in in_window))
         return self._send(code, incident, at)
@@ -139,8 +143,8 @@ class IncidentDetector:
             if i.firing and i.last_report
         ]
         self._any_firing = bool(due)
-        self.due_bound = -math.inf if due else math.inf
-        return min(due) if due else math.inf
+        self.due_bound = min(due) if due else math.inf
+        return self.due_bound
 
     def fire_due(self, now: float, stream_start: datetime) -> list[Alert]:
         alerts = []

@@ -32,6 +32,7 @@ from processors.summaries import summarize
 from processors.windows import HourlySeries, hour_index
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig, RateRuleConfig
+from schemas.event import EventType
 
 ESCALATION_RATE_HIGH: Final = "escalation_rate_high"
 FCR_LOW: Final = "fcr_low"
@@ -129,8 +130,10 @@ class Shares:
                 bad = wilson_bound(counted, tickets, self._z, upper=False) > spec.fire_at
                 recovered = share <= spec.resolve_at
             subject = {"dimension": spec.dimension, "value": value}
-            details: dict[str, Any] = {"tickets": tickets, spec.counted: counted, "rate": round(share, 4)}
             enough = tickets >= spec.min_tickets
+            if not (enough and bad) and not self._alerts.is_firing(spec.rule, subject):
+                continue  # the usual hour: nothing fires, nothing to resolve; no sentence to write
+            details: dict[str, Any] = {"tickets": tickets, spec.counted: counted, "rate": round(share, 4)}
             alert = self._alerts.judge(
                 spec.rule,
                 subject,
@@ -235,7 +238,8 @@ class TicketRates(WithoutDeadlines):
         )
         self._all = (self.escalations, self.first_contact, self.misrouting)
 
-    observes = True  # and evaluates at whole hours
+    # Tickets opened, finished and escalated; it also evaluates at whole hours.
+    observes = frozenset({EventType.CONTACT_RECEIVED, EventType.STATUS_CHANGED, EventType.ESCALATED})
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         facts, ticket = seen.facts, seen.ticket

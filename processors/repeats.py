@@ -57,7 +57,8 @@ class RepeatContacts(WithoutDeadlines):
             config.locale,
         )
 
-    observes = True
+    # Tickets opened (by a contact) and finished.
+    observes = frozenset({EventType.CONTACT_RECEIVED, EventType.STATUS_CHANGED})
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         facts, ticket = seen.facts, seen.ticket

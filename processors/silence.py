@@ -80,7 +80,7 @@ class SilenceDetector:
         """How far one skip may reach. A contact up to `lateness` late joins a past week's window a week
         after it happened; no skip reaches that instant, so a late contact never needs one undone."""
 
-    observes = True
+    observes = frozenset({EventType.CONTACT_RECEIVED})
     keeps_deadlines = True
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from processors.alerting import AlertBook
 from processors.calendar import SlaCalendar
-from processors.detector import Observation
+from processors.detector import ALL_EVENT_TYPES, NO_EVENT_TYPES, Observation
 from processors.sla import FIRST_RESPONSE_AT_RISK
 from processors.summaries import Duration, summarize, wall_clock
 from processors.ticket_alerts import TicketAlerts
@@ -95,7 +95,8 @@ class QueueRisk:
     ) -> None:
         cfg = config.queue_risk
         # Turned off (the default), the engine neither calls it per event nor compares its bound.
-        self.observes = self.keeps_deadlines = cfg.enabled
+        self.keeps_deadlines = cfg.enabled
+        self.observes = ALL_EVENT_TYPES if cfg.enabled else NO_EVENT_TYPES
         self._every = cfg.evaluate_every_minutes * 60.0
         self._pace = cfg.pace_minutes * 60.0
         self._min_replies = cfg.min_first_replies

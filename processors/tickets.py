@@ -14,7 +14,7 @@ from processors.alerting import AlertBook
 from processors.calendar import AlwaysOpen, BusinessCalendar, SlaCalendar
 from processors.csat import RULES as RATING_RULES
 from processors.csat import Ratings
-from processors.detector import Observation, TicketFacts
+from processors.detector import NO_EVENT_TYPES, Observation, TicketFacts
 from processors.sla import SlaTargets, sla_targets
 from processors.sla_alerts import BREACH_RULES, SlaAlerts
 from processors.sla_schedule import FIRST_RESPONSE_RULES, RESOLUTION_RULES, SlaSchedule
@@ -245,7 +245,7 @@ class TicketBook:
     # -- the detector protocol: SLA deadlines and expiry -------------------------------------------------
     # It observes nothing more: the book applied the event before the detectors see it (`apply`), and
     # the SLA alerts the event changed came out of that step.
-    observes = False
+    observes = NO_EVENT_TYPES
     keeps_deadlines = True
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:

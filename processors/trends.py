@@ -59,7 +59,8 @@ class TrendDetectors(WithoutDeadlines):
         self._dimensions = tuple(config.volume_spike.dimensions)
 
     # -- the detector protocol: inputs at each event, evaluations at whole hours --------------------------
-    observes = True  # and evaluates at whole hours
+    # Contacts, and resolutions (by a status change); it also evaluates at whole hours.
+    observes = frozenset({EventType.CONTACT_RECEIVED, EventType.STATUS_CHANGED})
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         event, ticket, facts = seen.event, seen.ticket, seen.facts

@@ -43,6 +43,7 @@ from processors.ordering import Applied, ArrivalGrace, OrderedDetection
 from schemas.alert import Alert, Audience
 from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason, InvalidEvent
+from schemas.event import ContactEvent
 from schemas.settings import Settings
 from stream import checkpoint, huge_pages
 from stream.dead_letter import DEAD_LETTER_MAX_BYTES, RECORD_HEADROOM_BYTES, DeadLetter
@@ -307,17 +308,18 @@ class DetectorService(Service):
         applied: list[Applied[InputRecord]] = []
         for tp, records in batch.items():
             partition = tp.partition
+            arrivals: list[tuple[ContactEvent, InputRecord]] = []
             for record in records:
-                positions[partition] = record.offset + 1
                 value = record.value or b""
                 try:
                     event = admit(value, wall, tolerance)
                 except InvalidEvent:  # the ClickHouse sink dead-letters it, with the same reason
                     self._metrics.detector_events.labels(verdict="invalid").inc()
                     continue
-                record_ref = InputRecord(partition, record.offset, value)
-                applied += ordered.offer(partition, event, record_ref, release=False)
+                arrivals.append((event, InputRecord(partition, record.offset, value)))
+            applied += ordered.offer_many(partition, arrivals)
             if records:
+                positions[partition] = records[-1].offset + 1
                 owned.last_arrival[partition] = now
                 owned.last_any_arrival = now
         merge = ordered.merge

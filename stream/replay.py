@@ -22,7 +22,7 @@ from processors.ordering import Applied, OrderedDetection
 from schemas.alert import Alert
 from schemas.config import DetectionConfig
 from schemas.errors import InvalidEvent
-from schemas.event import parse_contact_event
+from schemas.event import ContactEvent, parse_contact_event
 
 RELEASE_EVERY: Final = 256
 """Lines between two releases of the merge, as the worker releases once per poll: releasing after every
@@ -89,6 +89,7 @@ def replay(
             else:
                 reject(*done.item, REFUSAL_REASON[outcome.verdict].value, outcome.detail)
 
+    arrivals: list[tuple[ContactEvent, tuple[int, bytes]]] = []
     for number, line in enumerate(lines, start=1):
         raw = line.rstrip(b"\r\n")
         if not raw or raw.isspace():
@@ -96,15 +97,18 @@ def replay(
         try:
             event = parse_contact_event(raw)
         except InvalidEvent as exc:
+            settle(ordered.offer_many(0, arrivals))  # decided in the order of the lines
+            arrivals = []
             reject(number, raw, exc.reason.value, exc.detail)
             continue
-        applied = ordered.offer(0, event, (number, raw), release=False)
-        if applied:  # behind what has left, or late: decided at once
-            settle(applied)
+        arrivals.append((event, (number, raw)))
         pending += 1
         if pending == RELEASE_EVERY:
+            settle(ordered.offer_many(0, arrivals))
+            arrivals = []
             settle(ordered.release())
             pending = 0
+    settle(ordered.offer_many(0, arrivals))
     settle(ordered.flush())
     report.lines, report.accepted = number, taken
     if until is not None:

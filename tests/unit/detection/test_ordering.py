@@ -236,3 +236,65 @@ def test_a_late_copy_of_an_event_still_waiting_is_a_duplicate_whatever_the_parti
     verdicts = [(d.item, d.outcome.verdict) for d in ordered.flush()]
     assert verdicts == [("a", Verdict.ACCEPTED), ("a", Verdict.DUPLICATE), ("b", Verdict.ACCEPTED)]
     assert not ordered.merge.holds("a")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    reads=st.lists(
+        st.tuples(
+            st.integers(0, 1),  # partition
+            st.integers(0, 40),  # minute: up to 40 minutes apart, so some are late and some behind
+            st.integers(0, 12),  # event id: copies are redeliveries
+        ),
+        max_size=40,
+    ),
+    cuts=st.lists(st.integers(1, 8), min_size=1, max_size=40),
+)
+def test_offering_a_batch_decides_as_offering_its_events_one_by_one(
+    reads: list[tuple[int, int, int]], cuts: list[int]
+) -> None:
+    """`offer_many` is the hot path of replay and the worker: the same verdicts, alerts and order as
+    `offer(..., release=False)` of each event, with releases at the same points."""
+    base = datetime(2026, 11, 24, 9, tzinfo=UTC)
+
+    def event(number: int, minute: int) -> ContactEvent:
+        return ContactEvent.model_validate(
+            {
+                "event_id": f"e{number}",
+                "type": "contact_received",
+                "occurred_at": base + timedelta(minutes=minute),
+                "ticket_id": f"T-{number % 3}",
+                "channel": "email",
+                "error_code": "ERR-1",
+                "customer_id": f"c{number}",
+            }
+        )
+
+    # Batches of consecutive reads from one partition, as a poll returns them.
+    batches: list[list[tuple[int, int, int]]] = []
+    sizes = iter(cuts * 40)
+    for read in reads:
+        if batches and batches[-1][0][0] == read[0] and len(batches[-1]) < next(sizes):
+            batches[-1].append(read)
+        else:
+            batches.append([read])
+
+    def run(batched: bool) -> list[tuple[int, Verdict, list[str]]]:
+        ordered: OrderedDetection[int] = OrderedDetection(DetectionEngine(load_config()), [0, 1])
+        out = []
+        for position, batch in enumerate(batches):
+            arrivals = [(event(number, minute), index) for index, (_, minute, number) in enumerate(batch)]
+            partition = batch[0][0]
+            if batched:
+                applied = ordered.offer_many(partition, arrivals)
+            else:
+                applied = [
+                    done for e, item in arrivals for done in ordered.offer(partition, e, item, release=False)
+                ]
+            if position % 2:
+                applied += ordered.release()
+            out += [(d.item, d.outcome.verdict, [a.alert_id for a in d.outcome.alerts]) for d in applied]
+        out += [(d.item, d.outcome.verdict, [a.alert_id for a in d.outcome.alerts]) for d in ordered.flush()]
+        return out
+
+    assert run(batched=True) == run(batched=False)
