@@ -85,7 +85,10 @@ class TicketState:
 
     @property
     def handoffs(self) -> int:
-        return sum(1 for previous, team in zip(self.teams, self.teams[1:], strict=False) if team != previous)
+        teams = self.teams
+        if len(teams) < 2:  # most tickets: no generator for them (asked at each ticket's resolution)
+            return 0
+        return sum(1 for previous, team in zip(teams, teams[1:], strict=False) if team != previous)
 
     @property
     def first_contact_resolution(self) -> bool:
