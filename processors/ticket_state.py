@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -88,7 +89,7 @@ class TicketState:
         teams = self.teams
         if len(teams) < 2:  # most tickets: no generator for them (asked at each ticket's resolution)
             return 0
-        return sum(1 for previous, team in zip(teams, teams[1:], strict=False) if team != previous)
+        return sum(1 for previous, team in pairwise(teams) if team != previous)
 
     @property
     def first_contact_resolution(self) -> bool:

@@ -8,8 +8,10 @@ being refused at some producer where nobody sees it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -62,6 +64,34 @@ def retention_bound_topics(settings: Settings) -> list[str]:
     ]
 
 
+async def served(admin: AIOKafkaAdminClient, names: list[str], patience: float = 10.0) -> bool:
+    """Wait until the broker's metadata lists `names` with a leader for every partition (False if that
+    takes longer than `patience` seconds: it is logged, and clients then retry as before).
+
+    A KRaft broker answers CreateTopics once the controller has the topics, and learns of them from the
+    metadata log a moment later: a consumer that asks in between is told the topic does not exist, and
+    aiokafka logs an ERROR per topic per retry (the demo printed a dozen at every start)."""
+    deadline = time.monotonic() + patience
+    wanted = set(names)
+    while True:
+        found = await admin.describe_topics(names)
+        ready = {
+            topic["topic"]
+            for topic in found
+            if topic["error_code"] == 0
+            and topic["partitions"]
+            and all(partition["leader"] >= 0 for partition in topic["partitions"])
+        }
+        if ready >= wanted:
+            return True
+        if time.monotonic() > deadline:
+            log.warning(
+                "topics %s not yet served by the broker after %.0f s", sorted(wanted - ready), patience
+            )
+            return False
+        await asyncio.sleep(0.05)
+
+
 async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[str]:
     """Create the missing topics; return the names created. Existing topics are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
@@ -85,6 +115,7 @@ async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list
                 )
             except TopicAlreadyExistsError:
                 log.info("another process created some of %s first", missing)
+            await served(admin, missing)
         # The legacy AlterConfigs request replaces a topic's whole set of overrides: send all of ours.
         await admin.alter_configs(
             [
@@ -107,6 +138,7 @@ async def ensure_topic(
         if topic not in set(await admin.list_topics()):
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=config or {})])
+            await served(admin, [topic])
     finally:
         await admin.close()
 
