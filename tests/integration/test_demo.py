@@ -26,10 +26,7 @@ def test_demo_shows_traffic_flowing_into_clickhouse(isolated_settings: Settings,
             "stream.cli",
             "demo",
             "--duration",
-            # Long enough that an on-call digest (group_wait 5-10 s after its first alert) is sent
-            # before the demo stops on a loaded CI machine: with 25 s, a fresh-clone CI run of
-            # 2026-12-02 ended with only the product e-mails out (it passed locally twice after).
-            "40",
+            "25",
             "--history-hours",
             "10",
             "--speed",
