@@ -150,24 +150,3 @@ def test_follow_ups_are_one_digest_in_sections(tmp_path: Path) -> None:
             "",
         ]
     )
-
-
-def test_a_digest_with_nothing_firing_says_what_was_answered_not_zero_counts(tmp_path: Path) -> None:
-    """Seen in the quickstart: "🟠 SLA: 0 breached, 0 at risk" over one answered breach, an orange
-    heading that announces nothing."""
-    answered = [sla("sla_first_response_breached", "T-1", "p1", resolved=True)]
-    text = render("contactpulse.sla.telegram", answered, tmp_path)
-    assert text == "\n".join(
-        [
-            "✅ <b>SLA: 1 breached answered or solved since the last digest / отвечены или решены после "
-            "нарушения: 1</b>",
-            line("T-1", "p1") + " (first-response SLA breached / нарушен срок первого ответа)",
-            "",
-        ]
-    )
-    subject = render("contactpulse.sla.email.subject", answered, tmp_path)
-    assert subject == "[ContactPulse] SLA: 1 breached answered or solved / отвечены или решены: 1"
-    # Only risks that were answered in time: nothing to list, and the heading says so.
-    in_time = [sla("sla_first_response_at_risk", "T-2", resolved=True)]
-    text = render("contactpulse.sla.telegram", in_time, tmp_path)
-    assert text == "✅ <b>SLA: nothing breached or at risk now / нарушений и угроз сейчас нет</b>\n"
