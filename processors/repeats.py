@@ -17,7 +17,7 @@ from typing import Any, Final
 from processors.alerting import AlertBook, changes, subject_key
 from processors.detector import Observation, WithoutDeadlines
 from processors.rates import Shares
-from processors.summaries import summarize
+from processors.summaries import Duration, summarize
 from processors.windows import hour_index, hour_of
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
@@ -114,7 +114,6 @@ class RepeatContacts(WithoutDeadlines):
             self.open_repeats.pop(stale, None)
         self.open_repeats[ticket_id] = key
         self._latest_repeat[key] = ticket_id
-        days = round((ts - previous_ts) / 86400, 1)
         details: dict[str, Any] = {
             "ticket_id": ticket_id,
             "previous_ticket_id": previous_id,
@@ -128,7 +127,7 @@ class RepeatContacts(WithoutDeadlines):
                 "customer_id": customer_id,
                 "ticket_id": ticket_id,
                 "topic": topic,
-                "days": days,
+                "gap": Duration(ts - previous_ts, days_from=86400.0),
                 "previous_ticket_id": previous_id,
             },
         )

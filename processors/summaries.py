@@ -3,6 +3,7 @@ in `summaries` (the notifier sends each as an annotation, so a message template 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
@@ -96,9 +97,9 @@ _TEMPLATES: Final[dict[str, dict[str, str]]] = {
         "{respond_by}.",
     },
     "repeat_contact": {
-        "en": "Customer {customer_id} opened ticket {ticket_id} on '{topic}' {days} days after "
+        "en": "Customer {customer_id} opened ticket {ticket_id} on '{topic}' {gap} after "
         "ticket {previous_ticket_id}.",
-        "ru": "Клиент {customer_id} открыл тикет {ticket_id} по теме «{topic}» через {days} дн. после "
+        "ru": "Клиент {customer_id} открыл тикет {ticket_id} по теме «{topic}» через {gap} после "
         "тикета {previous_ticket_id}.",
     },
 }
@@ -115,7 +116,7 @@ def wall_clock(local: datetime, iso: str) -> str:
     return f"{iso[:10]} {iso[11:16]} {local.tzname() or ''}".rstrip()
 
 
-_UNITS: Final = {"en": ("min", "h"), "ru": ("мин", "ч")}
+_UNITS: Final = {"en": ("min", "h", "days"), "ru": ("мин", "ч", "дн.")}
 
 
 LOCALES: Final = ("en", "ru")
@@ -126,6 +127,9 @@ class Duration:
     """A length of time in a summary's values, written in each summary's language."""
 
     seconds: float
+    days_from: float = math.inf
+    """Written in days from this many seconds on (a repeat 3.5 days later, not "84 h"; one 3 hours
+    later, not "0.1 days")."""
 
 
 class Summary(NamedTuple):
@@ -135,8 +139,10 @@ class Summary(NamedTuple):
     """In every locale of `LOCALES`."""
 
 
-def duration_text(seconds: float, locale: str = "en") -> str:
-    minute, hour = _UNITS.get(locale, _UNITS["en"])
+def duration_text(seconds: float, locale: str = "en", days_from: float = math.inf) -> str:
+    minute, hour, day = _UNITS.get(locale, _UNITS["en"])
+    if seconds >= days_from:
+        return f"{seconds / 86400:.1f} {day}"
     minutes = round(seconds / 60)
     if minutes < 120:
         return f"{minutes} {minute}"
@@ -155,6 +161,7 @@ def summarize(rule: str, locale: str, values: dict[str, Any]) -> Summary:
         if durations:
             local = dict(values)
             for name in durations:
-                local[name] = duration_text(values[name].seconds, language)
+                duration = values[name]
+                local[name] = duration_text(duration.seconds, language, duration.days_from)
         translations[language] = templates[language].format_map(local)
     return Summary(translations.get(locale, translations["en"]), translations)

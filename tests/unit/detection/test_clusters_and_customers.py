@@ -257,8 +257,24 @@ def test_repeat_contact_within_seven_days_on_the_same_topic() -> None:
     assert alert.subject == {"customer_id": "c1", "topic": "billing"}
     assert alert.details["previous_ticket_id"] == "A"
     assert alert.details["ticket_id"] == "B"
+    assert alert.summaries["en"] == "Customer c1 opened ticket B on 'billing' 4.0 days after ticket A."
+    assert alert.summaries["ru"] == "Клиент c1 открыл тикет B по теме «billing» через 4.0 дн. после тикета A."
     run.feed(event("status_changed", msk(24, 15), ticket="B", status="resolved"))
     assert run.states("repeat_contact")[-1] == ("resolved", msk(24, 10), msk(24, 15))
+
+
+def test_a_repeat_within_a_day_says_how_many_hours_not_zero_days() -> None:
+    """The quickstart said "0.0 days after ticket ..." for a repeat three hours later."""
+    run = Run()
+    run.feed(
+        event("contact_received", msk(24, 9), ticket="A", customer_id="c1", topic="billing"),
+        event("contact_received", msk(24, 12), ticket="B", customer_id="c1", topic="billing"),
+        event("contact_received", msk(24, 12, 40), ticket="C", customer_id="c1", topic="billing"),
+    )
+    first, second = run.of("repeat_contact")
+    assert first.summaries["en"] == "Customer c1 opened ticket B on 'billing' 3 h after ticket A."
+    assert first.summaries["ru"] == "Клиент c1 открыл тикет B по теме «billing» через 3 ч после тикета A."
+    assert second.summaries["en"] == "Customer c1 opened ticket C on 'billing' 40 min after ticket B."
 
 
 def test_a_new_ticket_after_seven_days_is_not_a_repeat() -> None:
