@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install test-deps kafka-start kafka-stop
+.PHONY: demo test lint install native test-deps kafka-start kafka-stop
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,9 +13,16 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-install: $(BIN)/.installed
+install: $(BIN)/.installed native
 
-demo: $(BIN)/.installed
+# The detection core compiled with mypyc (processors/__init__.py): rebuilt when a source changes; if it
+# cannot be built (no C compiler), the sources run, a third slower.
+NATIVE := build/native/SOURCES
+native: $(NATIVE)
+$(NATIVE): $(BIN)/.installed deploy/native/build $(shell find processors schemas -name "*.py")
+	-$(BIN)/python deploy/native/build
+
+demo: $(BIN)/.installed native
 	$(BIN)/contactpulse demo
 
 lint: $(BIN)/.installed
@@ -30,7 +37,7 @@ test-deps:
 # Starts a local broker when none answers, on empty storage of its own, and stops and deletes it
 # afterwards (a broker kept between runs gathers every run's topics and gets slower to start).
 TEST_KAFKA_DATA ?= $(or $(TMPDIR),/tmp)/contactpulse-test-kafka
-test: test-deps lint
+test: test-deps lint native
 	@if deploy/kafka/kafkactl status; then \
 		$(BIN)/pytest; \
 	else \

@@ -31,6 +31,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import processors
 from schemas.config import load_config
 from schemas.event import ContactEvent
 from simulation.traffic import MOSCOW, TrafficSimulator, realistic_month, realistic_month_end
@@ -94,6 +95,7 @@ def main() -> None:
         f"stream ({name}): {len(lines)} events, {tickets} tickets "
         f"({len(lines) / max(tickets, 1):.1f} events/ticket), {alerts} alert state changes"
     )
+    print(f"detection core: {processors.BUILD} ({processors.BUILD_NOTE})")
     print(f"floor  (decode + validate + count): {len(lines) / floor_best:10,.0f} events/s")
     print(f"replay (all detectors, alerts out): {len(lines) / ours_best:10,.0f} events/s")
     print(f"replay / floor: {floor_best / ours_best:.2f}")

@@ -50,6 +50,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import processors
 from schemas.settings import Settings, settings_to_env
 from simulation.traffic import MOSCOW, TrafficSimulator
 from stream.topics import ensure_topics
@@ -430,6 +431,7 @@ async def main() -> None:
     layouts = {"one": False, "two": True}
     splits = [layouts[name] for name in args.layouts.split(",")]
     bare = await bare_loop(args.bootstrap, args.events)
+    print(f"detection core: {processors.BUILD} ({processors.BUILD_NOTE})")
     print(f"bare aiokafka consume -> produce:   {bare:>9,.0f} records/s")
     for split in splits:
         with tempfile.TemporaryDirectory(prefix="contactpulse-bench-") as workdir:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from mypy_extensions import mypyc_attr
+
 from processors.summaries import Summary
 from schemas.alert import ROUTING_LABELS, Alert, AlertStatus, Audience, Severity, alert_id_for
 
@@ -41,6 +43,7 @@ def changes(*alerts: Alert | None) -> list[Alert]:
     return [alert for alert in alerts if alert is not None]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class AlertBook:
     firing: dict[str, Alert] = field(default_factory=dict)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
 import holidays as holiday_tables
+from mypy_extensions import mypyc_attr
 
 from schemas.config import BusinessHours
 
@@ -58,6 +60,7 @@ class SlaCalendar(Protocol):
         ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AlwaysOpen:
     name = "24x7"
 
@@ -74,6 +77,7 @@ class AlwaysOpen:
         return start + timedelta(seconds=seconds)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class BusinessCalendar:
     """Working periods as epoch seconds with a running total, so both questions are two binary searches.
 
@@ -90,9 +94,10 @@ class BusinessCalendar:
         self._weekdays = frozenset(hours.weekdays)
         self._holidays = set(hours.holidays)
         self._extra_working = frozenset(hours.extra_working_days)
-        self._country = (
-            holiday_tables.country_holidays(hours.holiday_country) if hours.holiday_country else None
-        )
+        country = holiday_tables.country_holidays(hours.holiday_country) if hours.holiday_country else None
+        # The table's own `__contains__`: it fills in a year's holidays when first asked about it, which a
+        # lookup as a plain dict (what compiled code does with a dict subclass) would skip.
+        self._in_country: Callable[[date], bool] | None = None if country is None else country.__contains__
         self._first_day: date | None = None
         self._end_day: date | None = None  # exclusive
         self._covered_from = math.inf  # the instants of the table's first and end local midnights
@@ -109,7 +114,7 @@ class BusinessCalendar:
             return True
         if day.weekday() not in self._weekdays or day in self._holidays:
             return False
-        return not (self._country is not None and day in self._country)
+        return not (self._in_country is not None and self._in_country(day))
 
     def period(self, day: date) -> tuple[datetime, datetime] | None:
         """The working period of a local date, as UTC instants, or None on a day off."""

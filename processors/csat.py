@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from mypy_extensions import mypyc_attr
+
 from processors.calendar import BusinessCalendar
 from processors.summaries import local_time, summarize
 from processors.ticket_alerts import TicketAlerts
@@ -28,6 +30,7 @@ RULES: Final = (NEGATIVE_CSAT, CSAT_RESPONSE_OVERDUE)
 _Pending = tuple[float, int, TicketState, datetime, int]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Ratings:
     def __init__(self, config: DetectionConfig, business: BusinessCalendar, alerts: TicketAlerts) -> None:
         self._config = config

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
+from mypy_extensions import mypyc_attr
+
 from processors.alerting import AlertBook
 from processors.calendar import BusinessCalendar
 from processors.detector import Detector, Observation
@@ -34,7 +36,7 @@ from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason
 from schemas.event import ContactEvent, EventType
 
-STATE_FORMAT: Final = 12
+STATE_FORMAT: Final = 13
 """The shape of the engine's state as checkpoints pickle it; bump it when a state class changes."""
 
 
@@ -48,6 +50,7 @@ REFUSAL_REASON: Final = {Verdict.DUPLICATE: DeadLetterReason.DUPLICATE, Verdict.
 """The dead-letter reason of each verdict that does not apply an event (replay and the worker both use it)."""
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class Outcome:
     verdict: Verdict
@@ -55,6 +58,7 @@ class Outcome:
     detail: str = ""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class SeenEvents:
     """Event ids seen in the last 24 to about 48 hours of event time, in two generations of sets.
@@ -89,6 +93,7 @@ _QUIET: Final = Outcome(Verdict.ACCEPTED)
 """The outcome of most events (accepted, no alert changed): one shared object, never changed."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class DetectionEngine:
     def __init__(self, config: DetectionConfig, track_ticket_changes: bool = True) -> None:
         """`track_ticket_changes`: keep the set of tickets changed since `tickets.take_touched()` (the

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from mypy_extensions import mypyc_attr
 from stop_words import get_stop_words
 
 from processors.alerting import AlertBook, changes
@@ -43,6 +44,7 @@ from schemas.event import ContactKind, EventType
 FEATURE_REQUEST_CLUSTER = "feature_request_cluster"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class TermExtractor:
     """Text -> the set of need-words it names, and what each weighs."""
 
@@ -118,10 +120,11 @@ class TermExtractor:
         """Weighted Dice: twice the weight the two share over the weight both hold."""
         if not a or not b:
             return 0.0
-        shared = sum(self.weight(t) for t in a & b)
-        return 2 * shared / (sum(map(self.weight, a)) + sum(map(self.weight, b)))
+        shared = sum((self.weight(t) for t in a & b), 0.0)
+        return 2 * shared / (sum(map(self.weight, a), 0.0) + sum(map(self.weight, b), 0.0))
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class _Request:
     at: datetime
@@ -143,6 +146,7 @@ def _by_time(request: _Request) -> tuple[datetime, str]:
     return request.at, request.ticket_id
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class FeatureCluster:
     cluster_id: str
@@ -186,6 +190,7 @@ _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 _FEATURE_REQUEST: Final = ContactKind.FEATURE_REQUEST
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class FeatureClusters(WithoutDeadlines):
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
         self._cfg = config.feature_cluster

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from mypy_extensions import mypyc_attr
+
 from processors.alerting import AlertBook, changes
 from processors.detector import Observation
 from processors.summaries import summarize
@@ -33,6 +35,7 @@ def normalize_error_code(raw: str) -> str:
     return _SEPARATORS.sub("-", raw.strip().upper()).strip("-")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class _Report:
     at: datetime
@@ -40,6 +43,7 @@ class _Report:
     ticket_id: str
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class _Incident:
     reports: deque[_Report] = field(default_factory=deque)
@@ -49,6 +53,7 @@ class _Incident:
     firing: bool = False
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class IncidentDetector:
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
         self._cfg = config.incident_cluster

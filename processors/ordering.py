@@ -46,12 +46,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from processors.engine import DetectionEngine, Outcome, Verdict
 from schemas.event import ContactEvent
 
 T = TypeVar("T")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class SourceMark:
     """What the merge knows of one source (a partition)."""
@@ -63,19 +66,21 @@ class SourceMark:
     """How many of the buffered events came from this source."""
 
 
-@dataclass
+@mypyc_attr(allow_interpreted_subclasses=True)
 class EventTimeMerge(Generic[T]):
-    reorder_seconds: float = 0.0
-    sources: dict[int, SourceMark] = field(default_factory=dict)
-    released_up_to: float = -math.inf
-    """The largest `occurred_at` that has left the buffer: an event before it is behind."""
-    _in_order: deque[tuple[float, str, int, int, T]] = field(default_factory=deque)
-    """Entries that arrived in (occurred_at, event_id) order: most of them, appended and popped cheaply."""
-    _heap: list[tuple[float, str, int, int, T]] = field(default_factory=list)
-    """Entries that arrived out of order."""
-    _arrivals: int = 0
-    _watermark: float | None = None
-    """The watermark, kept until a mark changes (most events do not move the slowest source)."""
+    def __init__(self, reorder_seconds: float = 0.0) -> None:
+        self.reorder_seconds = reorder_seconds
+        self.sources: dict[int, SourceMark] = {}
+        self.released_up_to = -math.inf
+        """The largest `occurred_at` that has left the buffer: an event before it is behind."""
+        self._in_order: deque[tuple[float, str, int, int, T]] = deque()
+        """Entries that arrived in (occurred_at, event_id) order: most of them, appended and popped
+        cheaply."""
+        self._heap: list[tuple[float, str, int, int, T]] = []
+        """Entries that arrived out of order."""
+        self._arrivals = 0
+        self._watermark: float | None = None
+        """The watermark, kept until a mark changes (most events do not move the slowest source)."""
 
     def track(self, sources: Iterable[int]) -> None:
         """Sources to wait for. New ones start with nothing delivered (the watermark waits for them);
@@ -224,6 +229,7 @@ class EventTimeMerge(Generic[T]):
         return out
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class ArrivalGrace:
     """How far the merge may release past idle sources: up to the newest `occurred_at` that had been
@@ -256,6 +262,7 @@ class Applied(NamedTuple, Generic[T]):
     outcome: Outcome
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class OrderedDetection(Generic[T]):
     """The detection engine behind an event-time merge: what `replay` and the worker both drive.
 

@@ -26,6 +26,8 @@ from datetime import datetime
 from statistics import NormalDist
 from typing import Any, Final
 
+from mypy_extensions import mypyc_attr
+
 from processors.alerting import AlertBook
 from processors.detector import Observation, WithoutDeadlines
 from processors.summaries import summarize
@@ -39,6 +41,7 @@ FCR_LOW: Final = "fcr_low"
 MISROUTING_HIGH: Final = "misrouting_high"
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class ShareRule:
     rule: str
@@ -58,12 +61,14 @@ class ShareRule:
     audience: Audience = Audience.ONCALL
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class _Group:
     tickets: HourlySeries = field(default_factory=HourlySeries)
     counted: HourlySeries = field(default_factory=HourlySeries)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Shares:
     """One rate rule's counts, per group value and hour, and its hourly verdicts."""
 
@@ -197,6 +202,7 @@ def _percent(share: float) -> str:
     return f"{percent:g}"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class TicketRates(WithoutDeadlines):
     """Escalation, first-contact resolution and misrouting rates, from what the ticket book reports."""
 

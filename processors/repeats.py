@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from mypy_extensions import mypyc_attr
+
 from processors.alerting import AlertBook, changes, subject_key
 from processors.detector import Observation, WithoutDeadlines
 from processors.rates import Shares
@@ -35,6 +37,7 @@ _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 _LastTicket = tuple[str, float, datetime]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RepeatContacts(WithoutDeadlines):
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
         self._window = timedelta(days=config.repeat_contact.window_days)

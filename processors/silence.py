@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from mypy_extensions import mypyc_attr
+
 from processors.alerting import AlertBook, changes
 from processors.calendar import to_microsecond
 from processors.detector import Observation
@@ -40,6 +42,7 @@ _LOOK_AHEAD_SECONDS: Final = 3 * 86400.0
 costs a check every three days)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class ChannelFlow:
     """One channel's recent new contacts. Instants are epoch seconds (a contact is one list append)."""
@@ -62,6 +65,7 @@ def _day_offset(zone: ZoneInfo, day: int) -> float:
     return delta.total_seconds() if delta is not None else 0.0
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class SilenceDetector:
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
         self._cfg = config.channel_silence

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
 from processors.calendar import SlaCalendar, to_microsecond
 from schemas.config import SlaConfig, SlaPolicy
 
@@ -43,6 +45,7 @@ def choose_policy(config: SlaConfig, ticket: TicketState) -> SlaPolicy | None:
     return None
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class SlaTargets:
     """What a ticket owes: its policy, the calendar its clocks run on and the two targets."""
@@ -65,6 +68,7 @@ def sla_targets(config: SlaConfig, ticket: TicketState) -> SlaTargets | None:
     return SlaTargets(policy.name, policy.calendar, first_response * 60.0, policy.resolution_minutes * 60.0)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class SlaClock:
     """Working time spent against one target; stopped for good once met. Instants in epoch seconds."""

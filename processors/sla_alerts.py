@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from mypy_extensions import mypyc_attr
+
 from processors.calendar import SlaCalendar
 from processors.sla import FIRST_RESPONSE_BREACHED, RESOLUTION_BREACHED, SlaClock
 from processors.summaries import Duration, summarize, wall_clock
@@ -31,6 +33,7 @@ _CRITICAL: Final = Severity.CRITICAL
 _ONCALL: Final = Audience.ONCALL
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class SlaAlerts:
     def __init__(self, config: DetectionConfig, alerts: TicketAlerts) -> None:
         self._locale = config.locale

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from mypy_extensions import mypyc_attr
+
 from processors.alerting import AlertBook
 from processors.calendar import SlaCalendar
 from processors.detector import ALL_EVENT_TYPES, NO_EVENT_TYPES, Observation
@@ -45,6 +47,7 @@ _QUEUE_SUMMARY: Final = "sla_first_response_queue"
 """The summary template of a queue-triggered at-risk alert (the rule stays `sla_first_response_at_risk`)."""
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class Waiting:
     """A ticket in a team's queue: its first-response due instant (epoch seconds) and SLA calendar."""
@@ -54,6 +57,7 @@ class Waiting:
     calendar: SlaCalendar
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class Forecast:
     ticket_id: str
@@ -76,6 +80,7 @@ def forecast(queue: Sequence[Waiting], seconds_per_reply: float, now: float) -> 
     ]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class _Team:
     waiting: dict[str, TicketState] = field(default_factory=dict)
@@ -84,6 +89,7 @@ class _Team:
     first_replies: deque[float] = field(default_factory=deque)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class QueueRisk:
     """The detector: keeps each team's queue and pace from the applied events; evaluates on a cadence."""
 

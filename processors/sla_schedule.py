@@ -13,6 +13,8 @@ import math
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from mypy_extensions import mypyc_attr
+
 from processors.calendar import SlaCalendar
 from processors.sla import (
     FIRST_RESPONSE_AT_RISK,
@@ -54,6 +56,7 @@ class Deadline(NamedTuple):
     """The clock's version when this was scheduled: void once the clock has another."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class SlaSchedule:
     def __init__(self, at_risk_fraction: float) -> None:
         self._at_risk = at_risk_fraction

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 import snowballstemmer
+from mypy_extensions import mypyc_attr
 
 WORD: Final = re.compile(r"[0-9a-zа-я]+")
 _CYRILLIC: Final = re.compile(r"[а-я]")
@@ -33,6 +34,7 @@ def morphology() -> Any:
     return pymorphy3.MorphAnalyzer()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Stemmer:
     def __init__(self, lemmas: bool = False) -> None:
         self._russian = snowballstemmer.stemmer("russian")

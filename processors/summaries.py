@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
+from mypy_extensions import mypyc_attr
+
 _TEMPLATES: Final[dict[str, dict[str, str]]] = {
     "sla_first_response_at_risk": {
         "en": "Ticket {ticket_id} ({priority}, {channel}) is at risk: {percent}% of its {target} "
@@ -122,6 +124,7 @@ _UNITS: Final = {"en": ("min", "h", "days"), "ru": ("мин", "ч", "дн.")}
 LOCALES: Final = ("en", "ru")
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class Duration:
     """A length of time in a summary's values, written in each summary's language."""

@@ -7,11 +7,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from processors.alerting import AlertBook
 from processors.ticket_state import TicketState
 from schemas.alert import Alert
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class TicketAlerts:
     def __init__(self, alerts: AlertBook) -> None:
         self._alerts = alerts

@@ -13,6 +13,7 @@ from itertools import pairwise
 from typing import Any
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from processors.calendar import SlaCalendar
 from processors.priority import derive_priority
@@ -27,6 +28,7 @@ def _instant(epoch_seconds: float | None) -> datetime | None:
     return None if epoch_seconds is None else datetime.fromtimestamp(epoch_seconds, UTC)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class TicketState:
     ticket_id: str

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
+from mypy_extensions import mypyc_attr
+
 from processors.alerting import AlertBook
 from processors.calendar import AlwaysOpen, BusinessCalendar, SlaCalendar
 from processors.csat import RULES as RATING_RULES
@@ -38,6 +40,7 @@ _CSAT_SUBMITTED: Final = EventType.CSAT_SUBMITTED
 _WAITING_CUSTOMER: Final = TicketStatus.WAITING_CUSTOMER
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class TicketBook:
     def __init__(
         self,

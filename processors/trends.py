@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from mypy_extensions import mypyc_attr
+
 from processors.alerting import AlertBook
 from processors.detector import Observation, WithoutDeadlines
 from processors.incidents import normalize_error_code
@@ -36,12 +38,14 @@ VOLUME_SPIKE = "volume_spike"
 RESOLUTION_TIME_SPIKE = "resolution_time_spike"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class _Streak:
     count: int = 0
     since: datetime | None = None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class TrendState:
     contacts: dict[tuple[str, str], HourlySeries] = field(default_factory=dict)
@@ -50,6 +54,7 @@ class TrendState:
     resolution_count: dict[str, HourlySeries] = field(default_factory=dict)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class TrendDetectors(WithoutDeadlines):
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
         self._config = config

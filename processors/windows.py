@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from mypy_extensions import mypyc_attr
+
 HOUR = timedelta(hours=1)
 
 
@@ -28,6 +30,7 @@ def next_hour_boundary(instant: datetime) -> datetime:
     return hour_start(hour_index(instant) + 1)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class HourlySeries:
     """A sparse series of per-hour sums, with the two trailing windows kept up to date.
@@ -74,7 +77,7 @@ class HourlySeries:
     def total(self, start_hour: int, end_hour: int) -> float:
         """Sum over hours in [start_hour, end_hour)."""
         if end_hour - start_hour > len(self.buckets):
-            return sum(v for h, v in self.buckets.items() if start_hour <= h < end_hour)
+            return sum((v for h, v in self.buckets.items() if start_hour <= h < end_hour), 0.0)
         get = self.buckets.get
         return sum(get(h, 0.0) for h in range(start_hour, end_hour))
 

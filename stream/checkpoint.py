@@ -35,6 +35,7 @@ from typing import Any, Final
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+import processors
 from processors.engine import STATE_FORMAT
 from stream.deliveries import Deliveries
 from stream.topics import ensure_topic
@@ -91,6 +92,7 @@ def encode_blob(blob: bytes, ident: CheckpointId) -> list[tuple[bytes, bytes]]:
         "chunks": len(chunks),
         "sha256": hashlib.sha256(blob).hexdigest(),
         "format": STATE_FORMAT,
+        "build": processors.BUILD,
     }
     records.append((ident.manifest_key, orjson.dumps(manifest)))
     return records
@@ -126,6 +128,15 @@ def _read(latest: dict[bytes, bytes], ident: CheckpointId, manifest: dict[str, A
             ident,
             manifest.get("format"),
             STATE_FORMAT,
+        )
+        return None
+    if manifest.get("build", "sources") != processors.BUILD:
+        # Compiled and interpreted classes pickle their state differently: re-read the input instead.
+        log.warning(
+            "detector checkpoint %s was written by the %s build, this worker runs the %s; not used",
+            ident,
+            manifest.get("build", "sources"),
+            processors.BUILD,
         )
         return None
     parts = []

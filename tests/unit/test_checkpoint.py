@@ -11,6 +11,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+import processors
 from processors.engine import DetectionEngine
 from processors.ordering import OrderedDetection
 from schemas.config import load_config
@@ -161,6 +162,11 @@ def test_a_checkpoint_of_another_state_format_or_unreadable_state_is_ignored() -
     assert manifest["format"] == checkpoint.STATE_FORMAT
     older = {**records, ident.manifest_key: orjson.dumps({**manifest, "format": manifest["format"] - 1})}
     assert checkpoint.decode(older) is None
+    # Written by the other build (compiled or sources): its classes pickle differently.
+    assert manifest["build"] == processors.BUILD
+    other = "sources" if processors.BUILD == "compiled" else "compiled"
+    by_other = {**records, ident.manifest_key: orjson.dumps({**manifest, "build": other})}
+    assert checkpoint.decode(by_other) is None
     # Digest right, but the pickle names a class this version does not have.
     blob = zlib.compress(pickle.dumps(datetime(2026, 1, 1)).replace(b"datetime", b"datetimx"), 1)
     broken = {

@@ -80,7 +80,7 @@ def silence_alerts(
     detector: type[Counted], zone: str, events: list[ContactEvent], until: datetime
 ) -> list[str]:
     run = Run(config(business_hours={"time_zone": zone, "holiday_country": None}))
-    run.engine.silence.__class__ = detector
+    run.use_silence(detector)
     outcomes = run.feed(*events)
     assert all(o.verdict.value == "accepted" for o in outcomes)
     run.advance(until)
@@ -127,7 +127,7 @@ def test_a_quiet_night_is_one_check_then_the_morning() -> None:
                 at = date.replace(hour=hour) + timedelta(minutes=3 * n)
                 events.append(event("contact_received", at, ticket=f"T-{day}-{hour}-{n}", channel="chat"))
     run = Run(config(business_hours={"time_zone": "Europe/Moscow", "holiday_country": None}))
-    run.engine.silence.__class__ = Skipping
+    run.use_silence(Skipping)
     run.feed(*events)
     Skipping.checks = 0
     monday = start + timedelta(days=28)
@@ -151,7 +151,7 @@ def first_silence(
 ) -> list[Any]:
     """Feed events and advance the clock in the given order; the channel's silence alert states."""
     run = Run(cfg)
-    run.engine.silence.__class__ = detector
+    run.use_silence(detector)
     for step in steps:
         if isinstance(step, datetime):
             run.advance(step)
