@@ -143,7 +143,7 @@ class DetectionEngine:
         seen = self.seen
         event_id = event.event_id
         if self.clock is not None:
-            if event_id in seen.recent or event_id in seen.older:  # `seen.seen`, without the call
+            if seen.seen(event_id):
                 return Outcome(Verdict.DUPLICATE, detail=f"event_id {event_id!r} was already processed")
             if ts < self._clock_ts - self._lateness_seconds:
                 return Outcome(
@@ -157,7 +157,7 @@ class DetectionEngine:
             seen.recent_since = ts
             self._next_hour = next_hour_boundary(at)
             self._next_hour_ts = self._next_hour.timestamp()
-        seen.recent.add(event_id)  # `seen.add`
+        seen.add(event_id)
         alerts: list[Alert] = []
         # Most events have no deadline before them: a few float comparisons instead of the full search.
         if self._next_hour_ts < ts:

@@ -97,26 +97,7 @@ class EventTimeMerge(Generic[T]):
 
     def offer(self, source: int, occurred_at: float, event_id: str, item: T) -> bool:
         """Buffer an event; False when it is behind what has already left (the caller applies it now)."""
-        mark = self.sources[source]
-        if occurred_at > mark.latest or mark.idle:
-            mark.latest = max(mark.latest, occurred_at)
-            mark.idle = False
-            self._watermark = None
-        if occurred_at < self.released_up_to:
-            return False
-        self._arrivals += 1
-        entry = (occurred_at, event_id, self._arrivals, source, item)
-        in_order = self._in_order
-        if in_order:
-            last = in_order[-1]
-            if occurred_at > last[0] or (occurred_at == last[0] and event_id >= last[1]):
-                in_order.append(entry)
-            else:
-                heapq.heappush(self._heap, entry)
-        else:
-            in_order.append(entry)
-        mark.buffered += 1
-        return True
+        return not self.offer_many(source, [(occurred_at, event_id, item)])
 
     def offer_many(self, source: int, entries: list[tuple[float, str, T]]) -> list[T]:
         """`offer` of each `(occurred_at, event_id, item)` in turn, in one loop: the items behind what
