@@ -190,6 +190,11 @@ _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 _FEATURE_REQUEST: Final = ContactKind.FEATURE_REQUEST
 
 
+_OBSERVES: Final[frozenset[EventType]] = frozenset({EventType.CONTACT_RECEIVED})
+"""The event types the detector is called for (a module constant: a compiled class attribute's value
+must be one)."""
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)
 class FeatureClusters(WithoutDeadlines):
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
@@ -207,7 +212,7 @@ class FeatureClusters(WithoutDeadlines):
         self._created = 0
 
     # -- the detector protocol: requests at each event, expiry at whole hours ---------------------------
-    observes = frozenset({EventType.CONTACT_RECEIVED})
+    observes = _OBSERVES
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         event, ticket = seen.event, seen.ticket

@@ -53,6 +53,11 @@ class _Incident:
     firing: bool = False
 
 
+_OBSERVES: Final[frozenset[EventType]] = frozenset({EventType.CONTACT_RECEIVED})
+"""The event types the detector is called for (a module constant: a compiled class attribute's value
+must be one)."""
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)
 class IncidentDetector:
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
@@ -68,7 +73,7 @@ class IncidentDetector:
         later, so the bound stays a bound until `next_due` makes it exact again. (It was -inf while an
         incident fired: every event then searched the deadlines, 12,000 searches in the realistic month.)"""
 
-    observes = frozenset({EventType.CONTACT_RECEIVED})
+    observes = _OBSERVES
     keeps_deadlines = True
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
@@ -108,7 +113,7 @@ class IncidentDetector:
         if ends < self.due_bound:
             self.due_bound = ends
         incident.customers = customers
-        incident.ticket_ids = list(dict.fromkeys(r.ticket_id for r in in_window))
+        incident.ticket_ids = list(dict.fromkeys([r.ticket_id for r in in_window]))
         return self._send(code, incident, at)
 
     def _send(self, code: str, incident: _Incident, at: datetime) -> list[Alert]:

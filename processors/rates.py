@@ -202,6 +202,13 @@ def _percent(share: float) -> str:
     return f"{percent:g}"
 
 
+_OBSERVES: Final[frozenset[EventType]] = frozenset(
+    {EventType.CONTACT_RECEIVED, EventType.STATUS_CHANGED, EventType.ESCALATED}
+)
+"""The event types the detector is called for (a module constant: a compiled class attribute's value
+must be one)."""
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)
 class TicketRates(WithoutDeadlines):
     """Escalation, first-contact resolution and misrouting rates, from what the ticket book reports."""
@@ -245,7 +252,7 @@ class TicketRates(WithoutDeadlines):
         self._all = (self.escalations, self.first_contact, self.misrouting)
 
     # Tickets opened, finished and escalated; it also evaluates at whole hours.
-    observes = frozenset({EventType.CONTACT_RECEIVED, EventType.STATUS_CHANGED, EventType.ESCALATED})
+    observes = _OBSERVES
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         facts, ticket = seen.facts, seen.ticket

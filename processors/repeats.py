@@ -37,6 +37,11 @@ _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 _LastTicket = tuple[str, float, datetime]
 
 
+_OBSERVES: Final[frozenset[EventType]] = frozenset({EventType.CONTACT_RECEIVED, EventType.STATUS_CHANGED})
+"""The event types the detector is called for (a module constant: a compiled class attribute's value
+must be one)."""
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)
 class RepeatContacts(WithoutDeadlines):
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
@@ -61,7 +66,7 @@ class RepeatContacts(WithoutDeadlines):
         )
 
     # Tickets opened (by a contact) and finished.
-    observes = frozenset({EventType.CONTACT_RECEIVED, EventType.STATUS_CHANGED})
+    observes = _OBSERVES
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         facts, ticket = seen.facts, seen.ticket

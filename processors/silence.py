@@ -65,6 +65,11 @@ def _day_offset(zone: ZoneInfo, day: int) -> float:
     return delta.total_seconds() if delta is not None else 0.0
 
 
+_OBSERVES: Final[frozenset[EventType]] = frozenset({EventType.CONTACT_RECEIVED})
+"""The event types the detector is called for (a module constant: a compiled class attribute's value
+must be one)."""
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)
 class SilenceDetector:
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
@@ -84,7 +89,7 @@ class SilenceDetector:
         """How far one skip may reach. A contact up to `lateness` late joins a past week's window a week
         after it happened; no skip reaches that instant, so a late contact never needs one undone."""
 
-    observes = frozenset({EventType.CONTACT_RECEIVED})
+    observes = _OBSERVES
     keeps_deadlines = True
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:

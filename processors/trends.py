@@ -54,6 +54,11 @@ class TrendState:
     resolution_count: dict[str, HourlySeries] = field(default_factory=dict)
 
 
+_OBSERVES: Final[frozenset[EventType]] = frozenset({EventType.CONTACT_RECEIVED, EventType.STATUS_CHANGED})
+"""The event types the detector is called for (a module constant: a compiled class attribute's value
+must be one)."""
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)
 class TrendDetectors(WithoutDeadlines):
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
@@ -65,7 +70,7 @@ class TrendDetectors(WithoutDeadlines):
 
     # -- the detector protocol: inputs at each event, evaluations at whole hours --------------------------
     # Contacts, and resolutions (by a status change); it also evaluates at whole hours.
-    observes = frozenset({EventType.CONTACT_RECEIVED, EventType.STATUS_CHANGED})
+    observes = _OBSERVES
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         event, ticket, facts = seen.event, seen.ticket, seen.facts
