@@ -55,6 +55,13 @@ class Observation:
 
 ALL_EVENT_TYPES: Final = frozenset(EventType)
 NO_EVENT_TYPES: Final[frozenset[EventType]] = frozenset()
+NEW_CONTACTS: Final[frozenset[EventType]] = frozenset({EventType.CONTACT_RECEIVED})
+"""What detectors of arrivals observe (volumes, clusters, silence). Detectors name one of these module
+constants as `observes`: a compiled class attribute's value must be a constant."""
+CONTACTS_AND_STATUS: Final[frozenset[EventType]] = NEW_CONTACTS | {EventType.STATUS_CHANGED}
+"""Arrivals and status changes (trends by outcome, repeats after a solved ticket)."""
+CONTACTS_STATUS_AND_ESCALATIONS: Final[frozenset[EventType]] = CONTACTS_AND_STATUS | {EventType.ESCALATED}
+"""Everything the ticket-rate rules count (escalations, first-contact resolution, handoffs)."""
 
 
 class Detector(Protocol):

@@ -34,7 +34,7 @@ from mypy_extensions import mypyc_attr
 from stop_words import get_stop_words
 
 from processors.alerting import AlertBook, changes
-from processors.detector import Observation, WithoutDeadlines
+from processors.detector import NEW_CONTACTS, Observation, WithoutDeadlines
 from processors.stemming import Stemmer, words
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
@@ -190,11 +190,6 @@ _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 _FEATURE_REQUEST: Final = ContactKind.FEATURE_REQUEST
 
 
-_OBSERVES: Final[frozenset[EventType]] = frozenset({EventType.CONTACT_RECEIVED})
-"""The event types the detector is called for (a module constant: a compiled class attribute's value
-must be one)."""
-
-
 @mypyc_attr(allow_interpreted_subclasses=True)
 class FeatureClusters(WithoutDeadlines):
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
@@ -212,7 +207,7 @@ class FeatureClusters(WithoutDeadlines):
         self._created = 0
 
     # -- the detector protocol: requests at each event, expiry at whole hours ---------------------------
-    observes = _OBSERVES
+    observes = NEW_CONTACTS
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         event, ticket = seen.event, seen.ticket

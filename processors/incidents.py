@@ -18,7 +18,7 @@ from typing import Any, Final
 from mypy_extensions import mypyc_attr
 
 from processors.alerting import AlertBook, changes
-from processors.detector import Observation
+from processors.detector import NEW_CONTACTS, Observation
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
@@ -53,11 +53,6 @@ class _Incident:
     firing: bool = False
 
 
-_OBSERVES: Final[frozenset[EventType]] = frozenset({EventType.CONTACT_RECEIVED})
-"""The event types the detector is called for (a module constant: a compiled class attribute's value
-must be one)."""
-
-
 @mypyc_attr(allow_interpreted_subclasses=True)
 class IncidentDetector:
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
@@ -73,7 +68,7 @@ class IncidentDetector:
         later, so the bound stays a bound until `next_due` makes it exact again. (It was -inf while an
         incident fired: every event then searched the deadlines, 12,000 searches in the realistic month.)"""
 
-    observes = _OBSERVES
+    observes = NEW_CONTACTS
     keeps_deadlines = True
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:

@@ -29,12 +29,11 @@ from typing import Any, Final
 from mypy_extensions import mypyc_attr
 
 from processors.alerting import AlertBook
-from processors.detector import Observation, WithoutDeadlines
+from processors.detector import CONTACTS_STATUS_AND_ESCALATIONS, Observation, WithoutDeadlines
 from processors.summaries import summarize
 from processors.windows import HourlySeries, hour_index
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig, RateRuleConfig
-from schemas.event import EventType
 
 ESCALATION_RATE_HIGH: Final = "escalation_rate_high"
 FCR_LOW: Final = "fcr_low"
@@ -202,13 +201,6 @@ def _percent(share: float) -> str:
     return f"{percent:g}"
 
 
-_OBSERVES: Final[frozenset[EventType]] = frozenset(
-    {EventType.CONTACT_RECEIVED, EventType.STATUS_CHANGED, EventType.ESCALATED}
-)
-"""The event types the detector is called for (a module constant: a compiled class attribute's value
-must be one)."""
-
-
 @mypyc_attr(allow_interpreted_subclasses=True)
 class TicketRates(WithoutDeadlines):
     """Escalation, first-contact resolution and misrouting rates, from what the ticket book reports."""
@@ -252,7 +244,7 @@ class TicketRates(WithoutDeadlines):
         self._all = (self.escalations, self.first_contact, self.misrouting)
 
     # Tickets opened, finished and escalated; it also evaluates at whole hours.
-    observes = _OBSERVES
+    observes = CONTACTS_STATUS_AND_ESCALATIONS
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         facts, ticket = seen.facts, seen.ticket

@@ -17,7 +17,7 @@ from typing import Any, Final
 from mypy_extensions import mypyc_attr
 
 from processors.alerting import AlertBook, changes, subject_key
-from processors.detector import Observation, WithoutDeadlines
+from processors.detector import CONTACTS_AND_STATUS, Observation, WithoutDeadlines
 from processors.rates import Shares
 from processors.summaries import Duration, summarize
 from processors.windows import hour_index, hour_of
@@ -35,11 +35,6 @@ _CONTACT_RECEIVED: Final = EventType.CONTACT_RECEIVED
 # A customer's latest ticket on a topic: (ticket id, opened at as epoch seconds, opened at). A tuple:
 # one is made per new ticket.
 _LastTicket = tuple[str, float, datetime]
-
-
-_OBSERVES: Final[frozenset[EventType]] = frozenset({EventType.CONTACT_RECEIVED, EventType.STATUS_CHANGED})
-"""The event types the detector is called for (a module constant: a compiled class attribute's value
-must be one)."""
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -66,7 +61,7 @@ class RepeatContacts(WithoutDeadlines):
         )
 
     # Tickets opened (by a contact) and finished.
-    observes = _OBSERVES
+    observes = CONTACTS_AND_STATUS
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         facts, ticket = seen.facts, seen.ticket

@@ -22,7 +22,7 @@ from mypy_extensions import mypyc_attr
 
 from processors.alerting import AlertBook, changes
 from processors.calendar import to_microsecond
-from processors.detector import Observation
+from processors.detector import NEW_CONTACTS, Observation
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
 from schemas.config import DetectionConfig
@@ -65,11 +65,6 @@ def _day_offset(zone: ZoneInfo, day: int) -> float:
     return delta.total_seconds() if delta is not None else 0.0
 
 
-_OBSERVES: Final[frozenset[EventType]] = frozenset({EventType.CONTACT_RECEIVED})
-"""The event types the detector is called for (a module constant: a compiled class attribute's value
-must be one)."""
-
-
 @mypyc_attr(allow_interpreted_subclasses=True)
 class SilenceDetector:
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
@@ -89,7 +84,7 @@ class SilenceDetector:
         """How far one skip may reach. A contact up to `lateness` late joins a past week's window a week
         after it happened; no skip reaches that instant, so a late contact never needs one undone."""
 
-    observes = _OBSERVES
+    observes = NEW_CONTACTS
     keeps_deadlines = True
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Final
 from mypy_extensions import mypyc_attr
 
 from processors.alerting import AlertBook
-from processors.detector import Observation, WithoutDeadlines
+from processors.detector import CONTACTS_AND_STATUS, Observation, WithoutDeadlines
 from processors.incidents import normalize_error_code
 from processors.summaries import summarize
 from processors.windows import HourlySeries, hour_index, rise_p_value
@@ -54,11 +54,6 @@ class TrendState:
     resolution_count: dict[str, HourlySeries] = field(default_factory=dict)
 
 
-_OBSERVES: Final[frozenset[EventType]] = frozenset({EventType.CONTACT_RECEIVED, EventType.STATUS_CHANGED})
-"""The event types the detector is called for (a module constant: a compiled class attribute's value
-must be one)."""
-
-
 @mypyc_attr(allow_interpreted_subclasses=True)
 class TrendDetectors(WithoutDeadlines):
     def __init__(self, config: DetectionConfig, alerts: AlertBook) -> None:
@@ -70,7 +65,7 @@ class TrendDetectors(WithoutDeadlines):
 
     # -- the detector protocol: inputs at each event, evaluations at whole hours --------------------------
     # Contacts, and resolutions (by a status change); it also evaluates at whole hours.
-    observes = _OBSERVES
+    observes = CONTACTS_AND_STATUS
 
     def observe(self, seen: Observation, alerts: list[Alert]) -> None:
         event, ticket, facts = seen.event, seen.ticket, seen.facts

@@ -261,3 +261,39 @@ async def test_a_burst_after_a_quiet_spell_loses_no_event_as_late(
     await asyncio.sleep(2)  # one idle poll: deadlines due at the stream clock fire
     worker.stop()
     assert await published(settings) == expected
+
+
+async def test_a_new_owner_releases_the_buffered_tail_of_its_checkpoint_with_no_new_input(
+    isolated_settings: Settings, start_worker: Callable[[Settings], WorkerProcess]
+) -> None:
+    """The owner checkpointed after reading everything, while the newest events still waited in the
+    merge for the other partitions to go idle, and died. Its successor restores that buffer and has
+    nothing new to read: the buffered events must still come out once the partitions are idle (the
+    fault suite's failover lost a negative-CSAT alert this way: no arrival, so no release, ever)."""
+    # Idle only after 8 s: the first owner's checkpoints (every 0.3 s) hold the tail before it leaves.
+    settings = isolated_settings.model_copy(
+        update={"detector_checkpoint_seconds": 0.3, "detector_partition_idle_seconds": 8.0}
+    )
+    lines = simulated_lines()
+    expected, _ = replayed(lines)
+    bootstrap = settings.kafka_bootstrap_servers
+    buffered = "contactpulse_detector_buffered_events"
+
+    await ensure_topics(settings)
+    await produce(bootstrap, settings.topic_events, keyed_by_ticket(lines))
+    first = start_worker(settings)
+    await group_caught_up(bootstrap, f"{settings.app_id}-detector", settings.topic_events, 4)
+    at_kill = await wait_for_metrics(first, lambda m: m.get(buffered, 0) > 0)
+    first.stop(kill=True)
+    assert judged(at_kill) < parsable_count(lines)  # the tail had not left the merge
+
+    second = start_worker(settings)
+    await wait_for_metrics(
+        second,
+        lambda m: m.get("contactpulse_detector_owner") == 1 and judged(m) > 0 and m.get(buffered, 1) == 0,
+        timeout=60,
+    )
+    await asyncio.sleep(2)  # one idle poll: deadlines due at the stream clock fire
+    second.stop()
+    assert "detector restored from checkpoint" in second.log()
+    assert await published(settings) == expected

@@ -66,12 +66,7 @@ class Run:
         engine, old = self.engine, self.engine.silence
         new = detector(engine.config, engine.alerts)
         engine.silence = new
-        engine.detectors = tuple(new if d is old else d for d in engine.detectors)
-        engine._timed = tuple(new if d is old else d for d in engine._timed)
-        engine._observers = {
-            kind: tuple(new if d is old else d for d in observers)
-            for kind, observers in engine._observers.items()
-        }
+        engine.replace_detector(old, new)
 
     def of(self, rule: str) -> list[Alert]:
         return [a for a in self.alerts if a.rule == rule]
