@@ -142,6 +142,13 @@ class Settings(BaseSettings):
     sink_retry_max_backoff_seconds: float = Field(
         30.0, gt=0, description="ClickHouse sink: longest pause between retries of a failed INSERT."
     )
+    sink_niceness: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="ClickHouse sink: how far its writing thread (and chDB's threads it starts) is niced "
+        "below the event loops, so on a busy machine the detector's alerts go first.",
+    )
     config_file: Path | None = Field(
         None, description="Detection config (TOML); unset means deploy/config/contactpulse.toml."
     )

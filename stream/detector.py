@@ -48,7 +48,7 @@ from schemas.settings import Settings
 from stream import checkpoint, huge_pages
 from stream.dead_letter import DEAD_LETTER_MAX_BYTES, RECORD_HEADROOM_BYTES, DeadLetter
 from stream.deliveries import Deliveries, DeliveryFailed
-from stream.keyed_batches import send_keyed
+from stream.keyed_batches import KeyedBatches
 from stream.lease import DetectorLease
 from stream.metrics import WorkerMetrics
 from stream.topics import ensure_topic, partition_count
@@ -142,6 +142,8 @@ class DetectorService(Service):
         self._checkpoint_producer: AIOKafkaProducer | None = None
         self._deliveries = Deliveries()
         """Every alert, ticket state and dead letter sent, until Kafka took it (or refused it)."""
+        self._tickets: KeyedBatches | None = None
+        """Ticket states on their way to the producer, a batch per partition (`stream/keyed_batches.py`)."""
 
     @property
     def owns_detection(self) -> bool:
@@ -168,6 +170,7 @@ class DetectorService(Service):
             acks="all",
             max_request_size=2 * checkpoint.CHUNK_BYTES + RECORD_HEADROOM_BYTES,
         )
+        self._tickets = KeyedBatches(self._producer, self._settings.topic_tickets, self._deliveries)
         await self._producer.start()
         await self._checkpoint_producer.start()
         await self._lease.start()
@@ -288,6 +291,8 @@ class DetectorService(Service):
         if owned is None:
             return
         self._deliveries.forget()  # what the dropped state sent; the next state sends its own again
+        if self._tickets is not None:
+            self._tickets.forget()
         if owned.checkpointing is not None:
             owned.checkpointing.cancel()
         await owned.consumer.stop()
@@ -450,11 +455,13 @@ class DetectorService(Service):
         """Wait until Kafka has acknowledged everything the polls so far sent; `DeliveryFailed` if it
         refused (or gave up on) any of it."""
         assert self._producer is not None
+        assert self._tickets is not None
+        await self._tickets.handed_over()
         await self._deliveries.confirm(self._producer)
 
     async def _publish_tickets(self) -> None:
         """Send the state of every ticket the poll changed (acknowledged with the alerts)."""
-        assert self._producer is not None
+        assert self._tickets is not None
         owned = self._owned
         if owned is None:
             return
@@ -462,7 +469,7 @@ class DetectorService(Service):
         snapshots = (
             (ticket.ticket_id.encode(), book.snapshot_json(ticket)) for ticket in book.take_touched()
         )
-        await send_keyed(self._producer, self._settings.topic_tickets, snapshots, self._deliveries)
+        await self._tickets.send(snapshots)
 
     async def _dead_letter(self, record: InputRecord, reason: DeadLetterReason, detail: str) -> None:
         assert self._producer is not None
