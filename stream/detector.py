@@ -48,6 +48,7 @@ from schemas.settings import Settings
 from stream import checkpoint, huge_pages
 from stream.dead_letter import DEAD_LETTER_MAX_BYTES, RECORD_HEADROOM_BYTES, DeadLetter
 from stream.deliveries import Deliveries, DeliveryFailed
+from stream.heap_freezer import HeapFreezer
 from stream.keyed_batches import KeyedBatches
 from stream.lease import DetectorLease
 from stream.metrics import WorkerMetrics
@@ -130,6 +131,7 @@ class DetectorService(Service):
         self._settings = settings
         self._config = config
         self._metrics = metrics
+        self._freezer = HeapFreezer(metrics.gc_frozen_objects)
         bootstrap = settings.kafka_bootstrap_servers
         self._lease = DetectorLease(
             bootstrap,
@@ -220,6 +222,7 @@ class DetectorService(Service):
             if owned is None:
                 owned = await self._take(epoch)
             await self._step(owned)
+            self._freezer.tick()
 
     async def _reconcile(self, owned: _Ownership, epoch: int | None) -> _Ownership | None:
         """The lease changed under a state we hold. A rebalance revokes and then grants again: keep the

@@ -49,6 +49,7 @@ class WorkerMetrics:
     event_loop_stall_seconds: Histogram
     detector_poll_seconds: Histogram
     gc_pause_seconds: Histogram
+    gc_frozen_objects: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -221,6 +222,12 @@ class WorkerMetrics:
                 "collection walks the whole detection state.",
                 ["generation"],
                 buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+                registry=registry,
+            ),
+            gc_frozen_objects=Gauge(
+                "contactpulse_gc_frozen_objects",
+                "Objects the detector froze out of cyclic garbage collection (stream/heap_freezer.py); "
+                "growing across hourly thaws would mean cycles that only a full collection frees.",
                 registry=registry,
             ),
         )
