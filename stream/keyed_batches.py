@@ -103,6 +103,8 @@ class KeyedBatches:
         """Drop what was not yet handed over (the state that sent it is being dropped too)."""
         for task in self._handing.values():
             task.cancel()
+        for waiting in self._waiting.values():
+            waiting.clear()  # a hand-over task holds its deque: it must find nothing left to send
         self._handing.clear()
         self._waiting.clear()
 
