@@ -13,9 +13,12 @@ next thaw. Once an hour everything is unfrozen, collected in full (one pause, at
 picks, instead of full collections at random), and frozen again; `contactpulse_gc_frozen_objects` shows
 whether the frozen heap keeps growing between thaws.
 
-Measured (worker bench, two processes, checkpoints every 5 s): with the state frozen the detector's loop
-had no 100 ms late timer tick in a 20 s window at 9,000 events/s, p99 event -> alert 100-165 ms; without,
-one middle-generation pass of 332 ms and a full one of 1.7 s in such windows, p99 520-830 ms.
+Measured (worker bench, two processes, checkpoints every 5 s): without it, one middle-generation pass
+of 332 ms or a full one of 1.7 s in a 20 s window, p99 event -> alert 520-830 ms at 9,000-12,000
+events/s; with it, p99 248-295 ms at 7,100-10,800 events/s (and 158-379 ms in one process). A first
+version that froze at each checkpoint fork without collecting gave 100-165 ms at 7,700-10,700, but it
+froze young garbage for good, and at the product's 60 s checkpoints it would let a minute of survivors
+build up between freezes.
 """
 
 from __future__ import annotations

@@ -107,19 +107,3 @@ class KeyedBatches:
             waiting.clear()  # a hand-over task holds its deque: it must find nothing left to send
         self._handing.clear()
         self._waiting.clear()
-
-
-async def send_keyed(
-    producer: AIOKafkaProducer,
-    topic: str,
-    records: Iterable[tuple[bytes, bytes]],
-    deliveries: Deliveries,
-) -> int:
-    """Hand `records` (key, value) to the producer in per-partition batches; the number sent.
-
-    Like `send`, it returns once the producer holds them: `flush()` waits for the broker, and each
-    batch's future goes to `deliveries`, which tells whether the broker took it."""
-    batches = KeyedBatches(producer, topic, deliveries)
-    sent = await batches.send(records)
-    await batches.handed_over()
-    return sent

@@ -8,7 +8,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.settings import Settings
 from stream.deliveries import Deliveries
-from stream.keyed_batches import partition_for, send_keyed
+from stream.keyed_batches import KeyedBatches, partition_for
 from stream.topics import ensure_topics
 from tests.integration.conftest import consume_until_quiet
 
@@ -32,7 +32,9 @@ async def test_every_record_arrives_once_on_its_keys_partition(isolated_settings
     await producer.start()
     try:
         deliveries = Deliveries()
-        assert await send_keyed(producer, settings.topic_tickets, iter(records), deliveries) == 3000
+        batches = KeyedBatches(producer, settings.topic_tickets, deliveries)
+        assert await batches.send(iter(records)) == 3000
+        await batches.handed_over()
         await deliveries.confirm(producer)  # raises if the broker refused any batch
     finally:
         await producer.stop()
