@@ -4,7 +4,8 @@
         [--layouts one,two] [--checkpoint-seconds 5] [--window 20]
 
 1. Bare loop: one aiokafka consumer reads N records from a 4-partition topic and a producer writes each
-   to another topic (acks=all): the floor any Kafka stage pays per record on this machine.
+   to another topic (acks=all): the floor any Kafka stage pays per record on this machine. It runs just
+   before and just after each layout (the faster counts), and once at the start without counting.
 2. Worker, sustained: the worker starts and takes 1,000 realistic simulated events (consumer groups
    joined, tables made); then N more are produced to contacts.events (4 partitions) at once: by default
    while the workers are frozen (SIGSTOP, a few seconds, within the session timeout), so the clock starts
@@ -25,8 +26,13 @@
    Both layouts run: one process with everything, and two (`CONTACTPULSE_WORKER_ROLES=detector` and
    `=sink`), each with its own core if the machine has one to give.
 3. Latency at half that rate: the worker is caught up (the sink too, on the ticket snapshots and
-   alerts that came after the last event); new contacts are produced at 50% of the sustained
-   rate, one in 20 of them a `csat_submitted` probe with score 1 (it fires `negative_csat` at once);
+   alerts that came after the last event); the simulation goes on at 50% of the sustained rate, each
+   event stamped with the instant it is sent (its tickets are the backlog's: replies, assignments,
+   resolutions, CSAT, new contacts, in the mix the sustained rate was measured on), and one in 20
+   events is a `csat_submitted` probe with score 1 on a ticket of its own (it fires `negative_csat`
+   at once). Until 2026-12-03 the traffic was new tickets only (`--latency-traffic new-tickets`), a
+   new ticket per event: 30 us of detector CPU each against 17 us for the backlog's mix, so "half the
+   rate" asked nearly nine tenths of the detector;
    event -> alert latency is from the broker's acknowledgement of the probe (the event is in Kafka) to
    the alert record's timestamp (CreateTime: the instant the detector hands it to its producer, which
    sends it within its 5 ms linger). (From the produce call instead, a producer in this process that
@@ -34,11 +40,16 @@
    The traffic goes out every 5 ms, what is due by then as one batch per partition (an upstream
    producer's linger): sent record by record, the bench's producer took a third of a core of the two
    the workers share.
+   Probes go out for the window (20 s); the traffic goes on 3 s more without probes, so the last
+   probes leave the event-time merge on the other partitions' next events, as in a steady stream,
+   rather than after the 2 s a stream's last events wait for quiet partitions (until 2026-12-03 that
+   wait was in the window: its last 2 s held a probe of 2.0-2.2 s in every run, and at 500 probes
+   a second, the last fifth of a second of them is 1%, enough to set the p99).
    The detector checkpoints every 5 s here (60 s by default), so the 20 s window holds several
    checkpoint forks; their count and the loop's share are printed, and the worst latency of each 2 s.
 
 It needs a broker (deploy/kafka/kafkactl start). The figure that matters is worker / bare; absolute numbers
-move with the machine. Nothing here gates CI.
+move with the machine. Nothing here gates CI. Each run deletes the topics it made.
 """
 
 from __future__ import annotations
@@ -68,7 +79,7 @@ import processors
 from schemas.settings import Settings, settings_to_env
 from simulation.traffic import MOSCOW, TrafficSimulator
 from stream.keyed_batches import partition_for
-from stream.topics import ensure_topics
+from stream.topics import delete_topics_where, ensure_topics
 
 PARTITIONS = 4
 TOPICS = ("raw", "events", "tickets", "dead_letter", "alerts_oncall", "alerts_product")
@@ -113,6 +124,7 @@ async def bare_loop(bootstrap: str, count: int) -> float:
     finally:
         await consumer.stop()
         await producer.stop()
+        await delete_topics_where(bootstrap, lambda name: suffix in name)
 
 
 async def scrape(url: str) -> dict[str, float]:
@@ -245,6 +257,7 @@ async def worker_run(
     checkpoint_seconds: float,
     window: float,
     backlog_waiting: bool,
+    latency_traffic: str,
 ) -> Run:
     suffix = uuid.uuid4().hex[:8]
     port = 6100 + int(suffix[:3], 16) % 800
@@ -359,7 +372,10 @@ async def worker_run(
         settled = await sink_settled(settings)
         achieved = [0.0]
         before = await scrape(urls[0])
-        latencies = await latency_run(settings, min(rates.values()) / 2, achieved, window)
+        rate = min(rates.values()) / 2
+        needed = int(rate * (window + settings.detector_partition_idle_seconds + 1.0)) + 1
+        traffic = continuation(simulator, needed) if latency_traffic == "simulated" else None
+        latencies = await latency_run(settings, rate, achieved, window, traffic)
         loop = stalls(before, await scrape(urls[0]))
         return Run(
             rates, released, latencies, achieved[0], loop, stalls(before_backlog, verdicts), settled, refused
@@ -371,18 +387,48 @@ async def worker_run(
             process.wait(timeout=60)
         for log in logs:
             log.close()
+        # Every run's topics go (the app's, its changelogs, the lease): a broker kept between runs
+        # with the 3,067 partitions earlier runs had left behind was slower for every figure.
+        await delete_topics_where(bootstrap, lambda name: suffix in name)
 
 
 LATENCY_TICK = 0.005
 """The latency traffic is produced every 5 ms, what is due by then."""
 
 
+def new_ticket(n: int) -> tuple[bytes, dict[str, object]]:
+    """A new e-mail contact on a ticket of its own (the latency traffic until 2026-12-03)."""
+    ticket = f"lat-{uuid.uuid4().hex[:10]}"
+    return ticket.encode(), {
+        "event_id": f"{ticket}-{n}",
+        "type": "contact_received",
+        "ticket_id": ticket,
+        "channel": "email",
+        "customer_id": f"bench-{n % 500}",
+        "text": "Не приходят счета на почту",
+    }
+
+
+def continuation(simulator: TrafficSimulator, count: int) -> list[tuple[bytes, dict[str, object]]]:
+    """The simulation's next `count` events after the backlog, parsed (each is stamped when sent)."""
+    events: list[tuple[bytes, dict[str, object]]] = []
+    until = datetime.now(MOSCOW)
+    while len(events) < count:
+        until += timedelta(days=2)
+        events += [(record.key, orjson.loads(record.value)) for record in simulator.advance(until)]
+    return events[:count]
+
+
 async def latency_run(
-    settings: Settings, rate: float, achieved: list[float], seconds: float
+    settings: Settings,
+    rate: float,
+    achieved: list[float],
+    seconds: float,
+    traffic: list[tuple[bytes, dict[str, object]]] | None,
 ) -> list[tuple[float, float]]:
-    """Traffic at `rate`: new e-mail contacts (no alert at once, as most traffic), and one in 20 a
-    negative CSAT probe (`negative_csat` fires at once); for each probe, (seconds into the window at its
-    acknowledgement, seconds from that acknowledgement to its alert)."""
+    """Traffic at `rate`: `traffic`'s events in order (or, with None, new e-mail contacts), each stamped
+    when sent, and one in 20 a negative CSAT probe (`negative_csat` fires at once); for each probe,
+    (seconds into the window at its acknowledgement, seconds from that acknowledgement to its alert)."""
     bootstrap = settings.kafka_bootstrap_servers
     consumer = AIOKafkaConsumer(
         settings.topic_alerts_oncall, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest"
@@ -419,7 +465,13 @@ async def latency_run(
         return note
 
     try:
-        total = int(rate * seconds)
+        # Probes are sent for `seconds`; the traffic goes on for the partition idle time and a second
+        # more, so that the window's last probes leave the event-time merge as in a steady stream (on
+        # the next events of the other partitions). When a stream stops, its last events wait for the
+        # other partitions to be quiet for the idle time (2 s): until 2026-12-03 the window's last
+        # probes did (up to 2.2 s), and at 500 probes a second its last fifth of a second is the p99.
+        probing = int(rate * seconds)
+        total = int(rate * (seconds + settings.detector_partition_idle_seconds + 1.0))
         started = time.perf_counter()
         n = 0
         while n < total:
@@ -430,20 +482,27 @@ async def latency_run(
             occurred_at = datetime.now(UTC).isoformat()
             batches: dict[int, list[tuple[bytes, bytes, str | None]]] = {}
             while n < due:
-                ticket = f"lat-{uuid.uuid4().hex[:10]}"
-                probe = n % 20 == 0
-                event = {
-                    "event_id": f"{ticket}-{n}",
-                    "type": "csat_submitted" if probe else "contact_received",
-                    "occurred_at": occurred_at,
-                    "ticket_id": ticket,
-                    "channel": "email",
-                    "customer_id": f"bench-{n % 500}",
-                    **({"score": 1} if probe else {"text": "Не приходят счета на почту"}),
-                }
-                key = ticket.encode()
+                probe: str | None = None
+                if n % 20 == 0 and n < probing:
+                    probe = f"lat-{uuid.uuid4().hex[:10]}"
+                    key, event = (
+                        probe.encode(),
+                        {
+                            "event_id": f"{probe}-{n}",
+                            "type": "csat_submitted",
+                            "ticket_id": probe,
+                            "channel": "email",
+                            "customer_id": f"bench-{n % 500}",
+                            "score": 1,
+                        },
+                    )
+                elif traffic is not None:
+                    key, event = traffic[n - (min(n, probing) + 19) // 20]  # the probes before n skipped
+                else:
+                    key, event = new_ticket(n)
+                event["occurred_at"] = occurred_at
                 batches.setdefault(partition_for(key, partitions), []).append(
-                    (key, orjson.dumps(event), ticket if probe else None)
+                    (key, orjson.dumps(event), probe)
                 )
                 n += 1
             for partition, records in batches.items():
@@ -513,17 +572,26 @@ async def main() -> None:
         help="waiting: produced while the workers are frozen, then read (as the bare loop reads its "
         "input); arriving: produced while they read it (the bench's producer shares the two cores)",
     )
+    parser.add_argument(
+        "--latency-traffic",
+        choices=("simulated", "new-tickets"),
+        default="simulated",
+        help="simulated: the simulation goes on past the backlog (its mix); new-tickets: every event a "
+        "new e-mail contact on a ticket of its own (the window's traffic until 2026-12-03)",
+    )
     args = parser.parse_args()
     layouts = {"one": False, "two": True}
     splits = [layouts[name] for name in args.layouts.split(",")]
-    # The bare loop runs twice and the faster counts: the first run on a broker just started is
-    # sometimes half as fast (41,200 then 70,100-79,700 records/s on 2026-12-02), which would flatter
-    # the worker's ratio.
-    bare = max([await bare_loop(args.bootstrap, args.events) for _ in range(2)])
+    # A first bare run that does not count: on a broker just started it is sometimes half as fast
+    # (41,200 then 70,100-79,700 records/s on 2026-12-02), which would flatter the worker's ratio.
+    await bare_loop(args.bootstrap, args.events)
     print(f"detection core: {processors.BUILD} ({processors.BUILD_NOTE})")
-    print(f"bare aiokafka consume -> produce:   {bare:>9,.0f} records/s (its input produced before)")
-    print(f"the workers' backlog: {args.backlog}")
+    print(f"the workers' backlog: {args.backlog}; the latency window's traffic: {args.latency_traffic}")
     for split in splits:
+        # The bare loop runs just before and just after each layout and the faster counts: this VM's
+        # speed moves within minutes (28,000-82,000 records/s in one hour of 2026-12-03), so a bare
+        # run minutes away from the worker's measured a different machine.
+        before = await bare_loop(args.bootstrap, args.events)
         with tempfile.TemporaryDirectory(prefix="contactpulse-bench-") as workdir:
             run = await worker_run(
                 args.bootstrap,
@@ -533,9 +601,13 @@ async def main() -> None:
                 args.checkpoint_seconds,
                 args.window,
                 args.backlog == "waiting",
+                args.latency_traffic,
             )
+        after = await bare_loop(args.bootstrap, args.events)
+        bare = max(before, after)
         name = "two processes (detector | sink)" if split else "one process (everything)"
         print(f"worker, {name}:")
+        print(f"  bare aiokafka consume -> produce, before / after: {before:,.0f} / {after:,.0f} records/s")
         each = ", ".join(f"{stage} {rate:,.0f}" for stage, rate in run.stages.items())
         ratio = run.sustained / bare
         print(f"  sustained: {run.sustained:>9,.0f} events/s, worker / bare: {ratio:.2f} ({each})")
@@ -548,7 +620,8 @@ async def main() -> None:
             p99 = percentile(run.latencies, 0.99) * 1000
             print(
                 f"  event -> alert at {run.sustained / 2:,.0f} events/s asked, {run.achieved:,.0f} achieved "
-                f"({len(run.latencies)} probes): p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+                f"({len(run.latencies)} probes): p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
+                f"{sum(1 for latency in run.latencies if latency > 0.5)} over 500 ms"
             )
             print(f"  the detector's event loop meanwhile: {run.loop}")
             print(f"  the detector's event loop through the backlog: {run.backlog_loop}")

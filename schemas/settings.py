@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's HTTP server (/metrics).")
     sink_max_batch_rows: int = Field(
-        5000, ge=1, description="ClickHouse sink: rows per INSERT at most (one INSERT per batch)."
+        20000, ge=1, description="ClickHouse sink: rows per INSERT at most (one INSERT per batch)."
     )
     sink_flush_interval_seconds: float = Field(
         1.0, gt=0, description="ClickHouse sink: how long a partial batch may wait before it is written."
@@ -170,6 +170,12 @@ class Settings(BaseSettings):
     )
     detector_checkpoint_seconds: float = Field(
         60.0, gt=0, description="How often the detector checkpoints its state to Kafka."
+    )
+    detector_ticket_states_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How often the detector publishes the state of the tickets changed since (one record "
+        "a ticket however many events it had; the `tickets` table lags by up to this). 0: every poll.",
     )
     detector_partition_idle_seconds: float = Field(
         2.0,
