@@ -147,7 +147,8 @@ class Settings(BaseSettings):
         ge=0,
         le=19,
         description="ClickHouse sink: how far its writing thread (and chDB's threads it starts) is niced "
-        "below the event loops, so on a busy machine the detector's alerts go first.",
+        "below the event loops, so on a busy machine the detector's alerts go first; a worker that runs "
+        "only the sink (`CONTACTPULSE_WORKER_ROLES=sink`) is niced by this as a whole.",
     )
     config_file: Path | None = Field(
         None, description="Detection config (TOML); unset means deploy/config/contactpulse.toml."

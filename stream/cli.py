@@ -48,10 +48,12 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.config import load_config
     from stream.app import create_app
     from stream.metrics import observe_gc_pauses
+    from stream.sink import nice_a_sink_only_worker
     from stream.topics import ensure_topics
 
     disable_created_metrics()  # type: ignore[no-untyped-call]
     tune_gc_for_long_lived_state()
+    nice_a_sink_only_worker(settings)  # first: threads started from here on inherit it
     asyncio.run(ensure_topics(settings))
     config = load_config(settings.config_file)
     built = create_app(settings)

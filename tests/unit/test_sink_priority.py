@@ -55,3 +55,34 @@ def test_a_niceness_of_zero_leaves_the_sink_at_the_loops_priority(tmp_path: Path
     finally:
         sink._executor.shutdown()
     assert writer == _niceness()
+
+
+def _nice_in_a_new_thread(roles: str, niceness: int, tmp_path: Path) -> tuple[bool, int, int]:
+    """`nice_a_sink_only_worker` run in a thread of its own (the test process keeps its priority): whether
+    it niced, the thread's niceness before and after."""
+    from stream.sink import nice_a_sink_only_worker
+
+    seen: list[tuple[bool, int, int]] = []
+
+    def run() -> None:
+        before = _niceness()
+        did = nice_a_sink_only_worker(Settings(data_dir=tmp_path, worker_roles=roles, sink_niceness=niceness))
+        seen.append((did, before, _niceness()))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+def test_a_worker_that_runs_only_the_sink_is_niced_and_one_with_the_detector_is_not(tmp_path: Path) -> None:
+    did, before, after = _nice_in_a_new_thread("sink", 6, tmp_path)
+    assert did
+    assert after == min(19, before + 6)
+    for roles in ("sink,detector", "detector"):
+        did, before, after = _nice_in_a_new_thread(roles, 6, tmp_path)
+        assert not did
+        assert after == before
+    did, before, after = _nice_in_a_new_thread("sink", 0, tmp_path)
+    assert not did
+    assert after == before
