@@ -16,11 +16,13 @@
    (stamped now) begins. The rate is N over the time from the start of that produce to the instant the
    last of them is both detected and in ClickHouse (validation, the ClickHouse sink, the event-time
    merge, every detector, alerts and ticket states out); each stage's own rate (validated, detected,
-   in ClickHouse) is printed beside it. Detected means read and applied, or held by the event-time
-   merge for the partitions behind it: at the end of a backlog the events past the slowest partition's
-   last one wait until it has been quiet for the idle time (2 s), as they would in a steady stream for
-   its next event; until 2026-12-03 those 2 s counted, a third or more of a 60,000-event run. The rate
-   to the last of them released is printed too. So are the events the detector refused (late, duplicate,
+   in ClickHouse) is printed beside it. Detected means applied by the engine. Right after the backlog
+   each partition gets one event stamped now (a new ticket), as a steady stream goes on: so the
+   backlog's last events leave the event-time merge on those, instead of waiting for quiet partitions
+   (2 s idle time) as a stream's very last events do. Until 2026-12-03 (third session) detected meant
+   applied or held by the merge, which also counted events read and not yet applied (the merge holds
+   up to 10,000 per partition); before that the 2 s idle wait counted, a third or more of a
+   60,000-event run. So are the events the detector refused (late, duplicate,
    invalid): the stream is clean and each partition in order, so any of them is a defect (with
    partitions idle after 0.2 s, 7,300-15,900 of 61,000 were late: see README, event-time merge).
    Both layouts run: one process with everything, and two (`CONTACTPULSE_WORKER_ROLES=detector` and
@@ -47,6 +49,11 @@
    a second, the last fifth of a second of them is 1%, enough to set the p99).
    The detector checkpoints every 5 s here (60 s by default), so the 20 s window holds several
    checkpoint forks; their count and the loop's share are printed, and the worst latency of each 2 s.
+4. CPU per event: each worker process's CPU time (`process_cpu_seconds_total` on its /metrics; its
+   checkpoints' forked children not included) per event the detector applied, through the latency
+   window and through the backlog: where the machine's two cores went. It moves with the VM's speed
+   as the rates do (the detector 37-78 us an event through windows of one afternoon), so a change is
+   judged on runs taken in turn with and without it.
 
 It needs a broker (deploy/kafka/kafkactl start). The figure that matters is worker / bare; absolute numbers
 move with the machine. Nothing here gates CI. Each run deletes the topics it made.
@@ -91,6 +98,22 @@ async def produce_all(bootstrap: str, topic: str, records: list[tuple[bytes, byt
     try:
         for key, value in records:
             await producer.send(topic, key=key, value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def produce_tail(bootstrap: str, topic: str) -> None:
+    """One new ticket on each partition, stamped now: what comes after a backlog in a steady stream."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        stamp = datetime.now(UTC).isoformat()
+        for partition in sorted(await producer.partitions_for(topic)):
+            ticket = f"tail-{uuid.uuid4().hex[:10]}"
+            event = {**new_ticket(partition)[1], "event_id": f"{ticket}-0", "ticket_id": ticket}
+            event["occurred_at"] = stamp
+            await producer.send(topic, key=ticket.encode(), value=orjson.dumps(event), partition=partition)
         await producer.flush()
     finally:
         await producer.stop()
@@ -166,9 +189,15 @@ def stalls(before: dict[str, float], after: dict[str, float]) -> str:
         slow = count - delta(f'{poll}_bucket{{le="0.25",phase="{phase}"}}')
         held = delta(f'{poll}_sum{{phase="{phase}"}}')
         parts.append(f"poll {phase} {held:.1f} s in all, {slow:.0f} of {count:.0f} over 250 ms")
-    full = 'contactpulse_gc_pause_seconds_{}{{generation="2"}}'
-    collections, held = delta(full.format("count")), delta(full.format("sum"))
-    parts.append(f"{collections:.0f} full garbage collections ({held * 1000:.0f} ms in all)")
+    pause = 'contactpulse_gc_pause_seconds_{}{{generation="{}"}}'
+    for generation, name in (("0", "young"), ("1", "middle"), ("2", "full")):
+        collections = delta(pause.format("count", generation))
+        held = delta(pause.format("sum", generation))
+        garbage = delta(f'contactpulse_gc_collected_objects_total{{generation="{generation}"}}')
+        parts.append(
+            f"{collections:.0f} {name} garbage collections ({held * 1000:.0f} ms in all, "
+            f"{garbage:,.0f} objects found)"
+        )
     return ", ".join(parts)
 
 
@@ -176,8 +205,6 @@ def stalls(before: dict[str, float], after: dict[str, float]) -> str:
 class Run:
     stages: dict[str, float]
     """Events per second to each stage's last event (validated, detected, in ClickHouse)."""
-    released: float
-    """Events per second to the last one out of the event-time merge (after the partition idle time)."""
     timeline: list[tuple[float, float]]
     """Each probe: seconds into the latency window, its event -> alert latency."""
     achieved: float
@@ -189,6 +216,10 @@ class Run:
     """Seconds from the last event in ClickHouse to the sink's end of every topic (snapshots, alerts)."""
     refused: dict[str, float]
     """The detector's verdicts other than accepted over the backlog (all 0 for this clean stream)."""
+    cpu: str
+    """Each process's CPU time per event through the latency window."""
+    backlog_cpu: str
+    """The same through the backlog."""
 
     @property
     def latencies(self) -> list[float]:
@@ -246,6 +277,19 @@ def detected(metrics: dict[str, float]) -> float:
         v
         for k, v in metrics.items()
         if k.startswith("contactpulse_detector_events_total{") and 'verdict="invalid"' not in k
+    )
+
+
+def cpu_per_event(roles: list[str], before: list[dict[str, float]], after: list[dict[str, float]]) -> str:
+    """Each worker process's CPU time per event the detector applied in between (its checkpoints' forked
+    children not included): where the cores went, stage by stage."""
+    events = detected(after[0]) - detected(before[0])
+    if events <= 0:
+        return "no events"
+    name = "process_cpu_seconds_total"
+    return ", ".join(
+        f"{role} {(later.get(name, 0.0) - earlier.get(name, 0.0)) / events * 1e6:.0f} us"
+        for role, earlier, later in zip(roles, before, after, strict=True)
     )
 
 
@@ -320,17 +364,20 @@ async def worker_run(
         )
     urls = (f"http://127.0.0.1:{port}/metrics", f"http://127.0.0.1:{layout[-1][1]}/metrics")
 
+    async def scrape_each() -> list[dict[str, float]]:
+        """Each process's metrics, the detector's first."""
+        return [await scrape(url) for url in dict.fromkeys(urls)]
+
     async def until_through(total: int) -> dict[str, float]:
         """When each stage has had `total` events: validated (the sink's admission step), detected,
         and in ClickHouse (perf_counter instants)."""
         done: dict[str, float] = {}
-        while len(done) < 4:
-            pages = [await scrape(url) for url in dict.fromkeys(urls)]  # one page per process
+        while len(done) < 3:
+            pages = await scrape_each()
             now = time.perf_counter()
             for stage, count in (
                 ("validated", sum(page.get("contactpulse_events_accepted_total", 0.0) for page in pages)),
-                ("detected", detected(pages[0]) + pages[0].get("contactpulse_detector_buffered_events", 0.0)),
-                ("released", detected(pages[0])),
+                ("detected", detected(pages[0])),
                 ("in ClickHouse", written(pages[-1])),
             ):
                 if stage not in done and count >= total:
@@ -344,7 +391,7 @@ async def worker_run(
         # Started and caught up (consumer groups joined, tables made), then the backlog arrives.
         await produce_all(bootstrap, settings.topic_events, records[:warm_up])
         await until_through(warm_up)
-        before_backlog = await scrape(urls[0])
+        before_backlog = await scrape_each()
         if backlog_waiting:
             # Like the bare loop's input: the backlog is in Kafka before the clock starts. The workers
             # are frozen meanwhile (a few seconds, well within the session timeout), so they read it as
@@ -353,6 +400,7 @@ async def worker_run(
                 process.send_signal(signal.SIGSTOP)
             try:
                 await produce_all(bootstrap, settings.topic_events, records[warm_up:])
+                await produce_tail(bootstrap, settings.topic_events)
             finally:
                 for process in processes:
                     process.send_signal(signal.SIGCONT)
@@ -360,25 +408,35 @@ async def worker_run(
         else:
             started = time.perf_counter()
             await produce_all(bootstrap, settings.topic_events, records[warm_up:])
+            await produce_tail(bootstrap, settings.topic_events)
         done = await until_through(len(records))
-        verdicts = await scrape(urls[0])
+        after_backlog = await scrape_each()
+        verdicts = after_backlog[0]
         refused = {
             verdict: verdicts.get(f'contactpulse_detector_events_total{{verdict="{verdict}"}}', 0.0)
             for verdict in ("late", "duplicate", "invalid")
         }
         measured = len(records) - warm_up
         rates = {stage: measured / (at - started) for stage, at in done.items()}
-        released = rates.pop("released")
         settled = await sink_settled(settings)
         achieved = [0.0]
-        before = await scrape(urls[0])
+        before = await scrape_each()
         rate = min(rates.values()) / 2
-        needed = int(rate * (window + settings.detector_partition_idle_seconds + 1.0)) + 1
+        needed = window_events(settings, rate, window) + 1
         traffic = continuation(simulator, needed) if latency_traffic == "simulated" else None
         latencies = await latency_run(settings, rate, achieved, window, traffic)
-        loop = stalls(before, await scrape(urls[0]))
+        after = await scrape_each()
+        names = [roles for roles, _ in layout]
         return Run(
-            rates, released, latencies, achieved[0], loop, stalls(before_backlog, verdicts), settled, refused
+            rates,
+            latencies,
+            achieved[0],
+            stalls(before[0], after[0]),
+            stalls(before_backlog[0], verdicts),
+            settled,
+            refused,
+            cpu_per_event(names, before, after),
+            cpu_per_event(names, before_backlog, after_backlog),
         )
     finally:
         for process in processes:
@@ -407,6 +465,12 @@ def new_ticket(n: int) -> tuple[bytes, dict[str, object]]:
         "customer_id": f"bench-{n % 500}",
         "text": "Не приходят счета на почту",
     }
+
+
+def window_events(settings: Settings, rate: float, seconds: float) -> int:
+    """How many events the latency window sends at `rate`: its probing seconds, then the partition idle
+    time and a second more (see `latency_run`)."""
+    return int(rate * (seconds + settings.detector_partition_idle_seconds + 1.0))
 
 
 def continuation(simulator: TrafficSimulator, count: int) -> list[tuple[bytes, dict[str, object]]]:
@@ -471,7 +535,7 @@ async def latency_run(
         # other partitions to be quiet for the idle time (2 s): until 2026-12-03 the window's last
         # probes did (up to 2.2 s), and at 500 probes a second its last fifth of a second is the p99.
         probing = int(rate * seconds)
-        total = int(rate * (seconds + settings.detector_partition_idle_seconds + 1.0))
+        total = window_events(settings, rate, seconds)
         started = time.perf_counter()
         n = 0
         while n < total:
@@ -611,7 +675,6 @@ async def main() -> None:
         each = ", ".join(f"{stage} {rate:,.0f}" for stage, rate in run.stages.items())
         ratio = run.sustained / bare
         print(f"  sustained: {run.sustained:>9,.0f} events/s, worker / bare: {ratio:.2f} ({each})")
-        print(f"  to the backlog's last event out of the event-time merge: {run.released:,.0f} events/s")
         print(f"  the sink's ticket and alert backlog written {run.settled:.1f} s after the last event")
         refused = ", ".join(f"{verdict} {n:,.0f}" for verdict, n in run.refused.items())
         print(f"  refused by the detector (a clean, ordered stream: all 0): {refused}")
@@ -625,6 +688,7 @@ async def main() -> None:
             )
             print(f"  the detector's event loop meanwhile: {run.loop}")
             print(f"  the detector's event loop through the backlog: {run.backlog_loop}")
+            print(f"  CPU per event, latency window / backlog: {run.cpu} / {run.backlog_cpu}")
             print(f"  worst latency in each {TIMELINE_STEP:.0f} s of the window: {timeline(run.timeline)}")
 
 

@@ -8,7 +8,7 @@ from functools import partial
 
 import faust
 from faust.web import Request, Response, View
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 
 from schemas.settings import Settings
 from stream.dead_letter import DEAD_LETTER_MAX_BYTES, RECORD_HEADROOM_BYTES, DeadLetter, deliver
@@ -60,6 +60,9 @@ def _bytes_topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> ContactPulseApp:
     metrics_registry = registry if registry is not None else CollectorRegistry()
     metrics = WorkerMetrics.create(metrics_registry)
+    # process_cpu_seconds_total, process_resident_memory_bytes, open fds: what an operator sizes a worker
+    # by (and the worker bench reads CPU per event from).
+    ProcessCollector(registry=metrics_registry)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,

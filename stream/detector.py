@@ -147,6 +147,8 @@ class DetectorService(Service):
         """Every alert, ticket state and dead letter sent, until Kafka took it (or refused it)."""
         self._tickets: KeyedBatches | None = None
         """Ticket states on their way to the producer, a batch per partition (`stream/keyed_batches.py`)."""
+        self._alerts: dict[Audience, KeyedBatches] = {}
+        """Alerts on their way to the producer, the same way: a topic per audience, keyed by alert id."""
 
     @property
     def owns_detection(self) -> bool:
@@ -174,6 +176,14 @@ class DetectorService(Service):
             max_request_size=2 * checkpoint.CHUNK_BYTES + RECORD_HEADROOM_BYTES,
         )
         self._tickets = KeyedBatches(self._producer, self._settings.topic_tickets, self._deliveries)
+        alert_topics = {
+            Audience.PRODUCT: self._settings.topic_alerts_product,
+            Audience.ONCALL: self._settings.topic_alerts_oncall,  # engineering's too (Alertmanager routes)
+        }
+        self._alerts = {
+            audience: KeyedBatches(self._producer, topic, self._deliveries)
+            for audience, topic in alert_topics.items()
+        }
         await self._producer.start()
         await self._checkpoint_producer.start()
         await self._lease.start()
@@ -295,8 +305,9 @@ class DetectorService(Service):
         if owned is None:
             return
         self._deliveries.forget()  # what the dropped state sent; the next state sends its own again
-        if self._tickets is not None:
-            self._tickets.forget()
+        for batches in (self._tickets, *self._alerts.values()):
+            if batches is not None:
+                batches.forget()
         if owned.checkpointing is not None:
             owned.checkpointing.cancel()
         await owned.consumer.stop()
@@ -441,24 +452,28 @@ class DetectorService(Service):
 
     # -- output ----------------------------------------------------------------------------------------
     async def _publish(self, alerts: list[Alert]) -> None:
-        """Hand the poll's alerts to the producer, which sends them within its linger (5 ms).
+        """Hand the poll's alerts to the producer, as batches per partition of their audience's topic
+        (`stream/keyed_batches.py`: an alert's changes keep their order, its id being the key).
 
         Nothing waits here for Kafka's acknowledgement: only a checkpoint needs what came before it
         acknowledged (a new owner re-sends whatever came after), so `_acknowledged` runs before the
         fork and before the last checkpoint. Waiting at every poll kept the detector idle about as long
         as it applied events (the worker bench: 9.4 s of publish beside 9.7 s of apply in a 20 s
-        window). The producer itself holds back a send once a partition's batch is full and the one
-        before it is not yet sent, so a slow broker slows the detector instead of filling memory."""
-        assert self._producer is not None
+        window). A partition holding several full batches the producer has not taken makes the poll
+        wait, so a slow broker slows the detector instead of filling memory."""
+        if not alerts:
+            return
+        by_audience: dict[Audience, list[tuple[bytes, bytes]]] = {}
+        changes: Counter[tuple[str, str]] = Counter()
         for alert in alerts:
-            topic = (
-                self._settings.topic_alerts_product
-                if alert.audience is Audience.PRODUCT
-                else self._settings.topic_alerts_oncall
-            )
-            sending = await self._producer.send(topic, key=alert.alert_id.encode(), value=alert.to_json())
-            self._deliveries.track(sending)
-            self._metrics.alerts_sent.labels(rule=alert.rule, status=alert.status.value).inc()
+            audience = Audience.PRODUCT if alert.audience is Audience.PRODUCT else Audience.ONCALL
+            by_audience.setdefault(audience, []).append((alert.alert_id.encode(), alert.to_json()))
+            changes[alert.rule, alert.status.value] += 1
+        for audience, records in by_audience.items():
+            await self._alerts[audience].send(records)
+        counted = self._metrics.alerts_sent
+        for (rule, status), n in changes.items():  # once per poll and label pair, as the verdicts
+            counted.labels(rule=rule, status=status).inc(n)
 
     async def _acknowledged(self) -> None:
         """Send the states of the tickets changed since the last ones went out, then wait until Kafka
@@ -467,7 +482,8 @@ class DetectorService(Service):
         assert self._producer is not None
         assert self._tickets is not None
         await self._publish_tickets()  # what changed since the last states went out, before the fork
-        await self._tickets.handed_over()
+        for batches in (self._tickets, *self._alerts.values()):
+            await batches.handed_over()
         await self._deliveries.confirm(self._producer)
 
     async def _publish_tickets(self) -> None:

@@ -1,11 +1,13 @@
-"""Many keyed records to one topic, as whole batches: what the detector writes for every ticket it touched.
+"""Many keyed records to one topic, as whole batches: the detector's ticket states and its alerts.
 
 `AIOKafkaProducer.send` costs about 15 µs of pure Python a record (a future, the accumulator, and the
 default partitioner's murmur2 hash in Python); at one ticket snapshot per event that was a fifth of the
 detector's time in the worker bench. Here each partition's records go into batches built directly
 (`create_batch`/`send_batch`), and the partition of a key is remembered: a ticket is written several
-times in its life. The partition is the default partitioner's (murmur2 of the key, as Kafka's Java
-clients and Faust place keyed records), so a ticket's snapshots land where they always did.
+times in its life. Alerts go the same way since 2026-12-03 (against the real broker, 40 alerts a poll:
+2-3 µs of CPU an alert, 9-12 µs through `send`). The partition is the default partitioner's (murmur2
+of the key, as Kafka's Java clients and Faust place keyed records), so a ticket's snapshots and an
+alert's changes land where they always did.
 
 `send_batch` waits while the producer still holds an unsent batch of that partition, and aiokafka keeps
 one produce request in flight per broker: awaited in the detector's poll, every poll waited for the

@@ -49,6 +49,7 @@ class WorkerMetrics:
     event_loop_stall_seconds: Histogram
     detector_poll_seconds: Histogram
     gc_pause_seconds: Histogram
+    gc_collected_objects: Counter
     gc_frozen_objects: Gauge
 
     @classmethod
@@ -224,6 +225,13 @@ class WorkerMetrics:
                 buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
                 registry=registry,
             ),
+            gc_collected_objects=Counter(
+                "contactpulse_gc_collected_objects",
+                "Unreachable objects cyclic garbage collections found, by generation: the cycles this "
+                "process leaves for the collector (what freezing would keep until the hourly thaw).",
+                ["generation"],
+                registry=registry,
+            ),
             gc_frozen_objects=Gauge(
                 "contactpulse_gc_frozen_objects",
                 "Objects the detector froze out of cyclic garbage collection (stream/heap_freezer.py); "
@@ -240,16 +248,22 @@ class WorkerMetrics:
 
 
 def observe_gc_pauses(metrics: WorkerMetrics) -> None:
-    """Time every cyclic collection of this process into `gc_pause_seconds` (gc.callbacks)."""
+    """Time every cyclic collection of this process into `gc_pause_seconds`, and count what it found
+    into `gc_collected_objects` (gc.callbacks)."""
     started = [0.0]
     series = {
         generation: metrics.gc_pause_seconds.labels(generation=str(generation)) for generation in range(3)
+    }
+    found = {
+        generation: metrics.gc_collected_objects.labels(generation=str(generation)) for generation in range(3)
     }
 
     def on_collection(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             started[0] = time.perf_counter()
         else:
-            series[info["generation"]].observe(time.perf_counter() - started[0])
+            generation = info["generation"]
+            series[generation].observe(time.perf_counter() - started[0])
+            found[generation].inc(info["collected"])
 
     gc.callbacks.append(on_collection)

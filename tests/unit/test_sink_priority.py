@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
 
@@ -13,18 +15,26 @@ from schemas.settings import Settings
 from stream.metrics import WorkerMetrics
 from stream.sink import ClickHouseSink
 
+T = TypeVar("T")
+
 
 def _niceness() -> int:
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
+def _in_a_new_thread(work: Callable[[], T]) -> T:
+    """`work`'s result, run in a thread of its own (so whatever it changes of its thread's priority
+    is not the test process's)."""
+    seen: list[T] = []
+    thread = threading.Thread(target=lambda: seen.append(work()))
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
 def _niceness_of_a_thread_it_starts() -> int:
     # What chDB's own threads get: they are started by the thread that first runs a query.
-    seen: list[int] = []
-    child = threading.Thread(target=lambda: seen.append(_niceness()))
-    child.start()
-    child.join()
-    return seen[0]
+    return _in_a_new_thread(_niceness)
 
 
 def test_the_sinks_thread_and_the_threads_it_starts_are_niced_and_the_loop_is_not(tmp_path: Path) -> None:
@@ -62,17 +72,12 @@ def _nice_in_a_new_thread(roles: str, niceness: int, tmp_path: Path) -> tuple[bo
     it niced, the thread's niceness before and after."""
     from stream.sink import nice_a_sink_only_worker
 
-    seen: list[tuple[bool, int, int]] = []
-
-    def run() -> None:
+    def run() -> tuple[bool, int, int]:
         before = _niceness()
         did = nice_a_sink_only_worker(Settings(data_dir=tmp_path, worker_roles=roles, sink_niceness=niceness))
-        seen.append((did, before, _niceness()))
+        return did, before, _niceness()
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    return seen[0]
+    return _in_a_new_thread(run)
 
 
 def test_a_worker_that_runs_only_the_sink_is_niced_and_one_with_the_detector_is_not(tmp_path: Path) -> None:
