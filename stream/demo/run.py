@@ -160,7 +160,8 @@ def run_demo(
                 f"{_many(counts.telegram_messages, 'Telegram message')} to on-call (an urgent SLA digest "
                 "for p1/p2, an SLA digest for the rest, follow-ups, incidents; each also e-mailed; alerts "
                 "an incident or a breach covers held back) and "
-                f"{_many(counts.product_mail, 'e-mail')} to product managers",
+                f"{_many(counts.product_mail, 'e-mail')} to product managers and "
+                f"{_many(counts.engineering_mail, 'e-mail')} to engineering (incidents, error-code spikes)",
                 file=out,
                 flush=True,
             )

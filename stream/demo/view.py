@@ -41,6 +41,10 @@ def to_oncall(message: EmailMessage) -> bool:
     return "oncall@" in str(message["To"])
 
 
+def to_engineering(message: EmailMessage) -> bool:
+    return "engineering@" in str(message["To"])
+
+
 def _show_mail(message: EmailMessage, out: IO[str]) -> None:
     if to_oncall(message):
         return  # the on-call e-mail repeats the Telegram message just shown
@@ -61,6 +65,7 @@ class DemoCounts:
     delivering: bool = False
     telegram_messages: int = 0
     product_mail: int = 0
+    engineering_mail: int = 0
 
     def value(self, name: str, **labels: str) -> float:
         """A counter's value, summed over the series whose labels include `labels`."""
@@ -169,7 +174,9 @@ async def delivered(delivery: DemoDelivery | None, counts: DemoCounts, out: IO[s
         yield
     finally:
         counts.telegram_messages = len(telegram.messages)
-        counts.product_mail = len([m for m in smtp.recorder.mail if not to_oncall(m)])
+        mail = [m for m in smtp.recorder.mail if not to_oncall(m)]
+        counts.engineering_mail = len([m for m in mail if to_engineering(m)])
+        counts.product_mail = len(mail) - counts.engineering_mail
         smtp.stop()
         await telegram.stop()
 

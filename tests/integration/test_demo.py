@@ -64,6 +64,13 @@ def test_demo_shows_traffic_flowing_into_clickhouse(isolated_settings: Settings,
     assert int(sent.group(1)) > 0
     assert int(sent.group(2)) > 0
     assert out.count("  → Telegram, on-call chat") == int(sent.group(2))  # the summary counts what was shown
+    mailed = re.search(r"(\d+) e-mails? to product managers and (\d+) e-mails? to engineering", out)
+    assert mailed, out
+    # Each recipient counted apart, as shown: until 2026-12-03 the engineering e-mails (incidents) were
+    # counted as product managers'.
+    assert out.count("  → e-mail to engineering@") == int(mailed.group(2))
+    shown = out.count("  → e-mail to ")
+    assert shown - int(mailed.group(2)) == int(mailed.group(1))
     stored = re.search(r"ClickHouse contact_events, this run: (\d+) events, (\d+) tickets", out)
     assert stored, out
     assert 0 < int(stored.group(1)) <= accepted  # redeliveries fold into one row
