@@ -305,9 +305,8 @@ class DetectorService(Service):
         if owned is None:
             return
         self._deliveries.forget()  # what the dropped state sent; the next state sends its own again
-        for batches in (self._tickets, *self._alerts.values()):
-            if batches is not None:
-                batches.forget()
+        for batches in self._batches():
+            batches.forget()
         if owned.checkpointing is not None:
             owned.checkpointing.cancel()
         await owned.consumer.stop()
@@ -475,6 +474,11 @@ class DetectorService(Service):
         for (rule, status), n in changes.items():  # once per poll and label pair, as the verdicts
             counted.labels(rule=rule, status=status).inc(n)
 
+    def _batches(self) -> list[KeyedBatches]:
+        """Everything the detector hands the producer in batches: ticket states and alerts."""
+        tickets = [] if self._tickets is None else [self._tickets]
+        return tickets + list(self._alerts.values())
+
     async def _acknowledged(self) -> None:
         """Send the states of the tickets changed since the last ones went out, then wait until Kafka
         has acknowledged everything the polls so far sent; `DeliveryFailed` if it refused (or gave up
@@ -482,7 +486,7 @@ class DetectorService(Service):
         assert self._producer is not None
         assert self._tickets is not None
         await self._publish_tickets()  # what changed since the last states went out, before the fork
-        for batches in (self._tickets, *self._alerts.values()):
+        for batches in self._batches():
             await batches.handed_over()
         await self._deliveries.confirm(self._producer)
 
