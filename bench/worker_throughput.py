@@ -1,7 +1,7 @@
 """The whole worker on the real broker next to a bare aiokafka consume -> produce loop, in the same run.
 
     .venv/bin/python bench/worker_throughput.py [--events 60000] [--bootstrap 127.0.0.1:9092]
-        [--layouts one,two] [--checkpoint-seconds 5] [--window 20]
+        [--layouts one,two] [--checkpoint-seconds 5] [--window 20] [--trials 4] [--trial-seconds 8]
 
 1. Bare loop: one aiokafka consumer reads N records from a 4-partition topic and a producer writes each
    to another topic (acks=all): the floor any Kafka stage pays per record on this machine. It runs just
@@ -54,6 +54,13 @@
    window and through the backlog: where the machine's two cores went. It moves with the VM's speed
    as the rates do (the detector 37-78 us an event through windows of one afternoon), so a change is
    judged on runs taken in turn with and without it.
+5. A steady stream, after the window: the highest rate the worker keeps up with, by bisection (`--trials`
+   steps of `--trial-seconds` each, between nothing and the backlog's rate), each step the same traffic
+   and probes as the window, and the worker caught up before the next. Kept up means the bench sent at
+   the rate, every probe was answered and latency did not climb (`keeping_up`: the "sustainable
+   throughput" of stream-processing benchmarks). It says what the backlog's rate does not: a steady
+   stream comes in polls of a hundred events or so, not 2,000, and costs more an event. Each step's
+   events stay in the state, so the later steps run on a larger one (more tickets, larger clusters).
 
 It needs a broker (deploy/kafka/kafkactl start). The figure that matters is worker / bare; absolute numbers
 move with the machine. Nothing here gates CI. Each run deletes the topics it made.
@@ -202,6 +209,53 @@ def stalls(before: dict[str, float], after: dict[str, float]) -> str:
 
 
 @dataclass(frozen=True)
+class Trial:
+    """One step of the steady-rate search: a steady stream at `rate` for a while."""
+
+    rate: float
+    achieved: float
+    probes: list[tuple[float, float]]
+    """(seconds into the trial, event -> alert latency) of each probe answered."""
+    verdict: str | None
+    """None when the worker kept up; otherwise why not."""
+
+    def describe(self) -> str:
+        latencies = [latency for _, latency in self.probes]
+        p50 = statistics.median(latencies) * 1000 if latencies else 0.0
+        outcome = "kept up" if self.verdict is None else f"not kept up ({self.verdict})"
+        return f"{self.rate:,.0f}/s {outcome}, p50 {p50:.0f} ms"
+
+
+QUEUE_GROWTH_SECONDS = 0.1
+"""How much later the median probe may come in a trial's second half than in its first: a stream the
+worker does not keep up with queues, and its latency climbs for as long as it lasts (at 5% over what it
+can take, by 0.05 s every second)."""
+
+
+def keeping_up(rate: float, achieved: float, probes: list[tuple[float, float]], seconds: float) -> str | None:
+    """Whether a steady stream at `rate` for `seconds` was kept up with: None if so, otherwise why not.
+
+    Kept up: the bench sent at the rate asked (a bench that cannot is a machine already full), every
+    probe was answered, and latency did not climb (the median of the second half no more than
+    `QUEUE_GROWTH_SECONDS` above the first's; the first second, the stream's start, left out). This is
+    the "sustainable throughput" of Karimov et al., *Benchmarking Distributed Stream Data Processing
+    Systems* (ICDE 2018): the highest load a system takes without latency that keeps growing."""
+    if achieved < 0.95 * rate:
+        return f"the bench sent {achieved:,.0f}/s"
+    expected = (int(rate * seconds) + 19) // 20
+    if len(probes) < expected:
+        return f"{expected - len(probes)} of {expected} probes unanswered"
+    first = [latency for at, latency in probes if 1.0 <= at < seconds / 2]
+    second = [latency for at, latency in probes if at >= seconds / 2]
+    if not first or not second:
+        return "too few probes to judge"
+    before, after = statistics.median(first), statistics.median(second)
+    if after > before + QUEUE_GROWTH_SECONDS:
+        return f"latency climbed, median {before * 1000:.0f} -> {after * 1000:.0f} ms"
+    return None
+
+
+@dataclass(frozen=True)
 class Run:
     stages: dict[str, float]
     """Events per second to each stage's last event (validated, detected, in ClickHouse)."""
@@ -220,6 +274,10 @@ class Run:
     """Each process's CPU time per event through the latency window."""
     backlog_cpu: str
     """The same through the backlog."""
+    asked: float
+    """The latency window's rate: half the backlog's."""
+    trials: list[Trial]
+    """The steady-rate search after the window, in the order tried."""
 
     @property
     def latencies(self) -> list[float]:
@@ -227,8 +285,13 @@ class Run:
 
     @property
     def sustained(self) -> float:
-        """Events per second through everything: the slowest stage's."""
+        """Events per second through everything, reading the backlog: the slowest stage's."""
         return min(self.stages.values())
+
+    @property
+    def steady(self) -> float:
+        """The highest steady rate kept up with (0 when none was, or none was tried)."""
+        return max((trial.rate for trial in self.trials if trial.verdict is None), default=0.0)
 
 
 SINK_SETTLE_LIMIT_SECONDS = 120.0
@@ -302,6 +365,8 @@ async def worker_run(
     window: float,
     backlog_waiting: bool,
     latency_traffic: str,
+    trials: int,
+    trial_seconds: float,
 ) -> Run:
     suffix = uuid.uuid4().hex[:8]
     port = 6100 + int(suffix[:3], 16) % 800
@@ -419,13 +484,36 @@ async def worker_run(
         measured = len(records) - warm_up
         rates = {stage: measured / (at - started) for stage, at in done.items()}
         settled = await sink_settled(settings)
+
+        def traffic_for(rate: float, seconds: float) -> list[tuple[bytes, dict[str, object]]] | None:
+            if latency_traffic != "simulated":
+                return None
+            return continuation(simulator, window_events(settings, rate, seconds) + 1)
+
+        asked = min(rates.values()) / 2
         achieved = [0.0]
+        traffic = traffic_for(asked, window)
         before = await scrape_each()
-        rate = min(rates.values()) / 2
-        needed = window_events(settings, rate, window) + 1
-        traffic = continuation(simulator, needed) if latency_traffic == "simulated" else None
-        latencies = await latency_run(settings, rate, achieved, window, traffic)
+        latencies = await latency_run(settings, asked, achieved, window, traffic)
         after = await scrape_each()
+        # Then the highest steady rate kept up with, by bisection between nothing (kept up with) and
+        # the backlog's rate (taken as too much: a steady stream comes in polls of a hundred events or
+        # so, not the backlog's 2,000). After the window, so the window is measured as before; each
+        # step's events stay in the state (tickets, clusters, seen ids) as a stream's would.
+        tried: list[Trial] = []
+        produced = len(records) + PARTITIONS + window_events(settings, asked, window)
+        low, high = 0.0, min(rates.values())
+        for _ in range(trials):
+            await until_through(produced)  # caught up (ClickHouse too) before each step
+            await sink_settled(settings)
+            rate = (low + high) / 2
+            step = [0.0]
+            traffic = traffic_for(rate, trial_seconds)
+            probes = await latency_run(settings, rate, step, trial_seconds, traffic)
+            verdict = keeping_up(rate, step[0], probes, trial_seconds)
+            tried.append(Trial(rate, step[0], probes, verdict))
+            low, high = (rate, high) if verdict is None else (low, rate)
+            produced += window_events(settings, rate, trial_seconds)
         names = [roles for roles, _ in layout]
         return Run(
             rates,
@@ -437,6 +525,8 @@ async def worker_run(
             refused,
             cpu_per_event(names, before, after),
             cpu_per_event(names, before_backlog, after_backlog),
+            asked,
+            tried,
         )
     finally:
         for process in processes:
@@ -643,6 +733,13 @@ async def main() -> None:
         help="simulated: the simulation goes on past the backlog (its mix); new-tickets: every event a "
         "new e-mail contact on a ticket of its own (the window's traffic until 2026-12-03)",
     )
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=4,
+        help="steps of the steady-rate bisection after the latency window (0: none)",
+    )
+    parser.add_argument("--trial-seconds", type=float, default=8.0, help="seconds of traffic a step")
     args = parser.parse_args()
     layouts = {"one": False, "two": True}
     splits = [layouts[name] for name in args.layouts.split(",")]
@@ -666,6 +763,8 @@ async def main() -> None:
                 args.window,
                 args.backlog == "waiting",
                 args.latency_traffic,
+                args.trials,
+                args.trial_seconds,
             )
         after = await bare_loop(args.bootstrap, args.events)
         bare = max(before, after)
@@ -674,7 +773,10 @@ async def main() -> None:
         print(f"  bare aiokafka consume -> produce, before / after: {before:,.0f} / {after:,.0f} records/s")
         each = ", ".join(f"{stage} {rate:,.0f}" for stage, rate in run.stages.items())
         ratio = run.sustained / bare
-        print(f"  sustained: {run.sustained:>9,.0f} events/s, worker / bare: {ratio:.2f} ({each})")
+        print(
+            f"  sustained, reading a backlog: {run.sustained:>9,.0f} events/s, worker / bare: {ratio:.2f} "
+            f"({each})"
+        )
         print(f"  the sink's ticket and alert backlog written {run.settled:.1f} s after the last event")
         refused = ", ".join(f"{verdict} {n:,.0f}" for verdict, n in run.refused.items())
         print(f"  refused by the detector (a clean, ordered stream: all 0): {refused}")
@@ -682,7 +784,7 @@ async def main() -> None:
             p50 = statistics.median(run.latencies) * 1000
             p99 = percentile(run.latencies, 0.99) * 1000
             print(
-                f"  event -> alert at {run.sustained / 2:,.0f} events/s asked, {run.achieved:,.0f} achieved "
+                f"  event -> alert at {run.asked:,.0f} events/s asked, {run.achieved:,.0f} achieved "
                 f"({len(run.latencies)} probes): p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
                 f"{sum(1 for latency in run.latencies if latency > 0.5)} over 500 ms"
             )
@@ -690,6 +792,9 @@ async def main() -> None:
             print(f"  the detector's event loop through the backlog: {run.backlog_loop}")
             print(f"  CPU per event, latency window / backlog: {run.cpu} / {run.backlog_cpu}")
             print(f"  worst latency in each {TIMELINE_STEP:.0f} s of the window: {timeline(run.timeline)}")
+        if run.trials:
+            steps = "; ".join(trial.describe() for trial in run.trials)
+            print(f"  a steady stream, after the window: {run.steady:,.0f} events/s kept up with ({steps})")
 
 
 if __name__ == "__main__":

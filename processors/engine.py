@@ -36,7 +36,7 @@ from schemas.config import DetectionConfig
 from schemas.errors import DeadLetterReason
 from schemas.event import ContactEvent, EventType
 
-STATE_FORMAT: Final = 13
+STATE_FORMAT: Final = 14
 """The shape of the engine's state as checkpoints pickle it; bump it when a state class changes."""
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -296,10 +297,14 @@ def test_follow_up_messages_on_the_same_ticket_are_not_repeats() -> None:
 
 
 class _EveryRequest(FeatureClusters):
-    """The reference: every stored request is compared (what the term index must reproduce)."""
+    """The reference: every stored request is compared (what the term-set index must reproduce)."""
 
-    def _candidates(self, request: _Request) -> set[str]:
-        return set(self._requests)
+    def _joined_clusters(self, request: _Request) -> set[str]:
+        return {
+            self._cluster_of[ticket]
+            for ticket, other in self._requests.items()
+            if self.alike(request.terms, other.terms)
+        }
 
 
 def test_the_term_index_clusters_exactly_like_comparing_with_every_request() -> None:
@@ -337,6 +342,35 @@ def test_the_term_index_clusters_exactly_like_comparing_with_every_request() -> 
         c: [m.ticket_id for m in k.members] for c, k in reference.clusters.items()
     }
     assert len(indexed.clusters) > 10
+    # The index the detector keeps through merges, splits and expiry is the one its requests give.
+    recount: dict[frozenset[str], Counter[str]] = {}
+    for ticket, request in indexed._requests.items():
+        recount.setdefault(request.terms, Counter())[indexed._cluster_of[ticket]] += 1
+    assert indexed._holders == recount
+
+
+class _Counting(FeatureClusters):
+    compared = 0
+
+    def alike(self, a: frozenset[str], b: frozenset[str]) -> bool:
+        self.compared += 1
+        return super().alike(a, b)
+
+
+def test_a_request_is_compared_once_with_each_wording_not_with_each_request() -> None:
+    """A large cluster of requests worded alike, and a request that shares a term with them without
+    being alike: one comparison (comparing it with every member cost the detector more the larger the
+    cluster grew)."""
+    clusters = _Counting(config(), AlertBook())
+    at = msk(1, 9)
+    for n in range(300):
+        clusters.request(f"e-{n}", f"T-{n}", f"c-{n % 60}", "Add export of invoices to Excel", at)
+        at += timedelta(minutes=1)
+    assert [len(c.members) for c in clusters.clusters.values()] == [300]
+    clusters.compared = 0
+    clusters.request("e-x", "T-x", "c-x", "Excel dark theme for the mobile app", at)
+    assert clusters.compared == 1
+    assert sorted(len(c.members) for c in clusters.clusters.values()) == [1, 300]
 
 
 def test_requests_leave_their_cluster_after_thirty_days_and_empty_clusters_go() -> None:
@@ -353,4 +387,5 @@ def test_requests_leave_their_cluster_after_thirty_days_and_empty_clusters_go() 
     assert clusters.expire(msk(2, 0, month=12)) == []
     assert clusters.clusters == {}
     assert clusters._by_term == {}
+    assert clusters._holders == {}
     assert clusters._seen_tickets == set()
