@@ -733,12 +733,7 @@ async def main() -> None:
         help="simulated: the simulation goes on past the backlog (its mix); new-tickets: every event a "
         "new e-mail contact on a ticket of its own (the window's traffic until 2026-12-03)",
     )
-    parser.add_argument(
-        "--trials",
-        type=int,
-        default=4,
-        help="steps of the steady-rate bisection after the latency window (0: none)",
-    )
+    parser.add_argument("--trials", type=int, default=4, help="steady-rate steps after the window (0: none)")
     parser.add_argument("--trial-seconds", type=float, default=8.0, help="seconds of traffic a step")
     args = parser.parse_args()
     layouts = {"one": False, "two": True}
