@@ -213,7 +213,6 @@ class Trial:
     """One step of the steady-rate search: a steady stream at `rate` for a while."""
 
     rate: float
-    achieved: float
     probes: list[tuple[float, float]]
     """(seconds into the trial, event -> alert latency) of each probe answered."""
     verdict: str | None
@@ -509,7 +508,7 @@ async def worker_run(
             traffic = traffic_for(rate, trial_seconds)
             probes = await latency_run(settings, rate, step, trial_seconds, traffic)
             verdict = keeping_up(rate, step[0], probes, trial_seconds)
-            tried.append(Trial(rate, step[0], probes, verdict))
+            tried.append(Trial(rate, probes, verdict))
             low, high = (rate, high) if verdict is None else (low, rate)
             produced += window_events(settings, rate, trial_seconds)
         names = [roles for roles, _ in layout]
