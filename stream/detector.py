@@ -52,7 +52,7 @@ from stream.heap_freezer import HeapFreezer
 from stream.keyed_batches import KeyedBatches
 from stream.lease import DetectorLease
 from stream.metrics import WorkerMetrics
-from stream.topics import ensure_topic, partition_count
+from stream.topics import ensure_topic, fetch_batching, partition_count
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +275,7 @@ class DetectorService(Service):
             group_id=f"{settings.app_id}-detector",
             enable_auto_commit=False,
             max_partition_fetch_bytes=DEAD_LETTER_MAX_BYTES + RECORD_HEADROOM_BYTES,
+            **fetch_batching(settings.detector_fetch_wait_seconds),
         )
         await consumer.start()
         count = await partition_count(bootstrap, settings.topic_events)

@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from schemas.settings import ENV_PREFIX, Settings
 
@@ -53,3 +54,16 @@ def test_raw_topic_keeps_payloads_only_as_long_as_configured() -> None:
     assert topic_config(settings, settings.topic_raw)["retention.ms"] == str(48 * 3600 * 1000)
     assert topic_config(settings, settings.topic_dead_letter)["retention.ms"] == str(12 * 3600 * 1000)
     assert "retention.ms" not in topic_config(settings, settings.topic_events)
+
+
+def test_consumer_fetches_are_held_only_as_long_as_configured() -> None:
+    from stream.topics import FETCH_MIN_BYTES, fetch_batching
+
+    # The broker answers at once unless asked to wait; asked, it waits for more than a steady stream
+    # brings in the time (so the time decides), in whole milliseconds.
+    assert fetch_batching(0) == {}
+    assert fetch_batching(0.025) == {"fetch_min_bytes": FETCH_MIN_BYTES, "fetch_max_wait_ms": 25}
+    assert fetch_batching(0.0002) == {"fetch_min_bytes": FETCH_MIN_BYTES, "fetch_max_wait_ms": 1}
+    assert Settings().detector_fetch_wait_seconds == 0.025
+    with pytest.raises(ValidationError):
+        Settings(detector_fetch_wait_seconds=2.0)  # an alert two seconds late by design: refused
