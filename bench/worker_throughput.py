@@ -34,7 +34,7 @@
    within 5 s of it (`keeping_up`: the "sustainable throughput" of stream-processing benchmarks, for
    the whole pipeline, not the detector alone). This is the rate the goals are judged on (since
    2026-12-03, fifth session; before, the backlog's rate, which is a catch-up rate: a steady stream
-   comes in polls of a hundred events or so, not 2,000, and costs about twice as much an event, so
+   comes in polls of a few hundred events, not 2,000, and costs about twice as much an event, so
    half the backlog's rate asked the whole machine, not half of it). Each step's events stay in the
    state, so the later steps and the window run on a larger one (more tickets, larger clusters).
    With `--trials 0` there is no search and the window asks half the backlog's rate, as before.
@@ -530,7 +530,7 @@ async def worker_run(
 
         # The steady rate first: the highest rate a steady stream is kept up with, by bisection between
         # nothing (kept up with) and the backlog's rate (taken as too much: a steady stream comes in
-        # polls of a hundred events or so, not the backlog's 2,000, and costs more an event). Each
+        # polls of a few hundred events, not the backlog's 2,000, and costs more an event). Each
         # step's events stay in the state (tickets, clusters, seen ids) as a stream's would.
         tried: list[Trial] = []
         produced = len(records) + PARTITIONS
