@@ -305,15 +305,16 @@ class Run:
         return min(self.stages.values())
 
     @property
-    def steady(self) -> float:
-        """The highest steady rate kept up with (0 when none was, or none was tried)."""
-        return max((trial.rate for trial in self.trials if trial.verdict is None), default=0.0)
-
-    @property
     def sustained(self) -> float:
-        """The rate the goals are judged on, and the latency window asks half of: the steady rate
-        (the backlog's with no search, as until 2026-12-03)."""
-        return self.steady if self.trials else self.backlog
+        return sustained_rate(self.backlog, self.trials)
+
+
+def sustained_rate(backlog: float, tried: list[Trial]) -> float:
+    """The rate the goals are judged on, and the latency window asks half of: the highest steady rate
+    kept up with (0 when none was), or with no search the backlog's (as until 2026-12-03)."""
+    if not tried:
+        return backlog
+    return max((trial.rate for trial in tried if trial.verdict is None), default=0.0)
 
 
 SINK_SETTLE_LIMIT_SECONDS = 120.0
@@ -548,7 +549,7 @@ async def worker_run(
             low, high = (rate, high) if verdict is None else (low, rate)
         # Then the latency window at half of it (of the backlog's rate with no search, as until
         # 2026-12-03), caught up first; none when no step was kept up with.
-        asked = (low if trials else min(rates.values())) / 2
+        asked = sustained_rate(min(rates.values()), tried) / 2
         pace = Pace()
         latencies: list[tuple[float, float]] = []
         await until_through(produced)
@@ -843,8 +844,8 @@ async def main() -> None:
         if run.trials:
             steps = "; ".join(trial.describe() for trial in run.trials)
             print(
-                f"  sustained, a steady stream: {run.steady:,.0f} events/s kept up with, worker / bare: "
-                f"{run.steady / bare:.2f} ({steps})"
+                f"  sustained, a steady stream: {run.sustained:,.0f} events/s kept up with, worker / bare: "
+                f"{run.sustained / bare:.2f} ({steps})"
             )
         print(f"  the sink's ticket and alert backlog written {run.settled:.1f} s after the last event")
         refused = ", ".join(f"{verdict} {n:,.0f}" for verdict, n in run.refused.items())
