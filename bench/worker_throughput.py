@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/worker_throughput.py [--events 60000] [--bootstrap 127.0.0.1:9092]
         [--layouts one,two] [--checkpoint-seconds 5] [--window 20] [--trials 5] [--trial-seconds 8]
+        [--setting NAME=VALUE ...]
+
+`--setting` changes one worker setting (a `schemas.settings.Settings` field) for both layouts, so a
+change is measured without a code edit: e.g. `--setting detector_fetch_wait_seconds=0.1`.
 
 1. Bare loop: one aiokafka consumer reads N records from a 4-partition topic and a producer writes each
    to another topic (acks=all): the floor any Kafka stage pays per record on this machine. It runs just
@@ -406,30 +410,26 @@ async def worker_run(
     latency_traffic: str,
     trials: int,
     trial_seconds: float,
+    overrides: dict[str, str],
 ) -> Run:
     suffix = uuid.uuid4().hex[:8]
     port = 6100 + int(suffix[:3], 16) % 800
-    settings = Settings(
-        kafka_bootstrap_servers=bootstrap,
-        clickhouse_dsn=f"chdb://{workdir / 'clickhouse'}",  # type: ignore[arg-type]
-        app_id=f"bench-{suffix}",
-        data_dir=workdir / "data",
-        **{  # type: ignore[arg-type]
+    fields: dict[str, object] = {
+        "kafka_bootstrap_servers": bootstrap,
+        "clickhouse_dsn": f"chdb://{workdir / 'clickhouse'}",
+        "app_id": f"bench-{suffix}",
+        "data_dir": workdir / "data",
+        **{
             f"topic_{name}": f"bench-{suffix}.{name}"
-            for name in (
-                "raw",
-                "events",
-                "tickets",
-                "dead_letter",
-                "alerts_oncall",
-                "alerts_product",
-            )
+            for name in ("raw", "events", "tickets", "dead_letter", "alerts_oncall", "alerts_product")
         },
-        topic_partitions=PARTITIONS,
-        web_port=port,
-        detector_idle_advance_seconds=0,
-        detector_checkpoint_seconds=checkpoint_seconds,
-    )
+        "topic_partitions": PARTITIONS,
+        "web_port": port,
+        "detector_idle_advance_seconds": 0,
+        "detector_checkpoint_seconds": checkpoint_seconds,
+    }
+    # `--setting` wins over the bench's own choices (e.g. detector_idle_advance_seconds).
+    settings = Settings(**{**fields, **overrides})  # type: ignore[arg-type]
     await ensure_topics(settings)
     # About 5,000 events a simulated weekday, fewer at weekends: simulate enough days and keep the last
     # events before now, so the stream clock meets the latency run's traffic (stamped now) where the
@@ -805,7 +805,17 @@ async def main() -> None:
     )
     parser.add_argument("--trials", type=int, default=5, help="steady-rate steps before the window (0: none)")
     parser.add_argument("--trial-seconds", type=float, default=8.0, help="seconds of traffic a step")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a worker setting for both layouts (a Settings field, e.g. detector_fetch_wait_seconds=0.1)",
+    )
     args = parser.parse_args()
+    overrides = dict(setting.split("=", 1) for setting in args.setting)
+    if overrides:
+        print(f"worker settings changed: {', '.join(f'{k}={v}' for k, v in overrides.items())}")
     layouts = {"one": False, "two": True}
     splits = [layouts[name] for name in args.layouts.split(",")]
     # A first bare run that does not count: on a broker just started it is sometimes half as fast
@@ -830,6 +840,7 @@ async def main() -> None:
                 args.latency_traffic,
                 args.trials,
                 args.trial_seconds,
+                overrides,
             )
         after = await bare_loop(args.bootstrap, args.events)
         bare = max(before, after)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from processors.alerting import listed_total
 from schemas.alert import Alert, AlertStatus
 
 _LABEL_NAME: Final = re.compile(r"[^a-zA-Z0-9_]")
@@ -84,15 +85,22 @@ def labels_of(alert: Alert) -> dict[str, str]:
 
 
 def details_text(details: dict[str, Any]) -> str:
-    """The details as lines a person reads: `ticket_ids: T-1, T-2, ... (+12 more)`."""
+    """The details as lines a person reads: `ticket_ids: T-1, T-2, ... (+12 more)`.
+
+    A list the alert holds only part of comes with its full count as `<name>_total`
+    (`processors.alerting.listing`): the "more" counts from that, and the count is not a line of its own.
+    """
     lines = []
     for key, value in details.items():
         if value is None or value == [] or value == {}:
             continue
+        if key.endswith("_total") and isinstance(details.get(key.removesuffix("_total")), list):
+            continue
         if isinstance(value, list):
             shown = ", ".join(str(item) for item in value[:_MAX_DETAIL_ITEMS])
-            if len(value) > _MAX_DETAIL_ITEMS:
-                shown += f", ... (+{len(value) - _MAX_DETAIL_ITEMS} more)"
+            total = max(listed_total(details, key), len(value))
+            if total > _MAX_DETAIL_ITEMS:
+                shown += f", ... (+{total - min(len(value), _MAX_DETAIL_ITEMS)} more)"
         elif isinstance(value, dict):
             shown = ", ".join(f"{k}={v}" for k, v in list(value.items())[:_MAX_DETAIL_ITEMS])
         else:

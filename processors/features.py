@@ -33,7 +33,7 @@ from typing import Any, Final
 from mypy_extensions import mypyc_attr
 from stop_words import get_stop_words
 
-from processors.alerting import AlertBook, changes
+from processors.alerting import AlertBook, changes, listing
 from processors.detector import NEW_CONTACTS, Observation, WithoutDeadlines
 from processors.stemming import Stemmer, words
 from processors.summaries import summarize
@@ -380,12 +380,12 @@ class FeatureClusters(WithoutDeadlines):
 
     def _details(self, cluster: FeatureCluster) -> dict[str, Any]:
         members = cluster.members
-        return {
-            "ticket_ids": list(cluster.ticket_ids),
-            "count": len(members),
-            "customers": list(cluster.customer_names),
-            "examples": [m.text for m in members[: self._cfg.max_examples]],
-        }
+        details: dict[str, Any] = {}
+        listing(details, "ticket_ids", cluster.ticket_ids, newest_last=True)
+        details["count"] = len(members)
+        listing(details, "customers", cluster.customer_names, newest_last=False)
+        details["examples"] = [m.text for m in members[: self._cfg.max_examples]]
+        return details
 
     def expire(self, now: datetime) -> list[Alert]:
         alerts: list[Alert] = []

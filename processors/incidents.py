@@ -1,8 +1,9 @@
 """`incident_cluster` (subject `{"error_code"}`, critical): many customers, one error code.
 
 Fires when at least 5 distinct customers report the same normalized error code within 30 minutes.
-While it fires, every further report adds its ticket to `details.ticket_ids` (the tickets to merge) and
-the alert is re-sent with the same id. Resolves 30 minutes after the last report.
+While it fires, every further report adds its ticket to `details.ticket_ids` (the tickets to merge: the
+latest 50, `ticket_ids_total` counts them all) and the alert is re-sent with the same id. Resolves 30
+minutes after the last report.
 A report without a customer id counts its ticket as the reporter, so anonymous contacts still count.
 """
 
@@ -17,7 +18,7 @@ from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
-from processors.alerting import AlertBook, changes
+from processors.alerting import AlertBook, changes, listing
 from processors.detector import NEW_CONTACTS, Observation
 from processors.summaries import summarize
 from schemas.alert import Alert, Audience, Severity
@@ -112,11 +113,10 @@ class IncidentDetector:
         return self._send(code, incident, at)
 
     def _send(self, code: str, incident: _Incident, at: datetime) -> list[Alert]:
-        details: dict[str, Any] = {
-            "ticket_ids": list(incident.ticket_ids),
-            "customers": len(incident.customers),
-            "last_report_at": incident.last_report.isoformat() if incident.last_report else None,
-        }
+        details: dict[str, Any] = {}
+        listing(details, "ticket_ids", incident.ticket_ids, newest_last=True)
+        details["customers"] = len(incident.customers)
+        details["last_report_at"] = incident.last_report.isoformat() if incident.last_report else None
         summary = summarize(
             INCIDENT_CLUSTER,
             self._locale,

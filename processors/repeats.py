@@ -1,7 +1,8 @@
 """`repeat_contact` (subject `{"customer_id","topic"}`): the customer is back with the same problem.
 
 Fires when a customer opens a new ticket on a topic within 7 days after opening their previous ticket on
-that topic. A further repeat while it fires updates it (same id). Resolves when the latest repeat ticket
+that topic. A further repeat while it fires updates it (same id); `details.ticket_ids` lists the streak's
+latest 50 tickets and `ticket_ids_total` counts them all. Resolves when the latest repeat ticket
 is resolved or closed.
 
 `repeat_rate_high` (subject `{"dimension": "topic","value"}`): the share of a topic's new tickets in the
@@ -16,7 +17,7 @@ from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
-from processors.alerting import AlertBook, changes, subject_key
+from processors.alerting import LISTED_AT_MOST, AlertBook, changes, subject_key
 from processors.detector import CONTACTS_AND_STATUS, Observation, WithoutDeadlines
 from processors.rates import Shares
 from processors.summaries import Duration, summarize
@@ -110,8 +111,12 @@ class RepeatContacts(WithoutDeadlines):
         subject = {"customer_id": customer_id, "topic": topic}
         alert_key = subject_key(REPEAT_CONTACT, subject)
         current = self._alerts.firing.get(alert_key)
-        tickets = list(current.details.get("ticket_ids", [])) if current else [previous_id]
-        tickets.append(ticket_id)
+        if current is None:
+            tickets, streak = [previous_id, ticket_id], 2
+        else:
+            # The streak's latest tickets and its length, from the alert itself (nothing else holds them).
+            tickets = [*current.details["ticket_ids"][1 - LISTED_AT_MOST :], ticket_id]
+            streak = int(current.details.get("ticket_ids_total", len(current.details["ticket_ids"]))) + 1
         stale = self._latest_repeat.get(key)
         if stale is not None:
             self.open_repeats.pop(stale, None)
@@ -122,6 +127,7 @@ class RepeatContacts(WithoutDeadlines):
             "previous_ticket_id": previous_id,
             "previous_opened_at": previous_at.isoformat(),
             "ticket_ids": tickets,
+            "ticket_ids_total": streak,
         }
         summary = summarize(
             REPEAT_CONTACT,

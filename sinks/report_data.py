@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
+from processors.alerting import listed_total
 from processors.report_schedule import WEEK, week_bounds
 from schemas.report import (
     Cause,
@@ -403,7 +404,7 @@ def feature_clusters(client: Client, starts: datetime, ends: datetime) -> list[F
             FeatureCluster(
                 summary=row["last_summary"],
                 requests=int(details.get("count", 0)),
-                customers=len(details.get("customers", [])),
+                customers=listed_total(details, "customers"),
                 examples=[str(e) for e in details.get("examples", [])],
                 first_seen=row["fired"],
             )
@@ -416,7 +417,7 @@ def incidents(client: Client, starts: datetime, ends: datetime) -> list[Incident
         Incident(
             error_code=row["subject"]["error_code"],
             customers=int(row["last_details"].get("customers", 0)),
-            tickets=len(row["last_details"].get("ticket_ids", [])),
+            tickets=listed_total(row["last_details"], "ticket_ids"),
             started_at=row["fired"],
             ended_at=row["ended"],
         )

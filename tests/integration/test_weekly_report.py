@@ -143,6 +143,10 @@ def test_causes_channels_ratings_and_incidents_equal_an_independent_computation(
     assert all(f.examples and f.requests >= 5 for f in report.feature_clusters)
     incidents = [k for k, v in fired_in_week.items() if v[0].rule == "incident_cluster"]
     assert len(report.incidents) == len(incidents) > 0
+    # An incident's tickets: every ticket its alert listed in any state (each update lists the newest;
+    # an alert lists at most 50, and the report counts from `ticket_ids_total`).
+    tickets = [len({t for s in fired_in_week[k] for t in s.details["ticket_ids"]}) for k in incidents]
+    assert sorted(i.tickets for i in report.incidents) == sorted(tickets)
     breached_open = [w for w in report.worst_sla_tickets if w.spent_seconds is None]
     measured = [w for w in report.worst_sla_tickets if w.spent_seconds is not None]
     assert all(w.spent_seconds > w.target_seconds for w in measured)  # type: ignore[operator]

@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from processors.alerting import listed_total, listing
 from processors.delivery import (
     FiringSet,
     Links,
@@ -78,6 +79,20 @@ def test_annotations_are_readable_and_link_the_ticket() -> None:
     }
     assert body["generatorURL"] == "https://grafana.example.org/d/cp"
     assert details_text({"nested": {"a": 1}, "none": None}) == "nested: a=1"
+
+
+def test_a_list_the_alert_holds_part_of_says_how_many_more_there_are() -> None:
+    """A cluster's alert lists its latest 50 tickets and counts them all (`ticket_ids_total`)."""
+    details: dict[str, object] = {"count": 120}
+    listing(details, "ticket_ids", [f"T-{n}" for n in range(120)], newest_last=True)
+    assert details["ticket_ids"] == [f"T-{n}" for n in range(70, 120)]
+    assert listed_total(details, "ticket_ids") == 120
+    assert details_text(details) == (
+        "count: 120\nticket_ids: T-70, T-71, T-72, T-73, T-74, T-75, T-76, T-77, T-78, T-79, ... (+110 more)"
+    )
+    # An alert from before the lists were bounded: every item listed, no total.
+    assert listed_total({"ticket_ids": ["T-1", "T-2"]}, "ticket_ids") == 2
+    assert listed_total({}, "customers") == 0
 
 
 def test_every_alert_speaks_both_languages_whatever_the_configured_one() -> None:

@@ -389,3 +389,47 @@ def test_requests_leave_their_cluster_after_thirty_days_and_empty_clusters_go() 
     assert clusters._by_term == {}
     assert clusters._holders == {}
     assert clusters._seen_tickets == set()
+
+
+def test_a_large_incident_lists_its_latest_fifty_tickets_and_counts_them_all() -> None:
+    """Every report re-sends the alert: listing every ticket made each update grow without bound (a
+    feature cluster of 3,000 requests sent 57 kB an update; about 60,000 pass Kafka's 1 MiB limit)."""
+    run = Run()
+    run.feed(*[report(n, n % 60, hour=10 + n // 60) for n in range(120)])
+    latest = run.of("incident_cluster")[-1]
+    assert latest.details["ticket_ids"] == [f"I-{n}" for n in range(70, 120)]
+    assert latest.details["ticket_ids_total"] == 120
+    assert latest.details["customers"] == 120
+    assert "120 tickets" in latest.summaries["en"]
+
+
+def test_a_large_feature_cluster_lists_fifty_tickets_and_customers_and_counts_them_all() -> None:
+    run = Run()
+    wordings = [*REQUESTS, "Выгрузка отчётов в xlsx очень нужна"]
+    run.feed(*[feature(n, wordings[n % len(wordings)], customer=f"c-{n:03}") for n in range(59)])
+    run.feed(*[feature(n, wordings[n % len(wordings)], day=25, customer=f"c-{n:03}") for n in range(59)])
+    latest = run.of("feature_request_cluster")[-1]
+    assert latest.details["count"] == latest.details["ticket_ids_total"] == 118
+    assert latest.details["ticket_ids"] == [f"F-25-{n}" for n in range(9, 59)]
+    assert latest.details["customers"] == [f"c-{n:03}" for n in range(50)]
+    assert latest.details["customers_total"] == 59
+
+
+def test_a_long_repeat_streak_lists_its_latest_fifty_tickets_and_counts_them_all() -> None:
+    run = Run()
+    run.feed(
+        *[
+            event(
+                "contact_received",
+                msk(20, 9) + timedelta(minutes=n),
+                ticket=f"R-{n}",
+                customer_id="c1",
+                topic="billing",
+            )
+            for n in range(60)
+        ]
+    )
+    latest = run.of("repeat_contact")[-1]
+    assert latest.details["ticket_ids"] == [f"R-{n}" for n in range(10, 60)]
+    assert latest.details["ticket_ids_total"] == 60
+    assert latest.details["ticket_id"] == "R-59"
