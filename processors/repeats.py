@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
-from processors.alerting import LISTED_AT_MOST, AlertBook, changes, subject_key
+from processors.alerting import LISTED_AT_MOST, AlertBook, changes, listed_total, subject_key
 from processors.detector import CONTACTS_AND_STATUS, Observation, WithoutDeadlines
 from processors.rates import Shares
 from processors.summaries import Duration, summarize
@@ -116,7 +116,7 @@ class RepeatContacts(WithoutDeadlines):
         else:
             # The streak's latest tickets and its length, from the alert itself (nothing else holds them).
             tickets = [*current.details["ticket_ids"][1 - LISTED_AT_MOST :], ticket_id]
-            streak = int(current.details.get("ticket_ids_total", len(current.details["ticket_ids"]))) + 1
+            streak = listed_total(current.details, "ticket_ids") + 1
         stale = self._latest_repeat.get(key)
         if stale is not None:
             self.open_repeats.pop(stale, None)
